@@ -1,0 +1,85 @@
+"""Checkpoints: atomic save, safe load (``weights_only=True``), and config compatibility.
+
+A checkpoint is a dict of tensors and plain data only::
+
+    format, version, config (dict), model (state_dict of WindowClassifier: scaler + net),
+    optimizer, scheduler, grad_scaler, epoch (epochs completed), step_in_epoch, partial (dict),
+    best_val_acc, best_epoch, bad_epochs, history (list of per-epoch dicts), rng (dict),
+    classes, channels, rate_hz, window_length
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harvit.atomic import write_bytes
+from harvit.errors import HarvitError
+
+FORMAT = "harvit-checkpoint"
+VERSION = 1
+
+#: Settings that change the network's shape or meaning: resuming with another value is refused.
+ARCH_KEYS = (
+    "dataset", "mode", "encodings", "img_size", "encoder", "patch_size", "embed_dim", "depth",
+    "num_heads", "hidden_dims", "scaling", "scale_range", "mtf_bins", "freeze_encoder",
+)
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **state}, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a harvit checkpoint with ``torch.load(weights_only=True)``.
+
+    Raises :class:`HarvitError` for a missing file, a file that is not a checkpoint, or a
+    checkpoint from another program.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "latest.pt"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise HarvitError(f"{path}: no best.pt or latest.pt in this folder")
+    if not path.is_file():
+        raise HarvitError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
+            AttributeError, OSError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise HarvitError(f"{path} is not a readable harvit checkpoint ({first})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise HarvitError(f"{path} is not a harvit checkpoint (no '{FORMAT}' marker)")
+    if int(ckpt.get("version", 0)) > VERSION:
+        raise HarvitError(f"{path} was written by a newer harvit (checkpoint version {ckpt['version']})")
+    return ckpt
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], keys: tuple[str, ...] = ARCH_KEYS
+                       ) -> list[str]:
+    """Settings among ``keys`` whose values differ, as ``name: saved -> current`` strings."""
+    return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str,
+                     strict: bool = True) -> None:
+    """Load weights, turning shape/key mismatches into one clear :class:`HarvitError`."""
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = "; ".join(lines[1:3])[:300] if len(lines) > 1 else lines[0][:300]
+        raise HarvitError(f"{source}: weights do not fit this model (another architecture or class count?): "
+                          f"{detail}") from None

@@ -1,0 +1,245 @@
+"""One source of truth for settings.
+
+:class:`Config` holds every setting with its default and help text. The CLI flags
+(:mod:`harvit.cli`), the presets, the saved ``config.json`` and the Python API all come from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harvit.errors import HarvitError
+
+DATASETS = ("hapt6", "hapt12", "uci_har")
+MODES = ("flatten", "sensor", "stack")
+ENCODINGS = ("gasf", "gadf", "mtf", "rp", "spec")
+SCALINGS = ("global", "window")
+SCALE_RANGES = ("unit", "symmetric")
+AMP_DTYPES = ("bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+NAN_POLICIES = ("error", "drop", "interpolate")
+
+
+def _f(default: Any, help: str, group: str = "train", choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
+    meta = {"help": help, "group": group}
+    if choices is not None:
+        meta["choices"] = choices
+    meta.update(kw)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Config:
+    """Every setting of a harvit run. Field metadata holds the help text and CLI group."""
+
+    # data
+    dataset: str = _f("hapt6", "dataset name", "data", DATASETS)
+    data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
+    val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
+    nan_policy: str = _f("error", "what to do with NaN/Inf in recordings", "data", NAN_POLICIES)
+    # views and images
+    mode: str = _f("flatten", "channels -> images: flatten (1 per channel), sensor (xyz), stack (all)",
+                   "images", MODES)
+    encodings: str = _f("gasf,gadf,mtf", f"comma-separated image encodings from {', '.join(ENCODINGS)}",
+                        "images")
+    img_size: int = _f(224, "image side in pixels", "images")
+    scaling: str = _f("global", "global: per-channel range fitted on training subjects; window: per-window "
+                      "min-max", "images", SCALINGS)
+    scale_range: str = _f("unit", "signals are mapped to [0, 1] (unit) or [-1, 1] (symmetric) before encoding",
+                          "images", SCALE_RANGES)
+    mtf_bins: int = _f(8, "quantile bins of the Markov transition field", "images")
+    augment: bool = _f(False, "signal augmentation on the device (jitter, scale, shift, 3-D rotation)", "images")
+    # model
+    encoder: str = _f("vit_base_patch8_224", "any timm model name", "model")
+    pretrained: bool = _f(False, "load timm's pretrained weights (needs network)", "model")
+    pretrained_path: str | None = _f(None, "local .safetensors/.pth weights for the encoder", "model")
+    freeze_encoder: bool = _f(True, "freeze the encoder and train only the head", "model")
+    init_from: str | None = _f(None, "start from another run's checkpoint weights (two-stage fine-tuning)",
+                               "model")
+    patch_size: int = _f(0, "ViT patch size (0: the encoder's default)", "model")
+    embed_dim: int = _f(0, "ViT width (0: the encoder's default)", "model")
+    depth: int = _f(0, "ViT depth (0: the encoder's default)", "model")
+    num_heads: int = _f(0, "ViT attention heads (0: the encoder's default)", "model")
+    drop_path: float = _f(0.0, "stochastic depth rate of the encoder", "model")
+    hidden_dims: str = _f("512", "comma-separated hidden widths of the MLP head ('' for a linear head)", "model")
+    dropout: float = _f(0.1, "dropout in the head", "model")
+    # optimisation
+    epochs: int = _f(20, "training epochs")
+    batch_size: int = _f(32, "images per optimiser micro-batch")
+    eval_batch_size: int = _f(256, "images per batch at evaluation and feature caching")
+    lr: float = _f(1e-3, "peak learning rate (AdamW)")
+    min_lr: float = _f(1e-6, "final learning rate of the cosine schedule")
+    weight_decay: float = _f(1e-4, "AdamW weight decay")
+    warmup_epochs: float = _f(2.0, "linear warmup epochs")
+    label_smoothing: float = _f(0.1, "label smoothing of the cross-entropy")
+    grad_clip: float = _f(1.0, "max gradient norm (0: off)")
+    accum_steps: int = _f(1, "gradient accumulation steps")
+    early_stopping_patience: int = _f(7, "epochs without validation gain before stopping (0: off)")
+    amp: bool = _f(True, "automatic mixed precision on CUDA")
+    amp_dtype: str = _f("bf16", "AMP dtype", choices=AMP_DTYPES)
+    compile: bool = _f(False, "torch.compile the model")
+    feature_cache: bool = _f(True, "frozen encoder and no augmentation: cache encoder features once")
+    # runtime
+    seed: int = _f(42, "random seed", "runtime")
+    deterministic: bool = _f(False, "deterministic algorithms (bit-exact resume)", "runtime")
+    device: str = _f("auto", "auto picks CUDA when present, else CPU", "runtime", DEVICES)
+    threads: int = _f(0, "CPU threads for torch (0: torch's default)", "runtime")
+    output_dir: str = _f("checkpoints", "folder of run folders", "runtime")
+    run_name: str = _f("optimized", "run folder name under --output-dir", "runtime")
+    resume: bool = _f(False, "continue from the run's latest.pt", "runtime")
+    progress: bool = _f(True, "tqdm progress bars", "runtime")
+    tensorboard: bool = _f(True, "write TensorBoard scalars under the run's logs/", "runtime")
+    preset: str | None = _f(None, "preset: pix2seq (GPU reference design) or cpu; default by device", "runtime")
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def encoding_list(self) -> list[str]:
+        return [e.strip() for e in self.encodings.split(",") if e.strip()]
+
+    @property
+    def hidden_dim_list(self) -> list[int]:
+        return [int(h) for h in self.hidden_dims.split(",") if h.strip()]
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.run_name
+
+    def validate(self) -> Config:
+        """Check every value; raise :class:`HarvitError` naming the first bad flag."""
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            v = getattr(self, f.name)
+            if choices and v is not None and v not in choices:
+                raise HarvitError(f"--{_flag(f.name)}: unknown value {v!r}; expected one of {', '.join(choices)}")
+        encs = self.encoding_list
+        if not encs:
+            raise HarvitError("--encodings: no encoding given; expected some of " + ", ".join(ENCODINGS))
+        for e in encs:
+            if e not in ENCODINGS:
+                raise HarvitError(f"--encodings: unknown encoding {e!r}; expected some of {', '.join(ENCODINGS)}")
+        if len(set(encs)) != len(encs):
+            raise HarvitError(f"--encodings: repeated encoding in {self.encodings!r}")
+        try:
+            hidden = self.hidden_dim_list
+        except ValueError:
+            raise HarvitError(f"--hidden-dims: expected comma-separated integers, got {self.hidden_dims!r}") from None
+        _check(all(h > 0 for h in hidden), "hidden-dims", self.hidden_dims, "positive widths")
+        _check(0 < self.val_fraction < 1, "val-fraction", self.val_fraction, "a value in (0, 1)")
+        _check(self.img_size >= 8, "img-size", self.img_size, ">= 8")
+        _check(self.mtf_bins >= 2, "mtf-bins", self.mtf_bins, ">= 2")
+        _check(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        _check(self.batch_size >= 1, "batch-size", self.batch_size, ">= 1")
+        _check(self.eval_batch_size >= 1, "eval-batch-size", self.eval_batch_size, ">= 1")
+        _check(self.lr > 0, "lr", self.lr, "> 0")
+        _check(self.min_lr >= 0, "min-lr", self.min_lr, ">= 0")
+        _check(self.weight_decay >= 0, "weight-decay", self.weight_decay, ">= 0")
+        _check(self.warmup_epochs >= 0, "warmup-epochs", self.warmup_epochs, ">= 0")
+        _check(0 <= self.label_smoothing < 1, "label-smoothing", self.label_smoothing, "a value in [0, 1)")
+        _check(self.grad_clip >= 0, "grad-clip", self.grad_clip, ">= 0")
+        _check(self.accum_steps >= 1, "accum-steps", self.accum_steps, ">= 1")
+        _check(self.early_stopping_patience >= 0, "early-stopping-patience", self.early_stopping_patience, ">= 0")
+        _check(0 <= self.dropout < 1, "dropout", self.dropout, "a value in [0, 1)")
+        _check(0 <= self.drop_path < 1, "drop-path", self.drop_path, "a value in [0, 1)")
+        for name in ("patch_size", "embed_dim", "depth", "num_heads", "threads"):
+            _check(getattr(self, name) >= 0, _flag(name), getattr(self, name), ">= 0")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise HarvitError(f"--preset: unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
+        if not self.run_name or "/" in self.run_name or self.run_name in (".", ".."):
+            raise HarvitError(f"--run-name: {self.run_name!r} is not a plain folder name")
+        return self
+
+    # ---- persistence ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> Config:
+        """Build from a dict (e.g. a saved ``config.json``); unknown keys are an error."""
+        if not isinstance(d, dict):
+            raise HarvitError(f"{source}: expected a JSON object of settings, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise HarvitError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise HarvitError(f"{source}: {e}") from None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        from harvit.atomic import write_json
+
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Config:
+        """Read a ``config.json``; a missing or unreadable file is a :class:`HarvitError`."""
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise HarvitError(f"config file {path} not found") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise HarvitError(f"config file {path} is not readable JSON: {e}") from None
+        return cls.from_dict(d, source=str(path))
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _check(ok: bool, flag: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise HarvitError(f"--{flag}: got {value!r}, expected {expected}")
+
+
+#: Presets: overrides of the defaults. Explicit flags override a preset.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The reference design: frozen ViT-B/8 at 224 px, flatten mode, 768 -> 512 -> classes head.
+    "pix2seq": dict(
+        encoder="vit_base_patch8_224",
+        img_size=224,
+        mode="flatten",
+        encodings="gasf,gadf,mtf",
+        freeze_encoder=True,
+        pretrained=True,
+        batch_size=32,
+        epochs=20,
+        lr=1e-3,
+        warmup_epochs=2,
+        hidden_dims="512",
+    ),
+    # A small ViT trained from scratch, sized by measurement to train on 2 CPU cores in minutes.
+    "cpu": dict(
+        encoder="vit_tiny_patch16_224",
+        img_size=32,
+        patch_size=4,
+        embed_dim=128,
+        depth=4,
+        num_heads=4,
+        mode="stack",
+        encodings="gasf",
+        freeze_encoder=False,
+        pretrained=False,
+        batch_size=64,
+        epochs=12,
+        lr=1e-3,
+        warmup_epochs=1,
+        weight_decay=0.05,
+        hidden_dims="128",
+        eval_batch_size=512,
+    ),
+}
+
+
+def resolve(explicit: dict[str, Any], cuda_available: bool) -> tuple[Config, str]:
+    """Defaults < preset < explicit settings. Returns the config and the preset used."""
+    preset = explicit.get("preset") or ("pix2seq" if cuda_available else "cpu")
+    if preset not in PRESETS:
+        raise HarvitError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **explicit, "preset": preset}
+    return Config.from_dict(values, source="settings").validate(), preset

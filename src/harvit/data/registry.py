@@ -1,0 +1,122 @@
+"""Data sets by name: ``load_dataset`` and the ``harvit data info`` table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harvit.data.cache import resolve_data_dir
+from harvit.data.hapt import load_hapt
+from harvit.data.signals import DEFAULT_PREPROCESSING, Preprocessing, check_nan_policy
+from harvit.data.uci_har import load_uci_har
+from harvit.data.windows import Dataset, Windows
+from harvit.errors import HarvitError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named data set: ``load(data_dir, nan_policy, params, use_cache) -> Dataset``."""
+
+    name: str
+    description: str
+    load: Callable[..., Dataset]
+
+
+def _load_uci_har(data_dir: Path, nan_policy: str, params: Preprocessing, use_cache: bool) -> Dataset:
+    if params != DEFAULT_PREPROCESSING:
+        raise HarvitError("uci_har: windows come pre-cut and filtered; preprocessing parameters do not apply")
+    return load_uci_har(data_dir, nan_policy, use_cache)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "hapt6": DatasetSpec(
+        "hapt6",
+        "HAPT raw recordings, UCI HAR preprocessing, 6 basic activities",
+        lambda d, n, p, c: load_hapt("hapt6", d, n, p, c),
+    ),
+    "hapt12": DatasetSpec(
+        "hapt12",
+        "HAPT raw recordings, UCI HAR preprocessing, 6 activities + 6 postural transitions",
+        lambda d, n, p, c: load_hapt("hapt12", d, n, p, c),
+    ),
+    "uci_har": DatasetSpec("uci_har", "UCI HAR official 9-channel windows, 6 activities", _load_uci_har),
+}
+
+
+def dataset_names() -> list[str]:
+    """Names accepted by :func:`load_dataset`."""
+    return list(DATASETS)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec of ``name``; an unknown name raises :class:`HarvitError` listing the known ones."""
+    try:
+        return DATASETS[name]
+    except (KeyError, TypeError):
+        raise HarvitError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    nan_policy: str = "error",
+    *,
+    params: Preprocessing | None = None,
+    use_cache: bool = True,
+) -> Dataset:
+    """Load a data set's train and test windows.
+
+    Args:
+        name: ``hapt6``, ``hapt12`` or ``uci_har``.
+        data_dir: folder holding ``hapt/`` and ``uci_har/`` (see :func:`resolve_data_dir`).
+        nan_policy: NaN/Inf in signals: ``error`` raises, ``drop`` drops the windows holding
+            them, ``interpolate`` fills them linearly.
+        params: HAPT preprocessing (default: UCI HAR's recipe, 128-sample windows, stride 64).
+        use_cache: read and write prepared windows under :func:`harvit.data.cache_dir`.
+
+    Returns:
+        Dataset whose splits hold x float32 [N, 9, 128] (acc in g, gyro in rad/s), y int64 [N],
+        subject int64 [N], 50 Hz; test is the data set's own test subjects.
+    """
+    spec = get_spec(name)
+    check_nan_policy(nan_policy)
+    return spec.load(resolve_data_dir(data_dir), nan_policy, params or DEFAULT_PREPROCESSING, use_cache)
+
+
+def dataset_info(name: str, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """A multi-line table for ``harvit data info``: windows per split and class, subjects, channels,
+    window length and rate."""
+    spec = get_spec(name)
+    return format_info(load_dataset(name, data_dir), spec.description)
+
+
+def format_info(ds: Dataset, description: str = "") -> str:
+    """Render the :func:`dataset_info` table of a loaded :class:`Dataset`."""
+    train, test = ds.train, ds.test
+    ref = train if len(train) else test
+    length, rate = ref.length, ref.rate_hz
+    stride = ref.meta.get("stride")
+    window = f"{length} samples = {length / rate:.2f} s at {rate:g} Hz"
+    if stride:
+        window += f", stride {stride}"
+    lines = [
+        f"dataset   {ds.name}" + (f"  ({description})" if description else ""),
+        f"source    {ref.meta.get('source', '?')}",
+        f"channels  {ref.n_channels}: {' '.join(ref.channels)}",
+        f"window    {window}",
+        f"subjects  train {len(train.subjects())}: {_ids(train)}",
+        f"          test  {len(test.subjects())}: {_ids(test)}",
+        "",
+    ]
+    width = max([len("class"), len("total")] + [len(c) for c in ref.classes])
+    lines.append(f"{'class':<{width}}  {'train':>7}  {'test':>7}")
+    for name, a, b in zip(ref.classes, train.class_counts(), test.class_counts(), strict=True):
+        lines.append(f"{name:<{width}}  {a:>7}  {b:>7}")
+    lines.append(f"{'total':<{width}}  {len(train):>7}  {len(test):>7}")
+    return "\n".join(lines)
+
+
+def _ids(w: Windows) -> str:
+    return " ".join(str(s) for s in w.subjects()) or "-"

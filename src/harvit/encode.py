@@ -1,0 +1,392 @@
+"""Signal -> image encoders, batched on the device.
+
+Every encoder in :data:`ENCODERS` maps a batch of scaled signals ``x`` [B, K, L] (values in
+``[-1, 1]``; the unit range ``[0, 1]`` is a subset) to images [B, K, L, L], one per signal, with
+no Python loop over samples:
+
+======  ===============================================================  ===========
+name    pixel (i, j)                                                     range
+======  ===============================================================  ===========
+gasf    ``cos(phi_i + phi_j)``, ``phi = arccos(x)``                      [-1, 1]
+gadf    ``sin(phi_i - phi_j)``                                           [-1, 1]
+mtf     Markov transition probability from ``bin(x_i)`` to ``bin(x_j)``  [0, 1]
+rp      ``|x_i - x_j|`` (unthresholded recurrence plot, dimension 1)     [0, 2]
+spec    log-magnitude STFT (frequency rows, time columns), per image     [0, 1]
+        divided by its maximum
+======  ===============================================================  ===========
+
+:func:`encode` applies several encoders at a target image side S. ``mtf`` and ``spec`` read the
+full-length series and take the output size themselves (``image_size``); the point-wise ones
+(gasf, gadf, rp) read the series shrunk to S points by piecewise aggregate approximation when
+S < T (as pyts does with ``image_size``) and are bilinearly resized when S > T.
+
+:class:`SignalImager` is the module the training loop calls: scale, pick each sample's view
+channels, encode.
+
+ONNX: everything here is plain real tensor algebra (sort, comparisons, gather, matmul, conv1d,
+interpolate); there is no data-dependent Python control flow in ``forward`` (branches depend on
+shapes and settings only). :class:`SignalImager` exports with ``torch.onnx.export(dynamo=False)``
+at opset 18 with a dynamic batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harvit.config import ENCODINGS
+from harvit.errors import HarvitError
+from harvit.scaling import Scaler
+from harvit.views import view_groups
+
+Encoder = Callable[..., Tensor]
+
+
+# ---- point-wise encoders ----------------------------------------------------------------------
+def _polar(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``cos(phi) = x`` and ``sin(phi) = sqrt(1 - x^2)`` for ``phi = arccos(clamp(x, -1, 1))``."""
+    c = x.clamp(-1.0, 1.0)
+    return c, (1.0 - c * c).clamp_min(0.0).sqrt()
+
+
+def gasf(x: Tensor) -> Tensor:
+    """Gramian angular summation field ``cos(phi_i + phi_j) = x_i x_j - s_i s_j``.
+
+    Args:
+        x: [B, K, L] in [-1, 1] (clamped).
+
+    Returns:
+        [B, K, L, L] in [-1, 1].
+    """
+    c, s = _polar(x)
+    out = c.unsqueeze(-1) * c.unsqueeze(-2)
+    return out.addcmul_(s.unsqueeze(-1), s.unsqueeze(-2), value=-1.0)
+
+
+def gadf(x: Tensor) -> Tensor:
+    """Gramian angular difference field ``sin(phi_i - phi_j) = s_i x_j - x_i s_j``.
+
+    Args:
+        x: [B, K, L] in [-1, 1] (clamped).
+
+    Returns:
+        [B, K, L, L] in [-1, 1].
+    """
+    c, s = _polar(x)
+    out = s.unsqueeze(-1) * c.unsqueeze(-2)
+    return out.addcmul_(c.unsqueeze(-1), s.unsqueeze(-2), value=-1.0)
+
+
+def rp(x: Tensor) -> Tensor:
+    """Unthresholded recurrence plot ``|x_i - x_j|`` (dimension 1, like pyts ``RecurrencePlot()``).
+
+    Args:
+        x: [B, K, L].
+
+    Returns:
+        [B, K, L, L], in [0, 2] for inputs in [-1, 1].
+    """
+    return (x.unsqueeze(-1) - x.unsqueeze(-2)).abs_()
+
+
+# ---- Markov transition field ------------------------------------------------------------------
+def quantile_bins(x: Tensor, n_bins: int) -> Tensor:
+    """Bin each series by its own quantiles (pyts ``KBinsDiscretizer(strategy="quantile")``).
+
+    Edges are the ``k / n_bins`` quantiles (k = 1..n_bins-1, linear interpolation as
+    ``np.percentile``); a value's bin is the number of edges strictly below it (``searchsorted``
+    side left), so tied values share a bin. Eager mode uses ``torch.searchsorted``; while tracing
+    for ONNX (which has no such operator) the same count is taken from comparisons.
+
+    Args:
+        x: [..., T].
+        n_bins: number of bins Q >= 2.
+
+    Returns:
+        int64 [..., T] in ``0..Q-1``.
+    """
+    t = x.shape[-1]
+    srt = x.sort(dim=-1).values
+    pos = torch.arange(1, n_bins, dtype=torch.float64) * ((t - 1) / n_bins)  # [Q-1] sorted positions
+    below = pos.floor().long().to(x.device)
+    above = pos.ceil().long().to(x.device)
+    frac = (pos - pos.floor()).to(device=x.device, dtype=x.dtype)
+    edges = torch.lerp(srt.index_select(-1, below), srt.index_select(-1, above), frac)  # [..., Q-1]
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return (x.unsqueeze(-1) > edges.unsqueeze(-2)).sum(dim=-1)
+    return torch.searchsorted(edges, x.contiguous(), side="left")
+
+
+def _bin_indicator(bins: Tensor, n_bins: int, dtype: torch.dtype) -> Tensor:
+    """[N, T] int -> [N, Q, T] float, 1 where ``bins[n, t] == q``."""
+    n, t = bins.shape
+    return torch.zeros(n, n_bins, t, dtype=dtype, device=bins.device).scatter_(1, bins.unsqueeze(1), 1.0)
+
+
+def _block_bin_fractions(bins: Tensor, n_bins: int, size: int, dtype: torch.dtype) -> Tensor:
+    """Fraction of each PAA time block's points in each bin: [N, T] int -> [N, Q, size].
+
+    Equal blocks (size divides T): one scatter-add. Otherwise the PAA of the bin indicators.
+    """
+    n, t = bins.shape
+    if t % size:
+        return paa(_bin_indicator(bins, n_bins, dtype), size)
+    block = torch.arange(t, device=bins.device) // (t // size)  # [T] block of each time step
+    weight = torch.full((), size / t, dtype=dtype, device=bins.device).expand(n, t)
+    frac = torch.zeros(n, n_bins * size, dtype=dtype, device=bins.device)
+    return frac.scatter_add_(1, bins * size + block, weight).view(n, n_bins, size)
+
+
+def transition_matrix(bins: Tensor, n_bins: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Row-normalised first-order transition matrix of binned series.
+
+    Args:
+        bins: int64 [N, T] in ``0..Q-1``.
+        n_bins: Q.
+        dtype: float dtype of the result.
+
+    Returns:
+        [N, Q, Q]; row a holds P(bin at t+1 = b | bin at t = a), an unvisited row is all 0.
+    """
+    n = bins.shape[0]
+    pairs = bins[:, :-1] * n_bins + bins[:, 1:]  # [N, T-1] flat (from, to) index
+    ones = torch.ones((), dtype=dtype, device=bins.device).expand(pairs.shape)
+    counts = torch.zeros(n, n_bins * n_bins, dtype=dtype, device=bins.device).scatter_add_(1, pairs, ones)
+    counts = counts.view(n, n_bins, n_bins)
+    return counts / counts.sum(dim=-1, keepdim=True).clamp_min(1.0)
+
+
+def mtf(x: Tensor, n_bins: int = 8, image_size: int | None = None) -> Tensor:
+    """Markov transition field (pyts ``MarkovTransitionField(strategy="quantile")``).
+
+    Each series is cut into ``n_bins`` quantile bins; ``W[a, b]`` counts transitions from bin a at
+    time t to bin b at t+1, rows normalised to probabilities (an unvisited row stays 0); the field
+    is ``M[i, j] = W[bin(x_i), bin(x_j)]``, built by two gathers (no T x T index tensor).
+
+    For ``image_size = S < T`` the field is averaged over S x S blocks of time steps, as pyts does:
+    with ``A`` [S, Q] the fraction of each time block's points in each bin, the block average is
+    ``A W A^T``, so the T x T field is never built. Binning and transitions always use all T points.
+
+    Args:
+        x: [B, K, T].
+        n_bins: Q >= 2.
+        image_size: output side S (None or >= T: T).
+
+    Returns:
+        [B, K, S, S] in [0, 1].
+    """
+    b, k, t = x.shape
+    n = b * k
+    s = t if image_size is None else min(image_size, t)
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    bins = quantile_bins(x, n_bins).reshape(n, t)
+    trans = transition_matrix(bins, n_bins, dtype)  # [N, Q, Q]
+    if s == t:
+        cols = trans.gather(2, bins.unsqueeze(1).expand(n, n_bins, t))  # [N, Q, T]: W[a, bin(x_j)]
+        rows = (bins + torch.arange(n, device=x.device).unsqueeze(1) * n_bins).reshape(-1)  # [N*T]
+        return cols.reshape(n * n_bins, t).index_select(0, rows).reshape(b, k, t, t)
+    frac = _block_bin_fractions(bins, n_bins, s, dtype)  # [N, Q, S]
+    return (frac.transpose(1, 2) @ (trans @ frac)).reshape(b, k, s, s)
+
+
+# ---- spectrogram ------------------------------------------------------------------------------
+def _dft_kernels(n_fft: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Hann-windowed real DFT as conv1d weights [2F, 1, n_fft]: F cosine rows then F sine rows."""
+    n = torch.arange(n_fft, dtype=torch.float64)
+    freq = torch.arange(n_fft // 2 + 1, dtype=torch.float64)
+    window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft)  # periodic Hann, as torch.hann_window
+    angle = 2 * math.pi * freq[:, None] * n[None, :] / n_fft
+    kernels = torch.cat((torch.cos(angle), -torch.sin(angle))) * window
+    return kernels.unsqueeze(1).to(device=device, dtype=dtype)
+
+
+def log_spectrogram(x: Tensor, n_fft: int = 32, hop: int = 4) -> Tensor:
+    """``log1p(|STFT|)`` with a periodic Hann window, centred frames and reflect padding.
+
+    Same values as ``torch.stft(center=True, pad_mode="reflect")``, computed as a strided conv1d
+    with a fixed DFT basis (real arithmetic only, so it exports to ONNX and runs on any backend).
+
+    Args:
+        x: [B, K, T].
+        n_fft: FFT length in samples (capped at T).
+        hop: frame step in samples.
+
+    Returns:
+        [B, K, n_fft // 2 + 1, T // hop + 1]: frequency rows (row 0 = DC), time columns.
+    """
+    b, k, t = x.shape
+    n_fft = min(n_fft, t)
+    hop = max(1, min(hop, n_fft))
+    flat = F.pad(x.reshape(b * k, 1, t), (n_fft // 2, n_fft // 2), mode="reflect")
+    z = F.conv1d(flat, _dft_kernels(n_fft, x.dtype, x.device), stride=hop)  # [B*K, 2F, frames]
+    n_freq = n_fft // 2 + 1
+    magnitude = torch.sqrt(z[:, :n_freq] ** 2 + z[:, n_freq:] ** 2)
+    return torch.log1p(magnitude).reshape(b, k, n_freq, -1)
+
+
+def spec(x: Tensor, n_fft: int = 32, hop: int = 4, image_size: int | None = None) -> Tensor:
+    """Spectrogram image (a frequency view): :func:`log_spectrogram` bilinearly resized to S x S and
+    divided by its own maximum.
+
+    Args:
+        x: [B, K, T].
+        n_fft: FFT length in samples (capped at T).
+        hop: frame step in samples.
+        image_size: output side S (None: T).
+
+    Returns:
+        [B, K, S, S] in [0, 1].
+    """
+    s = x.shape[-1] if image_size is None else image_size
+    img = F.interpolate(log_spectrogram(x, n_fft, hop), size=(s, s), mode="bilinear", align_corners=False)
+    return img / img.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+
+
+#: name -> encoder ``(x [B, K, L], **kw) -> [B, K, L, L]``
+ENCODERS: dict[str, Encoder] = {"gasf": gasf, "gadf": gadf, "mtf": mtf, "rp": rp, "spec": spec}
+#: encoders that read the full-length series and take ``image_size`` themselves
+FULL_LENGTH = frozenset({"mtf", "spec"})
+
+
+def check_encodings(encodings: list[str]) -> list[str]:
+    """Validate encoder names; returns them as a list."""
+    encodings = list(encodings)
+    if not encodings:
+        raise HarvitError(f"--encodings: no encoding given; expected some of {', '.join(ENCODINGS)}")
+    for name in encodings:
+        if name not in ENCODERS:
+            raise HarvitError(
+                f"--encodings: unknown encoding {name!r}; expected some of {', '.join(ENCODERS)}")
+    return encodings
+
+
+def paa_matrix(t: int, size: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+               ) -> Tensor:
+    """Averaging matrix [T, size] of piecewise aggregate approximation.
+
+    Column i averages time steps ``floor(i*T/size) .. ceil((i+1)*T/size) - 1``, the blocks of
+    ``F.adaptive_avg_pool1d`` (equal, non-overlapping blocks when size divides T, as pyts).
+    """
+    i = torch.arange(size)
+    start = (i * t) // size
+    end = ((i + 1) * t + size - 1) // size
+    steps = torch.arange(t)[:, None]
+    inside = (steps >= start) & (steps < end)
+    return (inside / (end - start)).to(device=device, dtype=dtype)
+
+
+def paa(x: Tensor, size: int) -> Tensor:
+    """Piecewise aggregate approximation: [..., T] -> [..., size] by averaging time blocks.
+
+    A matmul with :func:`paa_matrix` (same result as ``F.adaptive_avg_pool1d``, but traceable with
+    a dynamic batch for ONNX).
+    """
+    t = x.shape[-1]
+    return x if t == size else x @ paa_matrix(t, size, x.dtype, x.device)
+
+
+def encode(x: Tensor, encodings: list[str], img_size: int, mtf_bins: int = 8) -> Tensor:
+    """Encode K signals as images.
+
+    Args:
+        x: [B, K, T] scaled signals in [-1, 1] (or [0, 1]).
+        encodings: E encoder names from :data:`ENCODERS`.
+        img_size: image side S in pixels.
+        mtf_bins: quantile bins of ``mtf``.
+
+    Returns:
+        [B, K*E, S, S] in x's dtype; channel ``k*E + e`` is signal k under encoding e.
+    """
+    b, k, t = x.shape
+    s = img_size
+    side = min(s, t)  # encoding side before any upsampling
+    short = paa(x, side)
+    images = []
+    for name in encodings:
+        if name == "mtf":
+            img = mtf(x, n_bins=mtf_bins, image_size=side)
+        elif name in FULL_LENGTH:
+            img = ENCODERS[name](x, image_size=s)
+        else:
+            img = ENCODERS[name](short)
+        if img.shape[-1] != s:
+            img = F.interpolate(img, size=(s, s), mode="bilinear", align_corners=False)
+        images.append(img)
+    if len(images) == 1:  # no stacking copy
+        return images[0]
+    return torch.stack(images, dim=2).reshape(b, k * len(images), s, s)
+
+
+class SignalImager(nn.Module):
+    """Windows -> images of one view each, on whatever device the windows are.
+
+    Attributes:
+        groups: V lists of K channel indices (:func:`harvit.views.view_groups`).
+        n_views: V.
+        in_chans: K * E, the image channels the encoder sees.
+        view_index: int64 buffer [V, K] (not saved; rebuilt from channels and mode).
+        scaler: the :class:`harvit.scaling.Scaler` (its buffers are in the state dict).
+    """
+
+    view_index: Tensor
+
+    def __init__(self, channels: list[str], mode: str, encodings: list[str], img_size: int, scaler: Scaler,
+                 mtf_bins: int = 8) -> None:
+        super().__init__()
+        self.encodings = check_encodings(encodings)
+        if img_size < 1:
+            raise HarvitError(f"--img-size: got {img_size!r}, expected a positive number of pixels")
+        if mtf_bins < 2:
+            raise HarvitError(f"--mtf-bins: got {mtf_bins!r}, expected >= 2")
+        if scaler.lo.numel() != len(channels):
+            raise HarvitError(
+                f"scaler: fitted on {scaler.lo.numel()} channels but the data has {len(channels)}")
+        self.channels = list(channels)
+        self.mode = mode
+        self.groups = view_groups(self.channels, mode)
+        self.n_views = len(self.groups)
+        self.k = len(self.groups[0])
+        self.in_chans = self.k * len(self.encodings)
+        self.img_size = img_size
+        self.mtf_bins = mtf_bins
+        self.scaler = scaler
+        self.register_buffer("view_index", torch.tensor(self.groups, dtype=torch.int64), persistent=False)
+
+    def _encode(self, signals: Tensor) -> Tensor:
+        return encode(signals, self.encodings, self.img_size, self.mtf_bins)
+
+    def forward(self, x: Tensor, view: Tensor) -> Tensor:
+        """Images of one view per window.
+
+        Args:
+            x: float [B, C, T] windows (signal units).
+            view: int64 [B], each window's view in ``0..V-1``.
+
+        Returns:
+            [B, in_chans, S, S].
+        """
+        scaled = self.scaler(x)
+        idx = self.view_index[view]  # [B, K]
+        signals = scaled.gather(1, idx.unsqueeze(-1).expand(-1, -1, scaled.shape[-1]))  # [B, K, T]
+        return self._encode(signals)
+
+    def all_views(self, x: Tensor) -> Tensor:
+        """Images of every view of every window, window-major.
+
+        Args:
+            x: float [B, C, T].
+
+        Returns:
+            [B*V, in_chans, S, S]; row ``w*V + v`` is window w, view v.
+        """
+        scaled = self.scaler(x)
+        signals = scaled[:, self.view_index]  # [B, V, K, T]
+        return self._encode(signals.reshape(-1, self.k, scaled.shape[-1]))
+
+    def extra_repr(self) -> str:
+        return (f"mode={self.mode}, views={self.n_views}, in_chans={self.in_chans}, "
+                f"img_size={self.img_size}, encodings={','.join(self.encodings)}")

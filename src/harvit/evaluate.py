@@ -1,0 +1,280 @@
+"""Metrics and evaluation of trained models (scikit-learn does the counting).
+
+* :func:`classification_metrics`: window-level accuracy, macro-F1, per-class precision/recall/F1
+  and the confusion matrix from label arrays.
+* :func:`evaluate_model` and :func:`window_loader`: the plain Python API, ``(y_true, y_pred)``
+  of any module mapping windows [B, C, T] to class scores [B, K] over any iterable of batches.
+* :func:`evaluate_checkpoint` and :func:`format_evaluation`: ``harvit evaluate RUN|CKPT``.
+
+A window's prediction is the mean of its views' log-probabilities
+(:func:`harvit.model.aggregate_views`); view accuracy scores every view image on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from torch import nn
+
+from harvit.atomic import write_json
+from harvit.errors import HarvitError
+
+if TYPE_CHECKING:
+    from harvit.data import Dataset, Windows
+
+SPLITS = ("test", "val")
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Window-level metrics.
+
+    Args:
+        y_true, y_pred: int [N] class indices.
+        classes: class names, index = label.
+
+    Returns:
+        accuracy, macro_f1, per_class_accuracy (name -> recall), per_class (name -> precision,
+        recall, f1, support), confusion_matrix (rows: true, columns: predicted; list of lists).
+    """
+    labels = list(range(len(classes)))
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    prec, rec, f1, sup = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_class_accuracy": {c: float(rec[i]) for i, c in enumerate(classes)},
+        "per_class": {
+            c: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),
+                "support": int(sup[i])}
+            for i, c in enumerate(classes)
+        },
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Python API: any model, any loader
+# ---------------------------------------------------------------------------------------------
+class WindowLoader:
+    """Batches ``(x [b, C, T] float32, y [b] int64)`` of a :class:`~harvit.data.Windows`, in order.
+
+    The whole window set is copied to ``device`` once; a batch is a slice, so iterating costs no
+    host-to-device copies. Iterable any number of times; ``len()`` is the number of batches.
+    """
+
+    def __init__(self, windows: Windows, batch_size: int, device: str | torch.device = "cpu") -> None:
+        if batch_size < 1:
+            raise HarvitError(f"batch size: got {batch_size!r}, expected >= 1")
+        self.batch_size = int(batch_size)
+        self.x = torch.from_numpy(windows.x).to(device)
+        self.y = torch.from_numpy(windows.y).to(device)
+
+    def __len__(self) -> int:
+        return -(-int(self.y.shape[0]) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, int(self.y.shape[0]), self.batch_size):
+            yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+
+
+def window_loader(windows: Windows, batch_size: int, device: str | torch.device = "cpu") -> WindowLoader:
+    """Batches ``(x [b, C, T], y [b])`` of ``windows`` on ``device`` (no DataLoader, no workers)."""
+    return WindowLoader(windows, batch_size, device)
+
+
+def _module_device(model: nn.Module) -> torch.device | None:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return None
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, loader: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted labels of every window the loader yields.
+
+    Args:
+        model: maps windows x [B, C, T] to class scores [B, K] (logits or log-probabilities,
+            e.g. a :class:`~harvit.model.WindowClassifier`). Run in eval mode; its mode is restored.
+        loader: iterable of ``(x [B, C, T], y [B])`` tensors (or arrays), e.g. a
+            ``torch.utils.data.DataLoader`` over a ``TensorDataset`` or :func:`window_loader`.
+            Batches are moved to the model's device.
+
+    Returns:
+        ``(y_true, y_pred)``: int64 numpy arrays [N].
+    """
+    device = _module_device(model)
+    was_training = model.training
+    model.eval()
+    ys: list[np.ndarray] = []
+    preds: list[np.ndarray] = []
+    try:
+        for batch in loader:
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise HarvitError("evaluate_model: the loader must yield (x, y) pairs")
+            x, y = torch.as_tensor(batch[0]), torch.as_tensor(batch[1])
+            if device is not None:
+                x = x.to(device, non_blocking=True)
+            scores = model(x.float())
+            if scores.ndim != 2 or scores.shape[0] != x.shape[0]:
+                raise HarvitError(f"evaluate_model: the model returned shape {list(scores.shape)} for "
+                                  f"{x.shape[0]} windows; expected scores [B, n_classes]")
+            preds.append(scores.argmax(dim=-1).cpu().numpy().astype(np.int64))
+            ys.append(y.cpu().numpy().astype(np.int64).reshape(-1))
+    finally:
+        model.train(was_training)
+    if not ys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(ys), np.concatenate(preds)
+
+
+# ---------------------------------------------------------------------------------------------
+# harvit evaluate
+# ---------------------------------------------------------------------------------------------
+def _run_dir_of(target: Path) -> Path:
+    return target if target.is_dir() else target.parent
+
+
+def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error") -> Dataset:
+    """Load a data set by name (:func:`harvit.data.load_dataset`)."""
+    from harvit import data
+
+    return data.load_dataset(name, data_dir, nan_policy)
+
+
+def select_split(ds: Dataset, split: str, val_fraction: float, seed: int) -> Windows:
+    """The windows of ``split``: ``test`` (the data set's test subjects) or ``val`` (the seeded
+    subject hold-out of training, exactly as :func:`harvit.train.train` made it)."""
+    if split == "test":
+        return ds.test
+    if split == "val":
+        from harvit.data import train_val_split
+
+        return train_val_split(ds.train, val_fraction, seed)[1]
+    raise HarvitError(f"--split: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+
+
+def check_compatible(windows: Windows, classes: list[str], channels: list[str], window_length: int,
+                     dataset: str) -> None:
+    """Refuse windows whose classes, channels or length differ from the model's."""
+    if list(windows.classes) != list(classes):
+        raise HarvitError(f"--dataset {dataset}: its classes ({', '.join(windows.classes)}) differ from the "
+                          f"model's ({', '.join(classes)}); expected the same class names in the same order")
+    if list(windows.channels) != list(channels):
+        raise HarvitError(f"--dataset {dataset}: its channels ({', '.join(windows.channels)}) differ from "
+                          f"the model's ({', '.join(channels)})")
+    if windows.length != window_length:
+        raise HarvitError(f"--dataset {dataset}: windows of {windows.length} samples; the model was trained "
+                          f"on {window_length}")
+
+
+def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | Dataset | None = None,
+                        data_dir: str | None = None, device: str = "auto",
+                        json_path: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a trained run (folder: its ``best.pt``) or checkpoint file on a split.
+
+    Args:
+        target: run folder or checkpoint file.
+        split: ``test`` or ``val`` (val = the run's seeded subject hold-out of the training subjects).
+        dataset: another data set name with the same class names (default: the run's), or a
+            loaded :class:`~harvit.data.Dataset`.
+        data_dir: data folder (default: the run's, then ``$HARVIT_DATA_DIR``).
+        device: ``auto`` | ``cpu`` | ``cuda``.
+        json_path: where to write the result (default ``<run>/evaluation_<split>.json``).
+
+    Returns:
+        dict: accuracy, macro_f1, loss, view_accuracy, per_class_accuracy, per_class,
+        confusion_matrix, classes, split, dataset, windows, subjects, checkpoint, epoch, device,
+        time_s, json_path.
+    """
+    from harvit.inference import load_trained
+    from harvit.train import Split, autocast_factory, evaluate_split, pick_device
+
+    if split not in SPLITS:
+        raise HarvitError(f"--split: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    target = Path(target)
+    if not target.exists():
+        raise HarvitError(f"{target}: no such run folder or checkpoint file")
+    t0 = time.perf_counter()
+    dev = pick_device(device)
+    tm = load_trained(target, dev)
+    cfg = tm.config
+    if dataset is None or isinstance(dataset, str):
+        name = dataset or cfg.dataset
+        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy)
+    else:
+        ds, name = dataset, dataset.name
+    windows = select_split(ds, split, cfg.val_fraction, cfg.seed)
+    check_compatible(windows, tm.classes, tm.channels, tm.window_length, name)
+    if len(windows) == 0:
+        raise HarvitError(f"--split {split}: the {name} {split} split holds no windows")
+    out = evaluate_split(tm.model, Split.from_windows(split, windows, dev), cfg.eval_batch_size,
+                         autocast_factory(cfg, dev))
+    metrics = classification_metrics(out["y_true"].numpy(), out["y_pred"].numpy(), tm.classes)
+    json_path = Path(json_path) if json_path else _run_dir_of(target) / f"evaluation_{split}.json"
+    result: dict[str, Any] = {
+        "checkpoint": str(tm.path),
+        "epoch": int(tm.checkpoint.get("epoch", 0)),
+        "dataset": name,
+        "split": split,
+        "windows": len(windows),
+        "subjects": windows.subjects(),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "loss": float(out["loss"]),
+        "view_accuracy": float(out["view_acc"]),
+        "n_views": int(tm.model.n_views),
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "per_class": metrics["per_class"],
+        "confusion_matrix": metrics["confusion_matrix"],
+        "classes": list(tm.classes),
+        "device": str(dev),
+        "time_s": round(time.perf_counter() - t0, 3),
+        "json_path": str(json_path),
+    }
+    write_json(json_path, result)
+    return result
+
+
+def format_confusion(cm: list[list[int]], classes: list[str]) -> str:
+    """A fixed-width confusion matrix (rows: true class, columns: predicted, numbered as the rows)."""
+    width = max(5, *(len(str(v)) + 1 for row in cm for v in row))
+    name_w = max(len(c) for c in classes) + 4
+    head = " " * name_w + "".join(f"{f'({j})':>{width}}" for j in range(len(classes)))
+    lines = [head]
+    for i, (c, row) in enumerate(zip(classes, cm, strict=True)):
+        lines.append(f"{f'({i}) {c}':<{name_w}}" + "".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """The ``harvit evaluate`` printout: headline metrics, per-class table, confusion matrix."""
+    classes = result["classes"]
+    name_w = max(10, *(len(c) for c in classes))
+    lines = [
+        f"{result['dataset']} {result['split']}: {result['windows']} windows, "
+        f"{len(result['subjects'])} subjects | {result['checkpoint']} (epoch {result['epoch']})",
+        f"accuracy       {result['accuracy']:.4f}",
+        f"macro-F1       {result['macro_f1']:.4f}",
+        f"view accuracy  {result['view_accuracy']:.4f} ({result['n_views']} views per window)",
+        f"loss           {result['loss']:.4f}",
+        "",
+        f"{'class':<{name_w}}  precision  recall      f1  support",
+    ]
+    for c in classes:
+        m = result["per_class"][c]
+        lines.append(f"{c:<{name_w}}  {m['precision']:>9.4f}  {m['recall']:>6.4f}  {m['f1']:>6.4f}  "
+                     f"{m['support']:>7d}")
+    lines += ["", "confusion matrix (rows: true, columns: predicted)",
+              format_confusion(result["confusion_matrix"], classes), "",
+              f"written: {result['json_path']}"]
+    return "\n".join(lines)

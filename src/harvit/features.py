@@ -1,0 +1,100 @@
+"""Frozen means cached: encoder features of every view, computed once.
+
+With a frozen encoder and no augmentation, the encoder's output for a given view never
+changes, so it is computed once per (window, view) and the head trains on the cache:
+epochs after the first cost only the head.
+
+Cache layout: ``[N, V, D]`` float32 per split, kept on the device, and saved as ``.npy`` under
+``<cache_dir>/features/`` keyed by everything that determines it (encoder name and weights
+checksum, encodings, image size, mode, scaler state, data checksum). A later run (or a
+resumed one) with the same key memory-maps the file instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harvit.atomic import write_with
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """SHA-256 (hex, 16 chars) of tensors' bytes, in order."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().to("cpu").contiguous()
+        h.update(str(tuple(t.shape)).encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def module_digest(module: torch.nn.Module) -> str:
+    """Checksum of a module's state (weights, buffers and plain extra state)."""
+    items = sorted(module.state_dict().items())
+    plain = json.dumps([(k, v) for k, v in items if not isinstance(v, torch.Tensor)], default=str)
+    tensors = [torch.frombuffer(bytearray(plain.encode()), dtype=torch.uint8)]
+    return tensor_digest(*tensors, *[v for _, v in items if isinstance(v, torch.Tensor)])
+
+
+def cache_key(parts: dict) -> str:
+    """A short stable key from a dict of plain values."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+@torch.no_grad()
+def compute_view_features(
+    encoder: torch.nn.Module,
+    imager: torch.nn.Module,
+    x: torch.Tensor,
+    images_per_batch: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Pooled encoder features of every view: windows x [N, C, T] -> [N, V, D] float32.
+
+    Runs ``imager.all_views`` and the encoder batch by batch (``images_per_batch`` images,
+    i.e. ``images_per_batch // V`` windows) under ``autocast``.
+    """
+    n_views = int(imager.n_views)
+    per = max(1, images_per_batch // n_views)
+    out: list[torch.Tensor] = []
+    for start in range(0, x.shape[0], per):
+        xb = x[start:start + per]
+        images = imager.all_views(xb)
+        with autocast():
+            f = encoder(images)
+        out.append(f.float().view(xb.shape[0], n_views, -1))
+        if progress is not None:
+            progress(xb.shape[0])
+    if not out:
+        return torch.zeros(0, n_views, 0, device=x.device)
+    return torch.cat(out)
+
+
+def load_cached(path: Path) -> torch.Tensor | None:
+    """The cached features at ``path`` (memory-mapped), or None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def save_cached(path: Path, feats: torch.Tensor) -> None:
+    """Save features atomically as ``.npy``."""
+    arr = feats.detach().to("cpu").numpy()
+
+    def writer(f: io.BufferedIOBase) -> None:
+        np.save(f, arr, allow_pickle=False)
+
+    write_with(path, writer)

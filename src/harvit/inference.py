@@ -1,0 +1,61 @@
+"""Rebuild a trained :class:`~harvit.model.WindowClassifier` from a checkpoint, ready for inference."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harvit import checkpoint as ck
+from harvit.config import Config
+from harvit.encode import SignalImager
+from harvit.errors import HarvitError
+from harvit.model import WindowClassifier, build_net
+from harvit.scaling import Scaler
+
+
+@dataclass
+class TrainedModel:
+    """A model in eval mode with what it was trained on.
+
+    ``model`` maps windows [B, C, T] (signal units: g, rad/s) to log-probabilities [B, K].
+    """
+
+    model: WindowClassifier
+    config: Config
+    classes: list[str]
+    channels: list[str]
+    rate_hz: float
+    window_length: int
+    checkpoint: dict[str, Any]
+    path: Path
+
+
+def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """Load ``best.pt`` of a run folder (or a given checkpoint file) onto ``device``."""
+    path = Path(path)
+    ckpt = ck.load_checkpoint(path, map_location="cpu")
+    if path.is_dir():
+        path = path / ("best.pt" if (path / "best.pt").is_file() else "latest.pt")
+    cfg = Config.from_dict(ckpt["config"], source=f"{path} config")
+    # The weights come from the checkpoint: build without fetching or loading anything else.
+    build_cfg = dataclasses.replace(cfg, pretrained=False, pretrained_path=None, init_from=None)
+    channels = list(ckpt["channels"])
+    scaler_state = {k[len("imager.scaler."):]: v for k, v in ckpt["model"].items()
+                    if k.startswith("imager.scaler.")}
+    if not scaler_state:
+        raise HarvitError(f"{path}: the checkpoint holds no fitted scaler")
+    scaler = Scaler.from_state_dict(scaler_state)
+    imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = build_net(build_cfg, imager.in_chans, len(ckpt["classes"]))
+    model = WindowClassifier(imager, net)
+    ck.load_model_state(model, ckpt["model"], str(path))
+    model.to(device).eval()
+    return TrainedModel(model, cfg, list(ckpt["classes"]), channels, float(ckpt["rate_hz"]),
+                        int(ckpt["window_length"]), ckpt, path)

@@ -1,0 +1,170 @@
+"""The network: a timm encoder, an MLP head, and the window classifier that averages views.
+
+Shapes: images [B, in_chans, S, S] -> features [B, D] -> logits [B, n_classes].
+A window's prediction is the mean of its V views' log-probabilities.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from harvit.config import Config
+from harvit.errors import HarvitError
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def create_encoder(cfg: Config, in_chans: int) -> nn.Module:
+    """A timm model without classifier (``num_classes=0``): images -> pooled features [B, D].
+
+    ``in_chans`` comes from the view (signals x encodings); ``img_size`` and the ViT shape
+    overrides (patch size, width, depth, heads) are passed when the model takes them.
+    Pretrained weights come from timm's own source (``--pretrained``) or a local file
+    (``--pretrained-path``) through ``pretrained_cfg_overlay`` so that timm adapts the input
+    channels and position embeddings.
+    """
+    name = cfg.encoder
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
+        hint = f"; similar: {', '.join(close)}" if close else ""
+        raise HarvitError(f"--encoder: unknown timm model {name!r}{hint}")
+    kwargs: dict[str, Any] = dict(num_classes=0, in_chans=in_chans)
+    extra = dict(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
+                 depth=cfg.depth, num_heads=cfg.num_heads)
+    entry = timm.models.model_entrypoint(name)
+    # Only ViT-style models take these; pass the non-zero ones and img_size when accepted.
+    is_vit_like = any(k in name for k in ("vit", "deit", "beit", "eva", "swin"))
+    for k, v in extra.items():
+        if v and (is_vit_like or _accepts(entry, k)):
+            kwargs[k] = v
+    if cfg.drop_path:
+        kwargs["drop_path_rate"] = cfg.drop_path
+    pretrained = bool(cfg.pretrained or cfg.pretrained_path)
+    if cfg.pretrained_path:
+        path = Path(cfg.pretrained_path)
+        if not path.is_file():
+            raise HarvitError(f"--pretrained-path: file {path} not found")
+        kwargs["pretrained_cfg_overlay"] = dict(file=str(path))
+    try:
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
+    except HarvitError:
+        raise
+    except TypeError as e:
+        raise HarvitError(f"--encoder {name}: does not take these settings ({e})") from None
+    except (OSError, RuntimeError, ValueError) as e:
+        if pretrained and not cfg.pretrained_path:
+            raise HarvitError(
+                f"--pretrained: could not fetch timm weights for {name} ({type(e).__name__}); offline? "
+                "pass --pretrained-path FILE (.safetensors/.pth) or --no-pretrained"
+            ) from None
+        if cfg.pretrained_path:
+            raise HarvitError(f"--pretrained-path {cfg.pretrained_path}: cannot load as {name} weights: "
+                              f"{str(e).splitlines()[0][:300]}") from None
+        raise HarvitError(f"--encoder {name}: cannot build with these settings: "
+                          f"{str(e).splitlines()[0][:300]}") from None
+
+
+def build_head(in_dim: int, hidden: list[int], n_classes: int, dropout: float) -> nn.Sequential:
+    """For each hidden width: Linear -> LayerNorm -> GELU -> Dropout; then Linear to classes."""
+    layers: list[nn.Module] = []
+    d = in_dim
+    for h in hidden:
+        layers += [nn.Linear(d, h), nn.LayerNorm(h), nn.GELU(), nn.Dropout(dropout)]
+        d = h
+    layers.append(nn.Linear(d, n_classes))
+    return nn.Sequential(*layers)
+
+
+class HarNet(nn.Module):
+    """Encoder + head: images [B, in_chans, S, S] -> logits [B, n_classes]."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.frozen = frozen
+        if frozen:
+            self.encoder.requires_grad_(False)
+            self.encoder.eval()
+
+    def train(self, mode: bool = True) -> HarNet:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()  # a frozen encoder never uses dropout / drop-path / BN updates
+        return self
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled encoder features [B, D]."""
+        return self.encoder(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(images))
+
+
+def build_net(cfg: Config, in_chans: int, n_classes: int) -> HarNet:
+    """Build encoder and head from ``cfg``; warns when a frozen encoder has random weights."""
+    encoder = create_encoder(cfg, in_chans)
+    dim = int(getattr(encoder, "num_features", 0) or 0)
+    if dim <= 0:
+        with torch.no_grad():
+            dim = int(encoder(torch.zeros(1, in_chans, cfg.img_size, cfg.img_size)).shape[-1])
+    head = build_head(dim, cfg.hidden_dim_list, n_classes, cfg.dropout)
+    if cfg.freeze_encoder and not (cfg.pretrained or cfg.pretrained_path or cfg.init_from):
+        warnings.warn(
+            "the encoder is frozen but has no pretrained weights: its random features are nearly "
+            "useless; pass --pretrained/--pretrained-path or --no-freeze-encoder",
+            stacklevel=2,
+        )
+    return HarNet(encoder, head, frozen=cfg.freeze_encoder)
+
+
+class WindowClassifier(nn.Module):
+    """Signal windows [B, C, T] -> window log-probabilities [B, n_classes].
+
+    ``imager`` (a :class:`harvit.encode.SignalImager`) makes the V view images of each window on
+    the device; ``net`` classifies each image; the window's log-probabilities are the mean over
+    its views of the views' log-softmax.
+    """
+
+    def __init__(self, imager: nn.Module, net: HarNet) -> None:
+        super().__init__()
+        self.imager = imager
+        self.net = net
+
+    @property
+    def n_views(self) -> int:
+        return int(self.imager.n_views)
+
+    def view_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-view logits [B, V, n_classes] for windows x [B, C, T]."""
+        with torch.no_grad():
+            images = self.imager.all_views(x)
+        logits = self.net(images)
+        return logits.view(x.shape[0], self.n_views, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return aggregate_views(self.view_logits(x))
+
+
+def aggregate_views(view_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over views of log-softmax: [B, V, K] logits -> [B, K] window log-probabilities."""
+    return torch.log_softmax(view_logits.float(), dim=-1).mean(dim=1)
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return total, trainable

@@ -1,0 +1,519 @@
+"""Where the time and memory of a training step go: image encoding, forward, backward.
+
+:class:`PerformanceProfiler` times one training step the way :mod:`harvit.train` takes it (a
+batch of B samples = B images: one view of each window, encoded on the device, then the network
+forward, the loss and the backward pass; the optimiser step is not included) and an evaluation
+pass (every view of every window, no gradients). It sweeps batch sizes (OOM rows marked), compares
+fp32 with autocast, and can record a ``torch.profiler`` trace for TensorBoard.
+
+:func:`profile_command` is ``harvit profile``: it builds the model of a config with random weights
+(never fetching pretrained weights) and profiles it on random windows of the data set's shape
+[B, 9, 128], so it needs no data.
+
+Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` per measurement; on the CPU the
+process's peak resident set (``VmHWM`` from ``/proc/self/status``, reset per measurement through
+``/proc/self/clear_refs`` where Linux allows, else ``resource.getrusage``'s lifetime peak).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harvit.atomic import write_json
+from harvit.errors import HarvitError
+
+AutocastFactory = Callable[[], contextlib.AbstractContextManager]
+#: Classes per data set (only the head's last layer depends on it).
+N_CLASSES = {"hapt6": 6, "hapt12": 12, "uci_har": 6}
+WINDOW_LENGTH = 128
+
+
+# ---------------------------------------------------------------------------------------------
+# Clocks and memory
+# ---------------------------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device: torch.device) -> str:
+    """Start a new peak-memory measurement; returns what :func:`peak_memory_mb` will measure."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return "cuda_max_allocated"
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # "5" resets VmHWM to the current RSS
+            f.write("5")
+        return "process_peak_rss"
+    except OSError:
+        return "process_lifetime_peak_rss"
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory in MiB since :func:`reset_peak_memory` (CUDA allocations, or process RSS on CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB on Linux
+
+
+def _median_ms(xs: list[float]) -> float:
+    return 1000.0 * statistics.median(xs) if xs else float("nan")
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def autocast_for(device: torch.device, precision: str) -> AutocastFactory:
+    """Context factory for ``fp32`` (no autocast), ``bf16`` or ``fp16`` on ``device``."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# The profiler
+# ---------------------------------------------------------------------------------------------
+class PerformanceProfiler:
+    """Times and measures a model on batches of windows.
+
+    Args:
+        model: a :class:`~harvit.model.WindowClassifier` (``imager`` + ``net``: encoding is timed on
+            its own), or any module mapping windows [B, C, T] to scores [B, K] (no encoding time).
+        loader: iterable of ``(x [B, C, T], y [B])`` batches (e.g. :func:`harvit.evaluate.window_loader`);
+            its first batches are the profiled data, tiled to any batch size.
+        steps: timed steps per measurement (after ``warmup`` untimed ones).
+        max_seconds: stop a measurement's training (and its evaluation) steps once this long has
+            passed, warmup included; at least one step is always timed.
+    """
+
+    def __init__(self, model: nn.Module, loader: Iterable[Any], steps: int = 5, warmup: int = 1,
+                 max_seconds: float = 5.0) -> None:
+        if steps < 1:
+            raise HarvitError(f"--steps: got {steps}, expected >= 1")
+        self.model = model
+        self.loader = loader
+        self.steps = int(steps)
+        self.warmup = int(warmup)
+        self.max_seconds = float(max_seconds)
+        self.device = _device_of(model)
+        xs, ys = [], []
+        for x, y in loader:
+            xs.append(torch.as_tensor(x))
+            ys.append(torch.as_tensor(y))
+            if len(xs) >= self.steps + self.warmup:
+                break
+        if not xs:
+            raise HarvitError("profiler: the loader yielded no batches")
+        self.batch_size = int(xs[0].shape[0])
+        self.pool_x = torch.cat(xs).to(self.device).float()  # [P, C, T]
+        self.pool_y = torch.cat(ys).to(self.device).long()
+        self.imager = getattr(model, "imager", None)
+        self.net = getattr(model, "net", None)
+        self.n_views = int(getattr(model, "n_views", 1) or 1)
+
+    # ---- one measurement ------------------------------------------------------------------
+    def _batch(self, b: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = (torch.arange(b, device=self.device) + offset * b) % self.pool_x.shape[0]
+        return self.pool_x[idx], self.pool_y[idx]
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, autocast: AutocastFactory,
+                    gen: torch.Generator) -> tuple[float, float, float | None]:
+        """(encode, forward, backward) seconds of one step: B windows -> B images (one random view each)."""
+        t0 = time.perf_counter()
+        if self.imager is not None and self.net is not None:
+            view = torch.randint(0, self.n_views, (x.shape[0],), generator=gen).to(self.device)
+            with torch.no_grad():
+                images = self.imager(x, view)
+            _sync(self.device)
+            t1 = time.perf_counter()
+            with autocast():
+                logits = self.net(images)
+            loss = F.cross_entropy(logits.float(), y)
+        else:
+            t1 = t0
+            with autocast():
+                scores = self.model(x)
+            loss = F.cross_entropy(scores.float(), y)
+        _sync(self.device)
+        t2 = time.perf_counter()
+        backward = None
+        if loss.requires_grad:
+            loss.backward()
+            _sync(self.device)
+            backward = time.perf_counter() - t2
+            self.model.zero_grad(set_to_none=True)
+        return t1 - t0, t2 - t1, backward
+
+    @torch.no_grad()
+    def _eval_step(self, x: torch.Tensor, autocast: AutocastFactory) -> float:
+        t0 = time.perf_counter()
+        with autocast():
+            self.model(x)
+        _sync(self.device)
+        return time.perf_counter() - t0
+
+    def measure(self, batch_size: int, precision: str = "fp32", steps: int | None = None) -> dict[str, Any]:
+        """Time training steps and evaluation passes at one batch size (images per training step).
+
+        Returns:
+            dict: batch_size, precision, encode_ms, forward_ms, backward_ms (None when nothing
+            trains), step_ms (their sum), train_images_per_s, eval_ms (all V views of ``batch_size``
+            windows), eval_images_per_s, eval_windows_per_s, peak_memory_mb, memory_kind, steps.
+        """
+        steps = steps or self.steps
+        autocast = autocast_for(self.device, precision)
+        gen = torch.Generator().manual_seed(0)
+        was_training = self.model.training
+        self.model.train()
+        kind = reset_peak_memory(self.device)
+        enc, fwd, bwd = [], [], []
+        try:
+            t_start = time.perf_counter()
+            for i in range(self.warmup + steps):
+                x, y = self._batch(batch_size, i)
+                e, f, b = self._train_step(x, y, autocast, gen)
+                if i >= self.warmup:
+                    enc.append(e)
+                    fwd.append(f)
+                    bwd.append(b)
+                    if time.perf_counter() - t_start > self.max_seconds:
+                        break
+            self.model.eval()
+            ev = []
+            t_start = time.perf_counter()
+            for i in range(self.warmup + steps):
+                t = self._eval_step(self._batch(batch_size, i)[0], autocast)
+                if i >= self.warmup:
+                    ev.append(t)
+                    if time.perf_counter() - t_start > self.max_seconds:
+                        break
+        finally:
+            self.model.zero_grad(set_to_none=True)
+            self.model.train(was_training)
+        has_bwd = all(b is not None for b in bwd)
+        step_ms = _median_ms([e + f + (b or 0.0) for e, f, b in zip(enc, fwd, bwd, strict=True)])
+        eval_ms = _median_ms(ev)
+        return {
+            "batch_size": batch_size,
+            "precision": precision,
+            "status": "ok",
+            "encode_ms": round(_median_ms(enc), 3) if self.imager is not None else None,
+            "forward_ms": round(_median_ms(fwd), 3),
+            "backward_ms": round(_median_ms([b for b in bwd if b is not None]), 3) if has_bwd else None,
+            "step_ms": round(step_ms, 3),
+            "train_images_per_s": round(1000.0 * batch_size / step_ms, 1),
+            "eval_ms": round(eval_ms, 3),
+            "eval_images_per_s": round(1000.0 * batch_size * self.n_views / eval_ms, 1),
+            "eval_windows_per_s": round(1000.0 * batch_size / eval_ms, 1),
+            "peak_memory_mb": round(peak_memory_mb(self.device), 1),
+            "memory_kind": kind,
+            "steps": len(enc),
+        }
+
+    # ---- the public measurements ----------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Device and model facts: device, device_name, torch_threads, params_total, params_trainable,
+        n_views, in_chans, img_size, window_shape."""
+        total = sum(p.numel() for p in self.model.parameters())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        dev = self.device
+        return {
+            "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "torch_threads": torch.get_num_threads(),
+            "params_total": total,
+            "params_trainable": trainable,
+            "n_views": self.n_views,
+            "in_chans": int(getattr(self.imager, "in_chans", 0) or 0) or None,
+            "img_size": int(getattr(self.imager, "img_size", 0) or 0) or None,
+            "window_shape": list(self.pool_x.shape[1:]),
+        }
+
+    def benchmark_batch_sizes(self, batch_sizes: Iterable[int] = (8, 16, 32, 64, 128, 256)
+                              ) -> list[dict[str, Any]]:
+        """Throughput and peak memory per batch size (images per training step).
+
+        A size that runs out of device memory is marked ``status: "oom"`` and larger sizes are
+        skipped (``status: "skipped"``). The row with the most training images/s has ``best: True``.
+        """
+        rows: list[dict[str, Any]] = []
+        oom_at: int | None = None
+        for b in sorted({int(s) for s in batch_sizes}):
+            if b < 1:
+                raise HarvitError(f"--batch-sizes: got {b}, expected positive sizes")
+            if oom_at is not None:
+                rows.append({"batch_size": b, "status": "skipped",
+                             "reason": f"larger than {oom_at} (out of memory)"})
+                continue
+            try:
+                rows.append(self.measure(b))
+            except torch.OutOfMemoryError:
+                self.model.zero_grad(set_to_none=True)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                rows.append({"batch_size": b, "status": "oom"})
+                oom_at = b
+        ok = [r for r in rows if r["status"] == "ok"]
+        if ok:
+            best = max(ok, key=lambda r: r["train_images_per_s"])
+            for r in rows:
+                r["best"] = r is best
+        return rows
+
+    def compare_amp_performance(self, model: nn.Module | None = None, loader: Iterable[Any] | None = None
+                                ) -> dict[str, Any]:
+        """fp32 vs autocast speed and memory at the loader's batch size.
+
+        On CUDA: fp32, bf16 (when supported) and fp16. On the CPU mixed precision is not used in
+        training (``--amp`` is CUDA-only), so fp32 is compared with CPU bf16 autocast for reference.
+
+        Returns:
+            dict: device, note, rows (one :meth:`measure` row per precision, plus ``speedup`` vs fp32).
+        """
+        prof = self
+        if model is not None:
+            prof = PerformanceProfiler(model, loader if loader is not None else self.loader, self.steps,
+                                       self.warmup, self.max_seconds)
+        dev = prof.device
+        if dev.type == "cuda":
+            precisions = ["fp32"] + (["bf16"] if torch.cuda.is_bf16_supported() else []) + ["fp16"]
+            note = "CUDA autocast (training uses --amp-dtype, default bf16)"
+        else:
+            precisions = ["fp32", "bf16"]
+            note = ("AMP is CUDA-only: on the CPU training runs in fp32 (--amp has no effect); "
+                    "CPU bf16 autocast is shown for reference")
+        rows = []
+        for p in precisions:
+            try:
+                rows.append(prof.measure(prof.batch_size, p))
+            except torch.OutOfMemoryError:
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
+                rows.append({"batch_size": prof.batch_size, "precision": p, "status": "oom"})
+            except RuntimeError as e:  # an op without a kernel for this dtype on this device
+                rows.append({"batch_size": prof.batch_size, "precision": p, "status": "n/a",
+                             "reason": str(e).splitlines()[0][:200]})
+        base = next((r for r in rows if r["precision"] == "fp32" and r["status"] == "ok"), None)
+        for r in rows:
+            if base is not None and r["status"] == "ok":
+                r["speedup"] = round(base["step_ms"] / r["step_ms"], 3)
+        return {"device": str(dev), "note": note, "rows": rows}
+
+    def trace(self, trace_dir: str | Path, steps: int | None = None) -> dict[str, Any]:
+        """Record a ``torch.profiler`` trace of training steps for TensorBoard's profiler plugin.
+
+        Returns:
+            dict: trace_dir, files (trace files written), top_ops (the 15 costliest operators as text).
+        """
+        from torch import profiler as tp
+
+        steps = steps or min(self.steps, 3)
+        trace_dir = Path(trace_dir)
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        before = set(trace_dir.rglob("*"))
+        acts = [tp.ProfilerActivity.CPU] + ([tp.ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
+        gen = torch.Generator().manual_seed(0)
+        self.model.train()
+        handler = tp.tensorboard_trace_handler(str(trace_dir))
+        with tp.profile(activities=acts, schedule=tp.schedule(wait=0, warmup=1, active=steps),
+                        on_trace_ready=handler, profile_memory=True) as prof:
+            for i in range(1 + steps):
+                x, y = self._batch(self.batch_size, i)
+                with tp.record_function("harvit_train_step"):
+                    self._train_step(x, y, contextlib.nullcontext, gen)
+                prof.step()
+        self.model.zero_grad(set_to_none=True)
+        sort = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
+        files = sorted(str(p) for p in set(trace_dir.rglob("*")) - before if p.is_file())
+        return {"trace_dir": str(trace_dir), "files": files,
+                "top_ops": prof.key_averages().table(sort_by=sort, row_limit=15)}
+
+    def run_full_profile(self, path: str | Path | None = "profile.json",
+                         batch_sizes: Iterable[int] | None = None, amp: bool = False,
+                         trace_dir: str | Path | None = None) -> dict[str, Any]:
+        """Encoding, forward and backward time per batch, images/s and peak memory at the loader's
+        batch size; optionally a batch-size sweep, the AMP comparison and a trace.
+
+        Args:
+            path: write the result here as JSON (None: do not write).
+            batch_sizes: sizes for :meth:`benchmark_batch_sizes` (None: skip).
+            amp: run :meth:`compare_amp_performance`.
+            trace_dir: record a :meth:`trace` here (None: skip).
+
+        Returns:
+            dict: the :meth:`describe` facts, ``profile`` (a :meth:`measure` row), and
+            ``batch_sizes`` / ``best_batch_size`` / ``amp`` / ``trace`` when asked.
+        """
+        t0 = time.perf_counter()
+        result: dict[str, Any] = {**self.describe(), "profile": self.measure(self.batch_size)}
+        if batch_sizes is not None:
+            rows = self.benchmark_batch_sizes(batch_sizes)
+            result["batch_sizes"] = rows
+            best = [r for r in rows if r.get("best")]
+            result["best_batch_size"] = best[0]["batch_size"] if best else None
+        if amp:
+            result["amp"] = self.compare_amp_performance()
+        if trace_dir is not None:
+            result["trace"] = self.trace(trace_dir)
+        result["profile_time_s"] = round(time.perf_counter() - t0, 2)
+        if path is not None:
+            write_json(path, result)
+            result["json_path"] = str(path)
+        return result
+
+
+def compare_amp_performance(model: nn.Module, loader: Iterable[Any], steps: int = 5) -> dict[str, Any]:
+    """fp32 vs autocast speed and memory of ``model`` on ``loader`` (see
+    :meth:`PerformanceProfiler.compare_amp_performance`)."""
+    return PerformanceProfiler(model, loader, steps=steps).compare_amp_performance()
+
+
+# ---------------------------------------------------------------------------------------------
+# harvit profile
+# ---------------------------------------------------------------------------------------------
+def random_windows(n: int, channels: list[str], length: int = WINDOW_LENGTH, seed: int = 0) -> np.ndarray:
+    """Plausible random windows float32 [n, C, length]: body signals ~ N(0, 0.3), gravity of 1 g on
+    ``total_acc`` channels in a random direction per window."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 0.3, (n, len(channels), length))
+    total = [i for i, c in enumerate(channels) if c.startswith("total_acc")]
+    if len(total) == 3:
+        g = rng.normal(size=(n, 3))
+        x[:, total] += (g / np.linalg.norm(g, axis=1, keepdims=True))[:, :, None]
+    return x.astype(np.float32)
+
+
+def build_random_model(cfg: Any, device: torch.device, n_windows: int = 512) -> nn.Module:
+    """The config's :class:`~harvit.model.WindowClassifier` with random weights (no weights are fetched)
+    and a scaler fitted on random windows of shape [n, 9, 128]."""
+    from harvit.data import CHANNELS
+    from harvit.encode import SignalImager
+    from harvit.model import WindowClassifier, build_net
+    from harvit.scaling import Scaler
+
+    cfg = dataclasses.replace(cfg, pretrained=False, pretrained_path=None, init_from=None)
+    channels = list(CHANNELS)
+    scaler = Scaler.fit(random_windows(n_windows, channels), mode=cfg.scaling, out_range=cfg.scale_range)
+    imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
+    torch.manual_seed(cfg.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "frozen encoder without pretrained weights": expected here
+        net = build_net(cfg, imager.in_chans, N_CLASSES.get(cfg.dataset, 6))
+    return WindowClassifier(imager, net).to(device)
+
+
+def profile_command(cfg: Any, out: str | Path | None = "profile.json",
+                    batch_sizes: Iterable[int] | None = None, trace_dir: str | Path | None = None,
+                    steps: int = 5) -> str:
+    """``harvit profile``: profile the config's model on random windows; write JSON; return a summary."""
+    from harvit.data import CHANNELS, Windows
+    from harvit.evaluate import window_loader
+    from harvit.train import pick_device
+
+    cfg = cfg.validate()
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = build_random_model(cfg, device)
+    n = cfg.batch_size * (steps + 1)
+    x = random_windows(n, list(CHANNELS), seed=1)
+    y = np.arange(n) % N_CLASSES.get(cfg.dataset, 6)
+    w = Windows(x, y, np.zeros(n, dtype=np.int64), list(CHANNELS),
+                [f"class{i}" for i in range(N_CLASSES.get(cfg.dataset, 6))], 50.0)
+    budget = 5.0 if device.type == "cuda" else 1.0  # seconds per measurement: the CPU default stays quick
+    loader = window_loader(w, cfg.batch_size, device)
+    prof = PerformanceProfiler(model, loader, steps=steps, max_seconds=budget)
+    result = prof.run_full_profile(None, batch_sizes=batch_sizes, amp=True, trace_dir=trace_dir)
+    keys = ("preset", "encoder", "img_size", "patch_size", "embed_dim", "depth", "num_heads", "mode",
+            "encodings", "freeze_encoder", "batch_size", "amp", "amp_dtype")
+    result["config"] = {k: getattr(cfg, k) for k in keys}
+    if out is not None:
+        write_json(out, result)
+        result["json_path"] = str(out)
+    return format_profile(result)
+
+
+def _fmt(v: Any, spec: str = ".1f") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return format(v, spec)
+
+
+def _status(r: dict[str, Any]) -> str:
+    return r["status"] + (f" ({r['reason']})" if r.get("reason") else "")
+
+
+def format_profile(result: dict[str, Any]) -> str:
+    """A readable summary of :meth:`PerformanceProfiler.run_full_profile`'s result."""
+    p = result["profile"]
+    mem = {"cuda_max_allocated": "CUDA max allocated", "process_peak_rss": "process peak RSS",
+           "process_lifetime_peak_rss": "process lifetime peak RSS"}.get(p["memory_kind"], p["memory_kind"])
+    lines = [
+        f"device {result['device']} ({result['device_name']}, {result['torch_threads']} threads) | "
+        f"{result['params_total'] / 1e6:.2f}M params ({result['params_trainable'] / 1e6:.3f}M trainable) | "
+        f"{result['n_views']} view(s) of {result['in_chans']}x{result['img_size']}x{result['img_size']}",
+        f"batch {p['batch_size']} images (median of {p['steps']} steps): encode {_fmt(p['encode_ms'])} ms, "
+        f"forward {_fmt(p['forward_ms'])} ms, backward {_fmt(p['backward_ms'])} ms "
+        f"-> {_fmt(p['train_images_per_s'], '.0f')} images/s training, "
+        f"{_fmt(p['eval_images_per_s'], '.0f')} images/s evaluation; "
+        f"peak {p['peak_memory_mb']:.0f} MiB ({mem})",
+    ]
+    if result.get("batch_sizes"):
+        lines += ["", f"{'batch':>6}  {'step ms':>9}  {'train img/s':>11}  {'eval img/s':>10}  "
+                      f"{'peak MiB':>9}"]
+        for r in result["batch_sizes"]:
+            if r["status"] != "ok":
+                lines.append(f"{r['batch_size']:>6}  {_status(r)}")
+                continue
+            best = "  <- best" if r.get("best") else ""
+            lines.append(f"{r['batch_size']:>6}  {r['step_ms']:>9.1f}  {r['train_images_per_s']:>11.0f}  "
+                         f"{r['eval_images_per_s']:>10.0f}  {r['peak_memory_mb']:>9.0f}{best}")
+    if result.get("amp"):
+        a = result["amp"]
+        lines += ["", f"precision ({a['note']}):"]
+        for r in a["rows"]:
+            if r["status"] != "ok":
+                lines.append(f"  {r['precision']:<5} {_status(r)}")
+                continue
+            lines.append(f"  {r['precision']:<5} step {r['step_ms']:.1f} ms, {r['train_images_per_s']:.0f} "
+                         f"images/s, peak {r['peak_memory_mb']:.0f} MiB, "
+                         f"x{r.get('speedup', 1.0):.2f} vs fp32")
+    if result.get("trace"):
+        where = result["trace"]["trace_dir"]
+        lines += ["", f"trace: {where} (view with: tensorboard --logdir {where})"]
+    if result.get("json_path"):
+        lines.append(f"written: {result['json_path']} ({result['profile_time_s']:.1f}s)")
+    return "\n".join(lines)

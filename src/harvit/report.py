@@ -1,0 +1,374 @@
+"""``report.md`` and ``plots/`` of a finished run folder.
+
+:func:`create_training_report` reads ``training_results.json``, ``metrics.jsonl`` and
+``config.json``, draws the plots (:mod:`harvit.visualize`), runs the built-in baseline on the
+same data set, seed and validation fraction once (cached as ``baseline.json`` in the run folder)
+and writes a GitHub-readable markdown report that says plainly whether the ViT beat it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harvit.atomic import write_text
+from harvit.errors import HarvitError
+
+if TYPE_CHECKING:
+    from harvit.data import Dataset
+
+BASELINE_FILE = "baseline.json"
+PLOTS = {
+    "training_history": ("training_history.png", "Loss and accuracy per epoch"),
+    "lr_schedule": ("lr_schedule.png", "Learning-rate schedule"),
+    "confusion_matrix": ("confusion_matrix.png", "Confusion matrix (test)"),
+    "per_class_accuracy": ("per_class_accuracy.png", "Per-class accuracy (test)"),
+    "encoded_images": ("encoded_images.png", "What the model sees: encoded test windows per class"),
+}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarvitError(f"{path} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HarvitError(f"{path}: not readable JSON ({e})") from None
+
+
+def pct(x: float) -> str:
+    """0.9312 -> ``93.1%``."""
+    return f"{100 * x:.1f}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: the data set (lazily) and the cached baseline
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Data:
+    """Loads the run's data set at most once; remembers why it could not."""
+
+    config: dict[str, Any]
+    results: dict[str, Any]
+    given: Dataset | None = None
+    loaded: Dataset | None = None
+    problem: str | None = None
+    tried: bool = False
+
+    def get(self) -> Dataset | None:
+        if self.tried:
+            return self.loaded
+        self.tried = True
+        try:
+            if self.given is not None:
+                ds = self.given
+            else:
+                from harvit.data import load_dataset
+
+                c = self.config
+                ds = load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"))
+        except HarvitError as e:
+            self.problem = f"the data set could not be loaded ({e})"
+            return None
+        recorded = self.results.get("split", {}).get("test", {})
+        if list(ds.test.classes) != list(self.results["classes"]) or (
+                recorded and (len(ds.test) != recorded.get("windows")
+                              or ds.test.subjects() != recorded.get("subjects"))):
+            self.problem = (f"the data set loaded now ({getattr(ds, 'name', '?')}: {len(ds.test)} test "
+                            "windows) is not the one this run was trained on")
+            return None
+        self.loaded = ds
+        return ds
+
+
+def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fraction: float) -> bool:
+    """Whether a cached baseline result was made with these settings and the current feature set."""
+    from harvit.baseline import BASELINE_VERSION
+
+    return (saved.get("dataset") == dataset and saved.get("seed") == seed
+            and saved.get("val_fraction") == val_fraction and saved.get("version") == BASELINE_VERSION)
+
+
+def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None, str]:
+    """The run's ``baseline.json`` when it matches the run's settings, else a fresh fit (then cached).
+
+    Returns:
+        (baseline result or None, a note on where it came from or why it is missing).
+    """
+    from harvit.baseline import run_baseline
+
+    cfg = data.config
+    name = data.given.name if data.given is not None else cfg["dataset"]
+    seed, frac = int(cfg["seed"]), float(cfg["val_fraction"])
+    path = run / BASELINE_FILE
+    if path.is_file():
+        try:
+            saved = _read_json(path)
+        except HarvitError:
+            saved = {}
+        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac):
+            return saved, f"cached in `{BASELINE_FILE}`"
+    ds = data.get()
+    if ds is None:
+        return None, f"not available: {data.problem}"
+    result = run_baseline(name, seed=seed, val_fraction=frac, json_path=path, windows=ds)
+    return result, f"fitted now in {result['total_time_s']:.1f} s and cached in `{BASELINE_FILE}`"
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+# ---------------------------------------------------------------------------------------------
+def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | None, data: _Data
+               ) -> tuple[dict[str, Path], list[str]]:
+    """Draw every plot it can into ``run/plots``; returns (key -> path, notes on skipped plots)."""
+    from harvit import visualize as viz
+
+    plots_dir = run / "plots"
+    made: dict[str, Path] = {}
+    notes: list[str] = []
+
+    def attempt(key: str, draw: Callable[[Path], Path]) -> None:
+        try:
+            made[key] = draw(plots_dir / PLOTS[key][0])
+        except HarvitError as e:
+            notes.append(f"{PLOTS[key][1]}: not drawn ({e})")
+
+    classes = list(results["classes"])
+    attempt("training_history", lambda p: viz.plot_training_history(run, p))
+    attempt("lr_schedule", lambda p: viz.plot_lr_schedule(run, p, config=results.get("config")))
+    cm = results["confusion_matrix"]
+    attempt("confusion_matrix", lambda p: viz.plot_confusion_matrices(cm, classes, p))
+    reference = None
+    if baseline is not None:
+        reference = {m["name"]: m["per_class_accuracy"] for m in baseline["models"].values()}
+    attempt("per_class_accuracy", lambda p: viz.plot_per_class_accuracy(results["per_class_accuracy"], p,
+                                                                         reference))
+
+    def encoded(p: Path) -> Path:
+        ds = data.get()
+        if ds is None:
+            raise HarvitError(data.problem or "no data")
+        from harvit.inference import load_trained
+
+        tm = load_trained(run, "cpu")
+        return viz.plot_encoded_images(tm.model, ds.test, p, per_class=2)
+
+    attempt("encoded_images", encoded)
+    return made, notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------
+def md_table(header: list[str], rows: list[list[Any]], align: str | None = None) -> str:
+    """A GitHub markdown table; ``align``: ``l``/``r`` per column (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    sep = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict(vit_acc: float, baseline: dict[str, Any]) -> str:
+    """One plain sentence (bold) on whether the ViT beat the strongest baseline, plus the other baselines."""
+    models = baseline["models"]
+    best = models[baseline["best"]]
+    diff = round(100 * (vit_acc - best["test_accuracy"]), 1)
+    vit, ref = pct(vit_acc), f"the {best['name']} baseline ({pct(best['test_accuracy'])})"
+    if diff > 0:
+        head = f"**The ViT beat the baseline: the ViT ({vit}) is {diff:.1f} points above {ref}.**"
+    elif diff < 0:
+        head = f"**The ViT did not beat the baseline: the ViT ({vit}) is {-diff:.1f} points below {ref}.**"
+    else:
+        head = f"**The ViT ties with the baseline: the ViT ({vit}) is level with {ref}.**"
+    others = []
+    for key, m in models.items():
+        if key == baseline["best"]:
+            continue
+        d = round(100 * (vit_acc - m["test_accuracy"]), 1)
+        rel = f"{abs(d):.1f} points {'above' if d > 0 else 'below'}" if d else "level with"
+        others.append(f"it is {rel} the {m['name']} baseline ({pct(m['test_accuracy'])})")
+    tail = (" Against the other baseline " + "; ".join(others) + ".") if others else ""
+    return head + tail + " (Test accuracy, same data set, subject split and seed.)"
+
+
+def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    head = "none (linear)" if not str(cfg.get("hidden_dims", "")).strip() else cfg["hidden_dims"]
+    on_cuda = str(results.get("device", "")).startswith("cuda")
+    vit_shape = ", ".join(f"{k.replace('_', ' ')} {cfg[k]}" for k in ("patch_size", "embed_dim", "depth",
+                                                                         "num_heads") if cfg.get(k))
+    rows = [
+        ["preset", cfg.get("preset")],
+        ["encoder", f"`{cfg['encoder']}`" + (f" ({vit_shape})" if vit_shape else "")],
+        ["weights", "pretrained" if cfg.get("pretrained") or cfg.get("pretrained_path") else "random init"],
+        ["encoder training", "frozen (head only)" if cfg.get("freeze_encoder") else "fine-tuned"],
+        ["head", f"MLP hidden {head}, dropout {cfg.get('dropout')}"],
+        ["images", f"mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, {cfg['img_size']} px, "
+                   f"scaling {cfg.get('scaling')} ({cfg.get('scale_range')})"],
+        ["augmentation", "on" if cfg.get("augment") else "off"],
+        ["optimiser", f"AdamW lr {cfg['lr']:g} (min {cfg.get('min_lr', 0):g}), weight decay "
+                      f"{cfg.get('weight_decay'):g}, warmup {cfg.get('warmup_epochs'):g} epochs, cosine"],
+        ["batch", f"{cfg['batch_size']} images x {cfg.get('accum_steps', 1)} accumulation"],
+        ["epochs", f"{results.get('epochs_run')} run of {cfg['epochs']} (early-stopping patience "
+                   f"{cfg.get('early_stopping_patience')})"],
+        ["loss", f"cross-entropy, label smoothing {cfg.get('label_smoothing')}"],
+        ["precision", f"AMP {cfg.get('amp_dtype')}" if cfg.get("amp") and on_cuda else "fp32"],
+        ["parameters", f"{results.get('params_total', 0) / 1e6:.2f} M total, "
+                       f"{results.get('params_trainable', 0) / 1e6:.3f} M trainable"],
+        ["seed", cfg.get("seed")],
+    ]
+    return ["## Configuration", "", md_table(["setting", "value"], rows, "ll"), "",
+            "<details><summary>All settings (<code>config.json</code>)</summary>", "", "```json",
+            json.dumps(cfg, indent=2), "```", "", "</details>", ""]
+
+
+def _split_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    split = results.get("split", {})
+    classes = list(results["classes"])
+    rows = []
+    for k in ("train", "val", "test"):
+        s = split.get(k)
+        if s:
+            rows.append([k, s["windows"], len(s["subjects"]), ", ".join(str(x) for x in s["subjects"])])
+    out = ["## Data set and split", "",
+           f"Data set `{cfg['dataset']}`. Validation holds out {pct(cfg['val_fraction'])} of the training "
+           f"subjects (seed {cfg['seed']}); test is the data set's own test subjects. No subject is in two "
+           "splits.", "",
+           md_table(["split", "windows", "subjects", "subject ids"], rows, "lrrl"), ""]
+    if all(split.get(k, {}).get("class_counts") for k in ("train", "val", "test")):
+        crow = [[c] + [split[k]["class_counts"][i] for k in ("train", "val", "test")]
+                for i, c in enumerate(classes)]
+        out += [md_table(["class", "train", "val", "test"], crow), ""]
+    return out
+
+
+def _results_section(results: dict[str, Any]) -> list[str]:
+    classes = list(results["classes"])
+    rows = [[c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
+            for c, m in results["per_class"].items()]
+    cm = results["confusion_matrix"]
+    cm_rows = [[f"**{c}**"] + [f"**{v}**" if i == j else v for j, v in enumerate(row)]
+               for i, (c, row) in enumerate(zip(classes, cm, strict=True))]
+    return [
+        "## Test results", "",
+        md_table(["class", "precision", "recall (accuracy)", "F1", "support"], rows), "",
+        "### Confusion matrix", "",
+        "Rows: true class; columns: predicted class; the diagonal (bold) is correct.", "",
+        md_table(["true \\ predicted"] + classes, cm_rows), "",
+    ]
+
+
+def _baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, note: str) -> list[str]:
+    out = ["## Baseline comparison", ""]
+    if baseline is None:
+        return out + [f"**No baseline comparison: the baseline is {note}.** The ViT's test accuracy is "
+                      f"{pct(results['test_accuracy'])}.", ""]
+    rows = [["**ViT (this run)**", pct(results["best_val_acc"]), f"**{pct(results['test_accuracy'])}**",
+             f"{results['test_macro_f1']:.3f}", f"{results.get('train_time_s', 0):.1f} s"]]
+    for m in baseline["models"].values():
+        rows.append([m["name"], pct(m["val_accuracy"]), pct(m["test_accuracy"]), f"{m['test_macro_f1']:.3f}",
+                     f"{m['fit_time_s']:.1f} s"])
+    return out + [
+        verdict(results["test_accuracy"], baseline), "",
+        md_table(["model", "val accuracy", "test accuracy", "test macro-F1", "fit / train time"], rows), "",
+        f"Baselines: {baseline['n_features']} hand-made statistics per window (`harvit.baseline`), fitted on "
+        f"the same training subjects (validation subjects held out); {note}.", "",
+    ]
+
+
+def _timing_section(results: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
+    epoch_times = [h["epoch_time_s"] for h in history if "epoch_time_s" in h]
+    rows = [
+        ["device", f"{results.get('device')} ({results.get('device_name')})"],
+        ["total time", f"{results.get('total_time_s', 0):.1f} s"],
+        ["training time (steps only)", f"{results.get('train_time_s', 0):.1f} s"],
+        ["feature cache", f"{results.get('feature_cache_s', 0):.1f} s"],
+        ["throughput", f"{results.get('samples_per_s', 0):.0f} images/s (training)"],
+    ]
+    if epoch_times:
+        mean = sum(epoch_times) / len(epoch_times)
+        rows.append(["epoch time", f"{mean:.1f} s mean over {len(epoch_times)} epochs (with validation)"])
+    out = ["## Timings and throughput", "", md_table(["", ""], rows, "ll"), ""]
+    if results.get("events"):
+        out += ["Events:", ""] + [f"- {e}" for e in results["events"]] + [""]
+    return out
+
+
+def _plots_section(run: Path, plots: dict[str, Path], notes: list[str], out_path: Path) -> list[str]:
+    out = ["## Plots", ""]
+    for key, path in plots.items():
+        try:
+            rel = path.resolve().relative_to(out_path.parent.resolve()).as_posix()
+        except ValueError:
+            rel = path.resolve().as_posix()
+        out += [f"### {PLOTS[key][1]}", "", f"![{PLOTS[key][1]}]({rel})", ""]
+    out += [f"- {n}" for n in notes] + ([""] if notes else [])
+    return out
+
+
+def create_training_report(run_dir: str | Path, out: str | Path = "report.md", dataset: Dataset | None = None,
+                           baseline: bool = True) -> Path:
+    """Write the run's plots (``plots/``) and markdown report.
+
+    Args:
+        run_dir: a finished run folder (holds ``training_results.json``).
+        out: report path; a relative path is inside the run folder (default ``<run>/report.md``).
+        dataset: the :class:`~harvit.data.Dataset` the run was trained on, when it was given in
+            code (default: load the run's data set by name).
+        baseline: compare with the built-in baseline (cached as ``<run>/baseline.json``).
+
+    Returns:
+        The report's path.
+    """
+    t0 = time.perf_counter()
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise HarvitError(f"{run}: no such run folder")
+    if not (run / "training_results.json").is_file():
+        raise HarvitError(f"{run}: no training_results.json; the run has not finished (resume it with "
+                          "`harvit train ... --resume`)")
+    results = _read_json(run / "training_results.json")
+    cfg = results.get("config") or _read_json(run / "config.json")
+    history: list[dict[str, Any]] = []
+    if (run / "metrics.jsonl").is_file():
+        from harvit.visualize import load_history
+
+        history, _ = load_history(run / "metrics.jsonl")
+    data = _Data(cfg, results, given=dataset)
+    base, base_note = (None, "turned off") if not baseline else load_or_run_baseline(run, data)
+    out_path = Path(out)
+    if not out_path.is_absolute():
+        out_path = run / out_path
+    plots, notes = make_plots(run, results, base, data)
+
+    lines = [
+        f"# Training report: `{run.name}`", "",
+        f"{cfg['encoder']} on `{cfg['dataset']}`, mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, "
+        f"{cfg['img_size']} px; generated {time.strftime('%Y-%m-%d %H:%M')}.", "",
+        "## Summary", "",
+        md_table(["metric", "value"], [
+            ["test accuracy", f"**{pct(results['test_accuracy'])}**"],
+            ["test macro-F1", f"{results['test_macro_f1']:.3f}"],
+            ["test view accuracy", pct(results.get("test_view_accuracy", 0.0))],
+            ["test loss", f"{results.get('test_loss', 0.0):.4f}"],
+            ["best validation accuracy", f"{pct(results['best_val_acc'])} (epoch {results['best_epoch']} of "
+                                         f"{results['epochs_run']})"],
+        ]), "",
+    ]
+    if base is not None:
+        lines += [verdict(results["test_accuracy"], base), ""]
+    else:
+        lines += [f"**No baseline comparison: the baseline is {base_note}.**", ""]
+    lines += _config_section(cfg, results)
+    lines += _split_section(cfg, results)
+    lines += _results_section(results)
+    lines += _baseline_section(results, base, base_note)
+    lines += _timing_section(results, history)
+    lines += _plots_section(run, plots, notes, out_path)
+    lines += [f"_Report written by `harvit report` in {time.perf_counter() - t0:.1f} s._", ""]
+    write_text(out_path, "\n".join(lines))
+    return out_path

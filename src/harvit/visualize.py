@@ -1,0 +1,373 @@
+"""Plots of a run: training curves, LR schedule, confusion matrices, per-class accuracy, and the
+encoded images the model sees.
+
+Figures are built with matplotlib's object API on the Agg canvas (no pyplot state, no display
+needed) and written as PNG atomically (:func:`harvit.atomic.write_with`). Every ``plot_*``
+function returns the path it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from harvit.atomic import write_with
+from harvit.errors import HarvitError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from harvit.data import Windows
+
+DPI = 110
+
+
+# ---------------------------------------------------------------------------------------------
+# Small pieces
+# ---------------------------------------------------------------------------------------------
+def new_figure(width: float, height: float) -> Figure:
+    """A figure (inches) on the Agg canvas."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, out: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``out`` atomically; returns ``out``."""
+    out = Path(out)
+    write_with(out, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    return out
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(s) for s in lines if s.strip()]
+    except (OSError, json.JSONDecodeError) as e:
+        raise HarvitError(f"{path}: not readable as JSON lines ({e})") from None
+
+
+def load_history(source: str | Path | dict[str, Any]) -> tuple[list[dict[str, Any]], Path | None]:
+    """Per-epoch records of a run and its folder.
+
+    Args:
+        source: a run folder, its ``metrics.jsonl`` or ``training_results.json`` (the history is
+            read from ``metrics.jsonl`` beside it, or from a ``history`` list inside), or a dict
+            with a ``history`` list.
+
+    Returns:
+        (records, run folder or None): each record holds epoch, train_loss, train_acc, val_loss,
+        val_acc, lr, ...
+    """
+    if isinstance(source, dict):
+        if "history" not in source:
+            raise HarvitError("training history: the dict holds no 'history' list")
+        return list(source["history"]), None
+    path = Path(source)
+    run = path if path.is_dir() else path.parent
+    if path.is_file() and path.suffix == ".jsonl":
+        records = _read_jsonl(path)
+    elif path.is_file() and path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise HarvitError(f"{path}: not readable JSON ({e})") from None
+        if isinstance(data, dict) and isinstance(data.get("history"), list):
+            records = data["history"]
+        elif (run / "metrics.jsonl").is_file():
+            records = _read_jsonl(run / "metrics.jsonl")
+        else:
+            raise HarvitError(f"{path}: holds no history and there is no metrics.jsonl beside it")
+    elif path.is_dir():
+        if not (path / "metrics.jsonl").is_file():
+            raise HarvitError(f"{path}: no metrics.jsonl in this run folder (has it trained an epoch?)")
+        records = _read_jsonl(path / "metrics.jsonl")
+    else:
+        raise HarvitError(f"{path}: no such run folder, metrics.jsonl or training_results.json")
+    if not records:
+        raise HarvitError(f"{path}: the training history is empty")
+    return records, run
+
+
+def _default_out(run: Path | None, out: str | Path | None, name: str) -> Path:
+    if out is not None:
+        return Path(out)
+    if run is None:
+        raise HarvitError(f"{name}: no output path given and no run folder to write into")
+    return run / "plots" / name
+
+
+# ---------------------------------------------------------------------------------------------
+# Training curves and LR
+# ---------------------------------------------------------------------------------------------
+def plot_training_history(results_json_or_run_dir: str | Path | dict[str, Any], out: str | Path | None = None
+                          ) -> Path:
+    """Loss and accuracy per epoch, train vs validation (best validation epoch marked).
+
+    Args:
+        results_json_or_run_dir: see :func:`load_history`.
+        out: PNG path (default ``<run>/plots/training_history.png``).
+    """
+    records, run = load_history(results_json_or_run_dir)
+    ep = [r["epoch"] for r in records]
+    fig = new_figure(10, 3.8)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for ax, key, title in ((ax_loss, "loss", "Loss"), (ax_acc, "acc", "Accuracy")):
+        ax.plot(ep, [r[f"train_{key}"] for r in records], "o-", label="train", ms=3)
+        ax.plot(ep, [r[f"val_{key}"] for r in records], "s-", label="validation", ms=3)
+        ax.set(title=title, xlabel="epoch", ylabel=title.lower())
+        ax.grid(alpha=0.3)
+    best = max(records, key=lambda r: r["val_acc"])
+    ax_acc.axvline(best["epoch"], color="grey", ls="--", lw=1)
+    ax_acc.annotate(f"best val {best['val_acc']:.3f}", (best["epoch"], best["val_acc"]),
+                    textcoords="offset points", xytext=(4, -14), fontsize=8)
+    ax_acc.legend(loc="lower right")
+    ax_loss.legend(loc="upper right")
+    if len(ep) < 15:
+        for ax in (ax_loss, ax_acc):
+            ax.set_xticks(ep)
+    return save_figure(fig, _default_out(run, out, "training_history.png"))
+
+
+def schedule_curve(config: dict[str, Any], points_per_epoch: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """The LR schedule of a config as a function of (fractional) epoch.
+
+    Rebuilds the trainer's scheduler (:func:`harvit.train.build_scheduler`) on a dummy
+    optimiser with ``points_per_epoch`` steps per epoch; the shape in epochs does not depend on
+    the true number of steps.
+
+    Returns:
+        (epoch [P], lr [P]), P = epochs * points_per_epoch.
+    """
+    import torch
+
+    from harvit.config import Config
+    from harvit.train import build_scheduler
+
+    cfg = Config.from_dict(config, source="config")
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    sched = build_scheduler(opt, cfg, points_per_epoch)
+    lrs = []
+    for _ in range(cfg.epochs * points_per_epoch):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    steps = np.arange(len(lrs)) / points_per_epoch
+    return steps, np.asarray(lrs)
+
+
+def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: str | Path | None = None,
+                     config: dict[str, Any] | None = None) -> Path:
+    """The learning rate: the configured schedule (per step, from ``config.json``) and the LR
+    recorded at the end of every epoch.
+
+    Args:
+        results_json_or_run_dir: see :func:`load_history`.
+        out: PNG path (default ``<run>/plots/lr_schedule.png``).
+        config: the run's settings (default: the run's ``config.json`` when there is one).
+    """
+    records, run = load_history(results_json_or_run_dir)
+    if config is None and run is not None and (run / "config.json").is_file():
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    fig = new_figure(6.5, 3.5)
+    ax = fig.subplots()
+    if config is not None:
+        x, lr = schedule_curve(config)
+        ax.plot(x, lr, "-", lw=1.5, label="schedule (per step)")
+    ax.plot([r["epoch"] for r in records], [r["lr"] for r in records], "o", ms=4, label="end of epoch")
+    ax.set(title="Learning rate", xlabel="epoch", ylabel="learning rate")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save_figure(fig, _default_out(run, out, "lr_schedule.png"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Confusion matrices and per-class accuracy
+# ---------------------------------------------------------------------------------------------
+def _draw_confusion(ax: Any, cm: np.ndarray, classes: list[str], normalize: bool, title: str) -> None:
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    values = cm.astype(float)
+    if normalize:
+        rows = values.sum(axis=1, keepdims=True)
+        values = np.divide(values, rows, out=np.zeros_like(values), where=rows > 0)
+    disp = ConfusionMatrixDisplay(values, display_labels=classes)
+    disp.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45,
+              values_format=".2f" if normalize else ".0f",
+              im_kw={"vmin": 0.0, "vmax": 1.0} if normalize else None)
+    ax.set_title(title)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    size = max(6, 11 - len(classes) // 2)
+    for t in disp.text_.ravel():
+        t.set_fontsize(size)
+    for label in ax.get_xticklabels():
+        label.set_ha("right")
+        label.set_fontsize(8)
+    for label in ax.get_yticklabels():
+        label.set_fontsize(8)
+
+
+def plot_confusion_matrices(cm: np.ndarray | list[list[int]], classes: list[str], out: str | Path,
+                            which: tuple[str, ...] = ("counts", "normalized")) -> Path:
+    """Confusion matrix panels side by side: ``counts`` and/or row-``normalized`` (recall per row).
+
+    Args:
+        cm: int [K, K] (rows: true class, columns: predicted).
+        classes: K class names (axis labels).
+        out: PNG path.
+    """
+    cm = np.asarray(cm)
+    k = len(classes)
+    if cm.shape != (k, k):
+        raise HarvitError(f"confusion matrix: shape {list(cm.shape)} for {k} classes")
+    side = 2.2 + 0.55 * k
+    fig = new_figure(side * len(which), side)
+    axes = np.atleast_1d(fig.subplots(1, len(which)))
+    for ax, kind in zip(axes, which, strict=True):
+        norm = kind == "normalized"
+        _draw_confusion(ax, cm, classes, norm, "Row-normalised (recall)" if norm else "Counts")
+    return save_figure(fig, out)
+
+
+def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], out: str | Path,
+                          normalize: bool = False) -> Path:
+    """The confusion matrix of labels (sklearn's ``confusion_matrix`` and ``ConfusionMatrixDisplay``).
+
+    Args:
+        y_true, y_pred: int [N] class indices.
+        classes: K class names, index = label.
+        out: PNG path.
+        normalize: divide each row by its count (recall on the diagonal).
+    """
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(len(classes))))
+    return plot_confusion_matrices(cm, classes, out, ("normalized",) if normalize else ("counts",))
+
+
+def plot_per_class_accuracy(per_class_accuracy: dict[str, float], out: str | Path,
+                            reference: dict[str, dict[str, float]] | None = None) -> Path:
+    """Horizontal bars of per-class accuracy (recall), optionally beside reference models'.
+
+    Args:
+        per_class_accuracy: class name -> accuracy in [0, 1] (the model's).
+        out: PNG path.
+        reference: label -> {class name -> accuracy}, e.g. the baselines.
+    """
+    classes = list(per_class_accuracy)
+    series = {"ViT": per_class_accuracy, **(reference or {})}
+    n = len(series)
+    height = 0.8 / n
+    fig = new_figure(7, 1.2 + 0.45 * len(classes) * max(1, n * 0.6))
+    ax = fig.subplots()
+    y = np.arange(len(classes))
+    for i, (label, acc) in enumerate(series.items()):
+        vals = [100 * acc.get(c, 0.0) for c in classes]
+        bars = ax.barh(y - 0.4 + height * (i + 0.5), vals, height=height, label=label)
+        if i == 0:
+            ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=8)
+    ax.set_yticks(y, classes)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 108), xlabel="accuracy (recall) %", title="Per-class accuracy (test)")
+    ax.grid(axis="x", alpha=0.3)
+    if n > 1:
+        ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the model sees
+# ---------------------------------------------------------------------------------------------
+def pick_examples(y: np.ndarray, n_classes: int, per_class: int, seed: int = 0) -> list[list[int]]:
+    """Up to ``per_class`` window indices of every class (seeded choice, sorted)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n_classes):
+        idx = np.flatnonzero(y == k)
+        take = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else idx
+        out.append(sorted(int(i) for i in take))
+    return out
+
+
+def channel_titles(imager: nn.Module) -> list[str]:
+    """Title of every image channel of every view: ``<signal> <encoding>``, view-major ([V * in_chans])."""
+    names = []
+    channels, encodings = list(imager.channels), list(imager.encodings)
+    for group in imager.groups:
+        for k in group:
+            for e in encodings:
+                names.append(f"{channels[k]}\n{e}")
+    return names
+
+
+def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str | Path, per_class: int = 2,
+                        max_columns: int = 27, seed: int = 0) -> Path:
+    """A grid of the images the model sees: rows = example windows of each class, columns = every
+    image channel of every view (signal x encoding).
+
+    Args:
+        model_or_imager: a :class:`~harvit.model.WindowClassifier` (its ``imager`` is used) or a
+            :class:`~harvit.encode.SignalImager`.
+        windows: windows to draw from (e.g. the test split); classes name the rows.
+        out: PNG path.
+        per_class: example windows per class.
+        max_columns: at most this many image channels per row (the first ones).
+    """
+    import torch
+
+    imager = getattr(model_or_imager, "imager", model_or_imager)
+    picks = pick_examples(windows.y, len(windows.classes), per_class, seed)
+    rows = [(k, i) for k, idx in enumerate(picks) for i in idx]
+    if not rows:
+        raise HarvitError("encoded images: the windows hold no examples")
+    device = next(iter(imager.buffers()), torch.zeros(0)).device
+    x = torch.from_numpy(windows.x[[i for _, i in rows]]).to(device)
+    with torch.no_grad():
+        images = imager.all_views(x).float().cpu().numpy()  # [R*V, in_chans, S, S]
+    v = int(imager.n_views)
+    images = images.reshape(len(rows), v * images.shape[1], *images.shape[2:])  # [R, V*in_chans, S, S]
+    titles = channel_titles(imager)
+    cols = min(max_columns, images.shape[1])
+    cell = 1.05 if cols > 9 else 1.4
+    fig = new_figure(1.3 + cell * cols, 0.5 + cell * len(rows))
+    axes = np.asarray(fig.subplots(len(rows), cols, squeeze=False))
+    for r, (k, i) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(images[r, c], cmap="viridis", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[c], fontsize=6)
+            if c == 0:
+                ax.set_ylabel(f"{windows.classes[k]}\n#{i}", fontsize=7, rotation=0, ha="right", va="center")
+    shown = "" if cols == images.shape[1] else f" (first {cols} of {images.shape[1]} image channels)"
+    fig.suptitle(f"Encoded images: {v} view(s) x {images.shape[1] // v} channel(s), "
+                 f"{images.shape[-1]} px{shown}", fontsize=9)
+    return save_figure(fig, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------------
+def generate_classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str] | None = None
+                                   ) -> str:
+    """scikit-learn's ``classification_report`` (precision, recall, F1, support per class; 4 digits).
+
+    Args:
+        y_true, y_pred: int [N] class indices.
+        classes: class names, index = label (default: the labels present, as numbers).
+    """
+    from sklearn.metrics import classification_report
+
+    if classes is None:
+        return classification_report(y_true, y_pred, digits=4, zero_division=0)
+    return classification_report(y_true, y_pred, labels=list(range(len(classes))), target_names=list(classes),
+                                 digits=4, zero_division=0)

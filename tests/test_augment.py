@@ -1,0 +1,144 @@
+"""Signal augmentation: shapes, rigid rotation, determinism, effect."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from harvit.augment import augment_batch, quaternion_to_matrix, random_quaternions
+from harvit.errors import HarvitError
+from harvit.views import sensor_triples
+
+CHANNELS = [f"{s}_{a}" for s in ("body_acc", "body_gyro", "total_acc") for a in "xyz"]
+TRIPLES = sensor_triples(CHANNELS)
+ROTATION_ONLY = dict(jitter_std=0.0, scale_std=0.0, max_shift=0.0, rotate=True)
+
+
+def _x(b: int = 6, t: int = 50) -> torch.Tensor:
+    return torch.randn(b, 9, t, generator=torch.Generator().manual_seed(0))
+
+
+def _norms(x: torch.Tensor) -> torch.Tensor:
+    """Per-time-step norm of each triple: [B, 3, T]."""
+    return torch.stack([x[:, list(t)].norm(dim=1) for t in TRIPLES], dim=1)
+
+
+def test_shapes_device_and_input_untouched() -> None:
+    x = _x()
+    before = x.clone()
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    torch.testing.assert_close(x, before)
+
+
+def test_rotation_preserves_each_triples_norm() -> None:
+    x = _x()
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(2), **ROTATION_ONLY)
+    torch.testing.assert_close(_norms(out), _norms(x), atol=1e-5, rtol=1e-5)
+    assert (out - x).abs().max() > 0.1
+
+
+def test_one_rotation_per_window_for_all_triples() -> None:
+    x = _x()
+    x[:, 3:6] = x[:, 0:3]  # gyro = acc: after one shared rotation they must still be equal
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(3), **ROTATION_ONLY)
+    torch.testing.assert_close(out[:, 3:6], out[:, 0:3])
+
+
+def test_rotation_matrices_are_proper() -> None:
+    like = torch.zeros(1)
+    for max_angle in (180.0, 20.0):
+        r = quaternion_to_matrix(random_quaternions(64, torch.Generator().manual_seed(4), like, max_angle))
+        torch.testing.assert_close(r @ r.transpose(1, 2), torch.eye(3).expand(64, 3, 3), atol=1e-5, rtol=0)
+        torch.testing.assert_close(torch.linalg.det(r), torch.ones(64), atol=1e-5, rtol=0)
+
+
+def test_max_angle_bounds_the_rotation() -> None:
+    like = torch.zeros(1)
+    r = quaternion_to_matrix(random_quaternions(256, torch.Generator().manual_seed(5), like, 20.0))
+    angle = torch.rad2deg(torch.arccos(((r.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1)))
+    assert angle.max() <= 20.0 + 1e-3
+
+
+def test_deterministic_with_seeded_generator() -> None:
+    x = _x()
+    a = augment_batch(x, TRIPLES, torch.Generator().manual_seed(7))
+    b = augment_batch(x, TRIPLES, torch.Generator().manual_seed(7))
+    c = augment_batch(x, TRIPLES, torch.Generator().manual_seed(8))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(jitter_std=0.05, scale_std=0.0, max_shift=0.0, rotate=False),
+        dict(jitter_std=0.0, scale_std=0.2, max_shift=0.0, rotate=False),
+        dict(jitter_std=0.0, scale_std=0.0, max_shift=0.2, rotate=False),
+        ROTATION_ONLY,
+    ],
+)
+def test_each_augmentation_changes_the_data(kw: dict) -> None:
+    x = _x()
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(9), **kw)
+    assert (out - x).abs().max() > 1e-3
+
+
+def test_all_off_is_identity() -> None:
+    x = _x()
+    out = augment_batch(x, TRIPLES, None, jitter_std=0.0, scale_std=0.0, max_shift=0.0, rotate=False)
+    torch.testing.assert_close(out, x, rtol=0, atol=0)
+    assert out is not x
+
+
+def test_shift_is_a_circular_roll_per_window() -> None:
+    x = _x(b=8)
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(10), jitter_std=0.0, scale_std=0.0,
+                        max_shift=0.2, rotate=False)
+    for i in range(8):
+        shifts = [s for s in range(-10, 11) if torch.equal(torch.roll(x[i], s, dims=-1), out[i])]
+        assert len(shifts) == 1
+
+
+def test_scale_shares_one_factor_per_sensor() -> None:
+    x = _x().abs() + 1.0
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(11), jitter_std=0.0, scale_std=0.3,
+                        max_shift=0.0, rotate=False)
+    ratio = (out / x).mean(dim=-1)  # [B, 9]
+    for t in TRIPLES:
+        torch.testing.assert_close(ratio[:, list(t)], ratio[:, t[0]:t[0] + 1].expand(-1, 3))
+    assert not torch.allclose(ratio[:, 0], ratio[:, 3])
+
+
+def test_channels_outside_triples_are_not_rotated() -> None:
+    x = torch.randn(4, 4, 20)
+    out = augment_batch(x, [(0, 1, 2)], torch.Generator().manual_seed(12), **ROTATION_ONLY)
+    torch.testing.assert_close(out[:, 3], x[:, 3])
+
+
+def test_jitter_is_relative_to_channel_std() -> None:
+    x = _x(b=64, t=128)
+    x[:, 0] *= 100.0
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(13), jitter_std=0.1, scale_std=0.0,
+                        max_shift=0.0, rotate=False)
+    noise = (out - x).std(dim=(0, 2))
+    assert math.isclose(noise[0] / noise[1], 100.0, rel_tol=0.1)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(HarvitError, match="jitter_std"):
+        augment_batch(_x(), TRIPLES, jitter_std=-1.0)
+    with pytest.raises(HarvitError, match="triple"):
+        augment_batch(_x(), [(0, 1, 99)])
+
+
+@pytest.mark.gpu
+def test_cpu_generator_with_cuda_data_matches_cpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    x = _x()
+    cpu = augment_batch(x, TRIPLES, torch.Generator().manual_seed(14))
+    gpu = augment_batch(x.cuda(), TRIPLES, torch.Generator().manual_seed(14))
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,64 @@
+import dataclasses
+import json
+
+import pytest
+
+from harvit.cli import build_parser
+from harvit.config import PRESETS, Config, resolve
+from harvit.errors import HarvitError
+
+
+def test_defaults_are_the_reference_design():
+    c = Config()
+    assert (c.encoder, c.img_size, c.mode, c.freeze_encoder) == ("vit_base_patch8_224", 224, "flatten", True)
+    assert c.encoding_list == ["gasf", "gadf", "mtf"] and c.hidden_dim_list == [512]
+    assert (c.lr, c.weight_decay, c.warmup_epochs, c.min_lr, c.label_smoothing) == (1e-3, 1e-4, 2, 1e-6, 0.1)
+    assert (c.grad_clip, c.early_stopping_patience, c.val_fraction, c.dropout) == (1.0, 7, 0.2, 0.1)
+
+
+@pytest.mark.parametrize(
+    "field, value, flag",
+    [("lr", -1.0, "--lr"), ("batch_size", 0, "--batch-size"), ("val_fraction", 1.0, "--val-fraction"),
+     ("mode", "diagonal", "--mode"), ("encodings", "gasf,wavelet", "--encodings"), ("dataset", "mnist", "--dataset"),
+     ("hidden_dims", "12,x", "--hidden-dims"), ("epochs", 0, "--epochs"), ("run_name", "../x", "--run-name")],
+)
+def test_bad_values_name_the_flag(field, value, flag):
+    with pytest.raises(HarvitError, match=flag):
+        Config(**{field: value}).validate()
+
+
+def test_precedence_defaults_preset_flags():
+    cfg, preset = resolve({}, cuda_available=False)
+    assert preset == "cpu" and cfg.img_size == PRESETS["cpu"]["img_size"]
+    cfg, preset = resolve({}, cuda_available=True)
+    assert preset == "pix2seq" and cfg.encoder == "vit_base_patch8_224" and cfg.pretrained
+    cfg, _ = resolve({"preset": "cpu", "img_size": 48}, cuda_available=True)
+    assert cfg.img_size == 48 and cfg.mode == PRESETS["cpu"]["mode"]
+
+
+def test_save_load_round_trip(tmp_path):
+    c = Config(lr=3e-4, mode="sensor", data_dir="x")
+    c.save(tmp_path / "config.json")
+    assert Config.load(tmp_path / "config.json") == c
+
+
+def test_unreadable_and_unknown_config(tmp_path):
+    p = tmp_path / "config.json"
+    p.write_text("{not json")
+    with pytest.raises(HarvitError, match="not readable JSON"):
+        Config.load(p)
+    p.write_text(json.dumps({"lr": 1e-3, "learning_rate": 2}))
+    with pytest.raises(HarvitError, match="learning_rate"):
+        Config.load(p)
+    with pytest.raises(HarvitError, match="not found"):
+        Config.load(tmp_path / "missing.json")
+
+
+def test_every_field_is_one_flag_with_help():
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    dests = [a.dest for a in train._actions]
+    for f in dataclasses.fields(Config):
+        assert dests.count(f.name) == 1, f.name
+        action = next(a for a in train._actions if a.dest == f.name)
+        assert action.help and "default" in action.help

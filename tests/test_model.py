@@ -1,0 +1,50 @@
+import pytest
+import torch
+from synth import CHANNELS, make_windows
+from torch import nn
+
+from harvit.config import Config
+from harvit.encode import SignalImager
+from harvit.model import WindowClassifier, aggregate_views, build_head, build_net
+from harvit.scaling import Scaler
+
+TINY = dict(encoder="vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+            hidden_dims="24", freeze_encoder=False)
+
+
+def test_head_layers():
+    head = build_head(768, [512], 6, 0.1)
+    kinds = [type(m) for m in head]
+    assert kinds == [nn.Linear, nn.LayerNorm, nn.GELU, nn.Dropout, nn.Linear]
+    assert head[0].in_features == 768 and head[0].out_features == 512 and head[-1].out_features == 6
+    assert head[3].p == 0.1
+
+
+def test_window_classifier_shapes_per_mode():
+    w = make_windows(4, [1])
+    x = torch.from_numpy(w.x)
+    for mode, views, in_chans in (("flatten", 9, 2), ("sensor", 3, 6), ("stack", 1, 18)):
+        cfg = Config(mode=mode, encodings="gasf,mtf", **TINY)
+        imager = SignalImager(CHANNELS, mode, cfg.encoding_list, cfg.img_size, Scaler.fit(w.x), cfg.mtf_bins)
+        assert imager.in_chans == in_chans and imager.n_views == views
+        model = WindowClassifier(imager, build_net(cfg, imager.in_chans, 5)).eval()
+        assert model.view_logits(x).shape == (4, views, 5)
+        lp = model(x)
+        assert lp.shape == (4, 5)
+        assert torch.allclose(lp.exp().sum(-1) > 0, torch.ones(4, dtype=torch.bool))
+
+
+def test_frozen_encoder_stays_eval_and_untrainable():
+    cfg = Config(**{**TINY, "freeze_encoder": True, "drop_path": 0.2})
+    with pytest.warns(UserWarning, match="frozen but has no pretrained"):
+        net = build_net(cfg, 3, 4)
+    net.train()
+    assert not net.encoder.training and net.head.training
+    assert all(not p.requires_grad for p in net.encoder.parameters())
+    assert all(p.requires_grad for p in net.head.parameters())
+
+
+def test_aggregate_views_is_mean_log_softmax():
+    logits = torch.randn(3, 4, 6)
+    expected = torch.stack([torch.log_softmax(logits[:, v], -1) for v in range(4)]).mean(0)
+    assert torch.allclose(aggregate_views(logits), expected, atol=1e-6)

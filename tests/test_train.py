@@ -1,0 +1,144 @@
+"""End-to-end training on small synthetic data: outputs, feature cache, resume."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from synth import make_dataset, write_uci_layout
+
+from harvit.config import Config
+from harvit.errors import HarvitError
+from harvit.train import Trainer, train
+
+TINY = dict(encoder="vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+            hidden_dims="16", mode="stack", encodings="gasf", freeze_encoder=False, epochs=2, batch_size=32,
+            progress=False, tensorboard=False, device="cpu", early_stopping_patience=0)
+TINY_FLAGS = ["--encoder", "vit_tiny_patch16_224", "--img-size", "16", "--patch-size", "8", "--embed-dim", "32",
+              "--depth", "1", "--num-heads", "2", "--hidden-dims", "16", "--mode", "stack", "--encodings", "gasf",
+              "--no-freeze-encoder", "--batch-size", "32", "--no-progress", "--no-tensorboard", "--device", "cpu",
+              "--deterministic", "--threads", "1", "--early-stopping-patience", "0"]
+
+
+def tiny(tmp_path, **kw) -> Config:
+    return Config(**{**TINY, "output_dir": str(tmp_path), **kw})
+
+
+def test_train_writes_run_folder(tmp_path):
+    res = train(tiny(tmp_path, tensorboard=True, run_name="r"), dataset=make_dataset())
+    run = tmp_path / "r"
+    for name in ("config.json", "best.pt", "latest.pt", "metrics.jsonl", "training_results.json"):
+        assert (run / name).is_file(), name
+    assert any((run / "logs").iterdir())
+    lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "samples_per_s"):
+        assert all(isinstance(r[key], float | int) for r in lines), key
+    saved = json.loads((run / "training_results.json").read_text())
+    for key in ("test_accuracy", "test_macro_f1", "per_class_accuracy", "confusion_matrix", "best_epoch",
+                "total_time_s", "config"):
+        assert key in saved, key
+    assert saved["test_accuracy"] == res["test_accuracy"]
+    assert sum(map(sum, saved["confusion_matrix"])) == 90
+    # validation holds out whole training subjects; test subjects are the dataset's own
+    split = saved["split"]
+    assert not set(split["val"]["subjects"]) & set(split["train"]["subjects"])
+    assert split["test"]["subjects"] == [2, 4]
+
+
+def test_learns_the_synthetic_task(tmp_path):
+    res = train(tiny(tmp_path, epochs=6, lr=3e-3), dataset=make_dataset())
+    assert res["test_accuracy"] > 0.8
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    train(tiny(tmp_path, epochs=1), dataset=make_dataset())
+    before = (tmp_path / "optimized" / "latest.pt").read_bytes()
+    with pytest.raises(HarvitError, match="already holds a run"):
+        Trainer(tiny(tmp_path, epochs=1), dataset=make_dataset())
+    assert (tmp_path / "optimized" / "latest.pt").read_bytes() == before
+
+
+def test_resume_with_other_architecture_is_refused(tmp_path):
+    train(tiny(tmp_path, epochs=1), dataset=make_dataset())
+    with pytest.raises(HarvitError, match="encodings"):
+        Trainer(tiny(tmp_path, epochs=1, resume=True, encodings="gadf"), dataset=make_dataset())
+
+
+def test_feature_cache_matches_uncached_path(tmp_path, monkeypatch):
+    """Same seed and head init: the cached and the uncached frozen paths agree within 0.2 points."""
+    monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
+    common = dict(freeze_encoder=True, epochs=3, lr=3e-3, mode="flatten", encodings="gasf,gadf")
+    a = Trainer(tiny(tmp_path, run_name="cached", **common), dataset=make_dataset())
+    assert a.use_cache
+    ra = a.fit()
+    b = Trainer(tiny(tmp_path, run_name="plain", feature_cache=False, **common), dataset=make_dataset())
+    assert not b.use_cache
+    rb = b.fit()
+    ha = [h["val_acc"] for h in a.history]
+    hb = [h["val_acc"] for h in b.history]
+    assert max(abs(x - y) for x, y in zip(ha, hb, strict=True)) <= 0.002
+    assert abs(ra["test_accuracy"] - rb["test_accuracy"]) <= 0.002
+    assert list((tmp_path / "cache" / "features").glob("*.npy"))
+
+
+def test_init_from_loads_encoder_weights(tmp_path):
+    train(tiny(tmp_path, run_name="stage1", epochs=1), dataset=make_dataset())
+    t = Trainer(tiny(tmp_path, run_name="stage2", epochs=1, init_from=str(tmp_path / "stage1" / "best.pt"),
+                     hidden_dims="8"), dataset=make_dataset())
+    src = torch.load(tmp_path / "stage1" / "best.pt", weights_only=True)["model"]
+    own = t.model.state_dict()
+    enc = [k for k in own if k.startswith("net.encoder.")]
+    assert enc and all(torch.equal(own[k], src[k]) for k in enc)
+
+
+def _cli(args, env, timeout=240):
+    return subprocess.run([sys.executable, "-m", "harvit", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def uci_env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("uci")
+    write_uci_layout(root, n_train=150, n_test=48)
+    env = {**os.environ, "HARVIT_DATA_DIR": str(root), "HARVIT_CACHE_DIR": str(root / "cache"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    return root, env
+
+
+def test_stop_and_resume_equals_uninterrupted(uci_env, tmp_path):
+    """kill -9 after epoch 2 of 4, resume: final metrics equal an uninterrupted run (--deterministic)."""
+    _, env = uci_env
+    base = ["train", "--dataset", "uci_har", "--epochs", "4", "--output-dir", str(tmp_path), *TINY_FLAGS]
+    full = _cli([*base, "--run-name", "full"], env)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    run = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "harvit", *base, "--run-name", "cut"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        m = run / "metrics.jsonl"
+        if m.is_file() and len(m.read_text().splitlines()) >= 2:
+            proc.kill()
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode != 0, "the run finished before it could be killed"
+    done = len((run / "metrics.jsonl").read_text().splitlines())
+    assert 2 <= done < 4
+    resumed = _cli([*base, "--run-name", "cut", "--resume"], env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = json.loads((tmp_path / "full" / "training_results.json").read_text())
+    b = json.loads((run / "training_results.json").read_text())
+    for key in ("test_accuracy", "test_macro_f1", "test_loss", "best_epoch", "confusion_matrix"):
+        assert a[key] == b[key], key
+    ma = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
+    mb = (run / "metrics.jsonl").read_text().splitlines()
+    strip = ("epoch_time_s", "train_time_s", "samples_per_s")
+    clean = [{k: v for k, v in json.loads(s).items() if k not in strip} for s in ma]
+    assert clean == [{k: v for k, v in json.loads(s).items() if k not in strip} for s in mb]
