@@ -30,6 +30,7 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise HarvitError(f"cannot write {path}: {e.strerror or e}") from None
     ok = False
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -42,6 +43,12 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         if not ok:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -9,9 +9,9 @@ Features of every signal (the C channels plus the magnitude of every x/y/z senso
 
 * mean, std, min, max, percentiles 10/25/50/75/90, energy (mean square), mean absolute
   first difference (jerk), skewness, kurtosis, autocorrelation at lags 2, 8 and 16 samples;
-* log band energies of the spectrum (5 bands, log-spaced up to Nyquist; at 50 Hz and 128
-  samples: 0.4-1.2, 1.2-3.1, 3.1-6.3, 6.3-12.5, 12.5-25 Hz), dominant frequency (fraction of
-  Nyquist), spectral entropy;
+* log band energies of the spectrum (6 bands, log-spaced up to Nyquist; at 50 Hz and 128
+  samples the bins 0.4, 0.8-1.2, 1.6-3.1, 3.5-6.3, 6.6-12.5, 12.9-25 Hz), dominant frequency
+  (fraction of Nyquist), spectral entropy;
 
 plus, per x/y/z sensor, the correlations xy, xz, yz, and the gravity direction (the mean of
 ``total_acc`` normalised to unit length). On the 9-channel HAR windows that is 12 x 24 + 9 + 3 = 300.
@@ -42,8 +42,8 @@ BASELINE_VERSION = 1
 """Bump when the features or models change: cached ``baseline.json`` files are refitted."""
 #: Names of the models :func:`run_baseline` fits, and how reports call them.
 MODEL_NAMES = {"logreg": "logistic-regression", "gbt": "gradient-boosted trees"}
-BAND_EDGES = (1 / 64, 3 / 64, 8 / 64, 16 / 64, 32 / 64, 1.0)
-"""Spectrum band edges as fractions of the rfft bins (0 = DC excluded, 1 = Nyquist)."""
+BAND_EDGES = (0.0, 1 / 64, 3 / 64, 8 / 64, 16 / 64, 32 / 64, 1.0)
+"""Spectrum band edges as fractions of Nyquist; a band holds the bins with lo < f <= hi (no DC)."""
 AUTOCORR_LAGS = (2, 8, 16)
 """Autocorrelation lags in samples (at 50 Hz: 40, 160, 320 ms)."""
 _EPS = 1e-8
@@ -64,7 +64,7 @@ def signal_features(s: np.ndarray) -> np.ndarray:
 
     Returns:
         float32 [N, S, 24]: mean, std, min, max, p10, p25, p50, p75, p90, energy, jerk, skew,
-        kurtosis, 3 autocorrelations, 5 log band energies, dominant frequency (fraction of
+        kurtosis, 3 autocorrelations, 6 log band energies, dominant frequency (fraction of
         Nyquist), spectral entropy.
     """
     s = s.astype(np.float64, copy=False)
@@ -85,13 +85,13 @@ def signal_features(s: np.ndarray) -> np.ndarray:
     power = np.abs(np.fft.rfft(centred, axis=-1)) ** 2 / max(t, 1)  # [N, S, t//2+1]
     power = power[..., 1:]  # no DC (the mean is a feature already)
     n_bins = power.shape[-1]
-    edges = sorted({min(n_bins, max(1, round(e * n_bins))) for e in BAND_EDGES} | {0})
-    bands = [np.log1p(power[..., a:b].sum(-1)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    while len(bands) < len(BAND_EDGES) - 1:  # very short windows: keep the feature count fixed
-        bands.append(np.zeros_like(mean))
+    freq = np.arange(1, n_bins + 1) / max(n_bins, 1)  # fraction of Nyquist of each bin
+    bands = [np.log1p(power[..., (freq > lo) & (freq <= hi)].sum(-1))
+             for lo, hi in zip(BAND_EDGES[:-1], BAND_EDGES[1:], strict=True)]
     total = power.sum(-1)
     has_power = total > _EPS
-    dominant = np.where(has_power, (power.argmax(-1) + 1) / max(n_bins, 1), 0.0)
+    peak = power.argmax(-1) if n_bins else np.zeros(mean.shape, dtype=np.int64)
+    dominant = np.where(has_power, (peak + 1) / max(n_bins, 1), 0.0)
     p = power / np.where(has_power, total, 1.0)[..., None]
     entropy = -(p * np.log(np.where(p > 0, p, 1.0))).sum(-1) / np.log(max(n_bins, 2))
     entropy = np.where(has_power, entropy, 0.0)

@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="export a trained model to ONNX")
     x.add_argument("checkpoint", help="run folder or checkpoint file")
-    x.add_argument("--out", default=None, help="ONNX file (default: RUN/model.onnx)")
+    x.add_argument("--out", default=None,
+                   help="ONNX file or folder (default: RUN/model.onnx; RUN/model_images.onnx with --what images)")
     x.add_argument("--what", choices=("window", "images"), default="window",
                    help="window: signals [B,C,T] -> log-probs (imager inside); images: images -> logits")
     return p

@@ -66,6 +66,8 @@ class Config:
     depth: int = _f(0, "ViT depth (0: the encoder's default)", "model")
     num_heads: int = _f(0, "ViT attention heads (0: the encoder's default)", "model")
     drop_path: float = _f(0.0, "stochastic depth rate of the encoder", "model")
+    window_stats: bool = _f(True, "feed the head per-window statistics (levels, spectra, axis correlations, "
+                            "gravity direction) beside the pooled image features", "model")
     hidden_dims: str = _f("512", "comma-separated hidden widths of the MLP head ('' for a linear head)", "model")
     dropout: float = _f(0.1, "dropout in the head", "model")
     # optimisation
@@ -216,17 +218,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A small ViT trained from scratch, sized by measurement to train on 2 CPU cores in minutes.
     "cpu": dict(
         encoder="vit_tiny_patch16_224",
-        img_size=32,
+        img_size=24,
         patch_size=4,
-        embed_dim=128,
-        depth=4,
+        embed_dim=96,
+        depth=3,
         num_heads=4,
         mode="stack",
         encodings="gasf",
         freeze_encoder=False,
         pretrained=False,
         batch_size=64,
-        epochs=12,
+        epochs=8,
         lr=1e-3,
         warmup_epochs=1,
         weight_decay=0.05,

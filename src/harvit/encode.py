@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -45,12 +46,34 @@ from harvit.views import view_groups
 
 Encoder = Callable[..., Tensor]
 
+_CONSTANTS: dict[tuple, Any] = {}
+
+
+def _constant(key: tuple, build: Callable[[], Any]) -> Any:
+    """Small shape-derived tensors (PAA matrix, DFT basis, ...), built once per key (incl. device).
+
+    Eager calls reuse them (each build is several tiny ops, a large share of a small batch's
+    time); while tracing or compiling they are rebuilt so that no traced or fake tensor is kept.
+    """
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return build()
+    value = _CONSTANTS.get(key)
+    if value is None:
+        value = build()
+        parts = value if isinstance(value, tuple) else (value,)
+        if any(type(v) is not torch.Tensor for v in parts):  # e.g. FakeTensors under torch.export
+            return value
+        if len(_CONSTANTS) >= 256:
+            _CONSTANTS.clear()
+        _CONSTANTS[key] = value
+    return value
+
 
 # ---- point-wise encoders ----------------------------------------------------------------------
 def _polar(x: Tensor) -> tuple[Tensor, Tensor]:
     """``cos(phi) = x`` and ``sin(phi) = sqrt(1 - x^2)`` for ``phi = arccos(clamp(x, -1, 1))``."""
     c = x.clamp(-1.0, 1.0)
-    return c, (1.0 - c * c).clamp_min(0.0).sqrt()
+    return c, (1.0 - c * c).sqrt_()  # |c| <= 1 makes 1 - c*c >= 0 exactly
 
 
 def gasf(x: Tensor) -> Tensor:
@@ -94,6 +117,18 @@ def rp(x: Tensor) -> Tensor:
 
 
 # ---- Markov transition field ------------------------------------------------------------------
+def _quantile_positions(t: int, n_bins: int, dtype: torch.dtype, device: torch.device
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+    """Where the k / n_bins quantiles of T sorted points lie (``np.percentile``, linear): the lower
+    and upper neighbour indices (int64 [Q-1]) and the interpolation weight ([Q-1], ``dtype``)."""
+    def build() -> tuple[Tensor, Tensor, Tensor]:
+        pos = torch.arange(1, n_bins, dtype=torch.float64) * ((t - 1) / n_bins)
+        lower = pos.floor()
+        return (lower.long().to(device), pos.ceil().long().to(device), (pos - lower).to(device, dtype))
+
+    return _constant(("quantiles", t, n_bins, dtype, device), build)
+
+
 def quantile_bins(x: Tensor, n_bins: int) -> Tensor:
     """Bin each series by its own quantiles (pyts ``KBinsDiscretizer(strategy="quantile")``).
 
@@ -111,10 +146,7 @@ def quantile_bins(x: Tensor, n_bins: int) -> Tensor:
     """
     t = x.shape[-1]
     srt = x.sort(dim=-1).values
-    pos = torch.arange(1, n_bins, dtype=torch.float64) * ((t - 1) / n_bins)  # [Q-1] sorted positions
-    below = pos.floor().long().to(x.device)
-    above = pos.ceil().long().to(x.device)
-    frac = (pos - pos.floor()).to(device=x.device, dtype=x.dtype)
+    below, above, frac = _quantile_positions(t, n_bins, x.dtype, x.device)
     edges = torch.lerp(srt.index_select(-1, below), srt.index_select(-1, above), frac)  # [..., Q-1]
     if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
         return (x.unsqueeze(-1) > edges.unsqueeze(-2)).sum(dim=-1)
@@ -135,7 +167,8 @@ def _block_bin_fractions(bins: Tensor, n_bins: int, size: int, dtype: torch.dtyp
     n, t = bins.shape
     if t % size:
         return paa(_bin_indicator(bins, n_bins, dtype), size)
-    block = torch.arange(t, device=bins.device) // (t // size)  # [T] block of each time step
+    block = _constant(("block", t, size, bins.device),
+                      lambda: torch.arange(t, device=bins.device) // (t // size))  # [T] block of each step
     weight = torch.full((), size / t, dtype=dtype, device=bins.device).expand(n, t)
     frac = torch.zeros(n, n_bins * size, dtype=dtype, device=bins.device)
     return frac.scatter_add_(1, bins * size + block, weight).view(n, n_bins, size)
@@ -222,7 +255,8 @@ def log_spectrogram(x: Tensor, n_fft: int = 32, hop: int = 4) -> Tensor:
     n_fft = min(n_fft, t)
     hop = max(1, min(hop, n_fft))
     flat = F.pad(x.reshape(b * k, 1, t), (n_fft // 2, n_fft // 2), mode="reflect")
-    z = F.conv1d(flat, _dft_kernels(n_fft, x.dtype, x.device), stride=hop)  # [B*K, 2F, frames]
+    basis = _constant(("dft", n_fft, x.dtype, x.device), lambda: _dft_kernels(n_fft, x.dtype, x.device))
+    z = F.conv1d(flat, basis, stride=hop)  # [B*K, 2F, frames]
     n_freq = n_fft // 2 + 1
     magnitude = torch.sqrt(z[:, :n_freq] ** 2 + z[:, n_freq:] ** 2)
     return torch.log1p(magnitude).reshape(b, k, n_freq, -1)
@@ -286,7 +320,9 @@ def paa(x: Tensor, size: int) -> Tensor:
     a dynamic batch for ONNX).
     """
     t = x.shape[-1]
-    return x if t == size else x @ paa_matrix(t, size, x.dtype, x.device)
+    if t == size:
+        return x
+    return x @ _constant(("paa", t, size, x.dtype, x.device), lambda: paa_matrix(t, size, x.dtype, x.device))
 
 
 def encode(x: Tensor, encodings: list[str], img_size: int, mtf_bins: int = 8) -> Tensor:
@@ -304,7 +340,7 @@ def encode(x: Tensor, encodings: list[str], img_size: int, mtf_bins: int = 8) ->
     b, k, t = x.shape
     s = img_size
     side = min(s, t)  # encoding side before any upsampling
-    short = paa(x, side)
+    short = paa(x, side) if any(name not in FULL_LENGTH for name in encodings) else x
     images = []
     for name in encodings:
         if name == "mtf":

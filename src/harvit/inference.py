@@ -12,10 +12,8 @@ import torch
 
 from harvit import checkpoint as ck
 from harvit.config import Config
-from harvit.encode import SignalImager
 from harvit.errors import HarvitError
-from harvit.model import WindowClassifier, build_net
-from harvit.scaling import Scaler
+from harvit.model import WindowClassifier, build_classifier
 
 
 @dataclass
@@ -45,16 +43,11 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     # The weights come from the checkpoint: build without fetching or loading anything else.
     build_cfg = dataclasses.replace(cfg, pretrained=False, pretrained_path=None, init_from=None)
     channels = list(ckpt["channels"])
-    scaler_state = {k[len("imager.scaler."):]: v for k, v in ckpt["model"].items()
-                    if k.startswith("imager.scaler.")}
-    if not scaler_state:
+    if not any(k.startswith("imager.scaler.") for k in ckpt["model"]):
         raise HarvitError(f"{path}: the checkpoint holds no fitted scaler")
-    scaler = Scaler.from_state_dict(scaler_state)
-    imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = build_net(build_cfg, imager.in_chans, len(ckpt["classes"]))
-    model = WindowClassifier(imager, net)
+        model = build_classifier(build_cfg, channels, len(ckpt["classes"]), window_length=int(ckpt["window_length"]))
     ck.load_model_state(model, ckpt["model"], str(path))
     model.to(device).eval()
     return TrainedModel(model, cfg, list(ckpt["classes"]), channels, float(ckpt["rate_hz"]),

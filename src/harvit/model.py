@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import timm
 import torch
 from torch import nn
@@ -26,6 +27,14 @@ def _accepts(fn: Any, name: str) -> bool:
         return False
 
 
+def check_encoder_name(name: str) -> None:
+    """Raise :class:`HarvitError` naming ``--encoder`` (and similar names) unless timm knows ``name``."""
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
+        hint = f"; similar: {', '.join(close)}" if close else ""
+        raise HarvitError(f"--encoder: unknown timm model {name!r}{hint}")
+
+
 def create_encoder(cfg: Config, in_chans: int) -> nn.Module:
     """A timm model without classifier (``num_classes=0``): images -> pooled features [B, D].
 
@@ -36,10 +45,7 @@ def create_encoder(cfg: Config, in_chans: int) -> nn.Module:
     channels and position embeddings.
     """
     name = cfg.encoder
-    if not timm.is_model(name):
-        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
-        hint = f"; similar: {', '.join(close)}" if close else ""
-        raise HarvitError(f"--encoder: unknown timm model {name!r}{hint}")
+    check_encoder_name(name)
     kwargs: dict[str, Any] = dict(num_classes=0, in_chans=in_chans)
     extra = dict(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
                  depth=cfg.depth, num_heads=cfg.num_heads)
@@ -88,13 +94,17 @@ def build_head(in_dim: int, hidden: list[int], n_classes: int, dropout: float) -
 
 
 class HarNet(nn.Module):
-    """Encoder + head: images [B, in_chans, S, S] -> logits [B, n_classes]."""
+    """Encoder + head: images [B, in_chans, S, S] (+ window statistics [B, F]) -> logits [B, n_classes].
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool) -> None:
+    With ``stats_dim`` > 0 the head reads ``concat(pooled image features [B, D], statistics [B, F])``.
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool, stats_dim: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.frozen = frozen
+        self.stats_dim = stats_dim
         if frozen:
             self.encoder.requires_grad_(False)
             self.encoder.eval()
@@ -109,39 +119,49 @@ class HarNet(nn.Module):
         """Pooled encoder features [B, D]."""
         return self.encoder(images)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(images))
+    def classify(self, feats: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
+        """Head on pooled features [B, D] and, when used, window statistics [B, F]."""
+        if self.stats_dim:
+            if stats is None:
+                raise ValueError("this model reads window statistics beside the images; pass stats [B, F]")
+            feats = torch.cat([feats, stats.to(feats.dtype)], dim=-1)
+        return self.head(feats)
+
+    def forward(self, images: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
+        return self.classify(self.encoder(images), stats)
 
 
-def build_net(cfg: Config, in_chans: int, n_classes: int) -> HarNet:
+def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) -> HarNet:
     """Build encoder and head from ``cfg``; warns when a frozen encoder has random weights."""
     encoder = create_encoder(cfg, in_chans)
     dim = int(getattr(encoder, "num_features", 0) or 0)
     if dim <= 0:
         with torch.no_grad():
             dim = int(encoder(torch.zeros(1, in_chans, cfg.img_size, cfg.img_size)).shape[-1])
-    head = build_head(dim, cfg.hidden_dim_list, n_classes, cfg.dropout)
+    head = build_head(dim + stats_dim, cfg.hidden_dim_list, n_classes, cfg.dropout)
     if cfg.freeze_encoder and not (cfg.pretrained or cfg.pretrained_path or cfg.init_from):
         warnings.warn(
             "the encoder is frozen but has no pretrained weights: its random features are nearly "
             "useless; pass --pretrained/--pretrained-path or --no-freeze-encoder",
             stacklevel=2,
         )
-    return HarNet(encoder, head, frozen=cfg.freeze_encoder)
+    return HarNet(encoder, head, frozen=cfg.freeze_encoder, stats_dim=stats_dim)
 
 
 class WindowClassifier(nn.Module):
     """Signal windows [B, C, T] -> window log-probabilities [B, n_classes].
 
     ``imager`` (a :class:`harvit.encode.SignalImager`) makes the V view images of each window on
-    the device; ``net`` classifies each image; the window's log-probabilities are the mean over
-    its views of the views' log-softmax.
+    the device; ``stats`` (a :class:`harvit.stats.WindowStats`, optional) gives each window's
+    standardised statistics; ``net`` classifies each view; the window's log-probabilities are
+    the mean over its views of the views' log-softmax.
     """
 
-    def __init__(self, imager: nn.Module, net: HarNet) -> None:
+    def __init__(self, imager: nn.Module, net: HarNet, stats: nn.Module | None = None) -> None:
         super().__init__()
         self.imager = imager
         self.net = net
+        self.stats = stats
 
     @property
     def n_views(self) -> int:
@@ -151,11 +171,36 @@ class WindowClassifier(nn.Module):
         """Per-view logits [B, V, n_classes] for windows x [B, C, T]."""
         with torch.no_grad():
             images = self.imager.all_views(x)
-        logits = self.net(images)
+            stats = self.stats(x).repeat_interleave(self.n_views, dim=0) if self.stats is not None else None
+        logits = self.net(images, stats)
         return logits.view(x.shape[0], self.n_views, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return aggregate_views(self.view_logits(x))
+
+
+def build_classifier(cfg: Config, channels: list[str], n_classes: int, x_train: np.ndarray | None = None,
+                     window_length: int = 128) -> WindowClassifier:
+    """The whole model of ``cfg``: imager (scaler + encodings), window statistics, encoder and head.
+
+    With training windows ``x_train`` [N, C, T] the scaler and the statistics' standardisation
+    are fitted on them (training subjects only); without, they are left unfitted, to be loaded
+    from a checkpoint. Emits the :func:`build_net` warning for a frozen random encoder.
+    """
+    from harvit.encode import SignalImager
+    from harvit.scaling import Scaler
+    from harvit.stats import WindowStats
+
+    if x_train is not None:
+        scaler = Scaler.fit(x_train, mode=cfg.scaling, out_range=cfg.scale_range)
+        stats = WindowStats.fit(x_train, channels) if cfg.window_stats else None
+    else:
+        n = len(channels)
+        scaler = Scaler(torch.zeros(n), torch.ones(n), mode=cfg.scaling, out_range=cfg.scale_range)
+        stats = WindowStats.empty(channels, window_length) if cfg.window_stats else None
+    imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
+    net = build_net(cfg, imager.in_chans, n_classes, stats.n_features if stats else 0)
+    return WindowClassifier(imager, net, stats)
 
 
 def aggregate_views(view_logits: torch.Tensor) -> torch.Tensor:

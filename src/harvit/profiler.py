@@ -140,13 +140,22 @@ class PerformanceProfiler:
         self.imager = getattr(model, "imager", None)
         self.net = getattr(model, "net", None)
         self.n_views = int(getattr(model, "n_views", 1) or 1)
+        # Window statistics beside the images (WindowClassifier.stats): computed once per window,
+        # as the trainer does, so not part of a step's time.
+        stats = getattr(model, "stats", None)
+        self.pool_stats = None
+        if stats is not None and self.imager is not None:
+            with torch.no_grad():
+                self.pool_stats = stats(self.pool_x)
 
     # ---- one measurement ------------------------------------------------------------------
-    def _batch(self, b: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(self, b: int, offset: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Windows [b, C, T], labels [b] and statistics [b, F] (or None), tiled from the pool."""
         idx = (torch.arange(b, device=self.device) + offset * b) % self.pool_x.shape[0]
-        return self.pool_x[idx], self.pool_y[idx]
+        stats = self.pool_stats[idx] if self.pool_stats is not None else None
+        return self.pool_x[idx], self.pool_y[idx], stats
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor, autocast: AutocastFactory,
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor | None, autocast: AutocastFactory,
                     gen: torch.Generator) -> tuple[float, float, float | None]:
         """(encode, forward, backward) seconds of one step: B windows -> B images (one random view each)."""
         t0 = time.perf_counter()
@@ -157,7 +166,7 @@ class PerformanceProfiler:
             _sync(self.device)
             t1 = time.perf_counter()
             with autocast():
-                logits = self.net(images)
+                logits = self.net(images) if stats is None else self.net(images, stats)
             loss = F.cross_entropy(logits.float(), y)
         else:
             t1 = t0
@@ -200,8 +209,8 @@ class PerformanceProfiler:
         try:
             t_start = time.perf_counter()
             for i in range(self.warmup + steps):
-                x, y = self._batch(batch_size, i)
-                e, f, b = self._train_step(x, y, autocast, gen)
+                x, y, st = self._batch(batch_size, i)
+                e, f, b = self._train_step(x, y, st, autocast, gen)
                 if i >= self.warmup:
                     enc.append(e)
                     fwd.append(f)
@@ -344,19 +353,26 @@ class PerformanceProfiler:
         acts = [tp.ProfilerActivity.CPU] + ([tp.ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
         gen = torch.Generator().manual_seed(0)
         self.model.train()
-        handler = tp.tensorboard_trace_handler(str(trace_dir))
-        with tp.profile(activities=acts, schedule=tp.schedule(wait=0, warmup=1, active=steps),
-                        on_trace_ready=handler, profile_memory=True) as prof:
+        write_trace = tp.tensorboard_trace_handler(str(trace_dir))
+        sort = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
+        tables: list[str] = []
+
+        def on_ready(p: tp.profile) -> None:  # the TensorBoard trace, and the op table before events clear
+            write_trace(p)
+            tables.append(p.key_averages().table(sort_by=sort, row_limit=15))
+
+        with warnings.catch_warnings(), tp.profile(activities=acts, schedule=tp.schedule(wait=0, warmup=1,
+                                                                                      active=steps),
+                                                   on_trace_ready=on_ready, profile_memory=True) as prof:
+            warnings.filterwarnings("ignore", message=".*clears events at the end of each cycle.*")
             for i in range(1 + steps):
-                x, y = self._batch(self.batch_size, i)
+                x, y, st = self._batch(self.batch_size, i)
                 with tp.record_function("harvit_train_step"):
-                    self._train_step(x, y, contextlib.nullcontext, gen)
+                    self._train_step(x, y, st, contextlib.nullcontext, gen)
                 prof.step()
         self.model.zero_grad(set_to_none=True)
-        sort = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
         files = sorted(str(p) for p in set(trace_dir.rglob("*")) - before if p.is_file())
-        return {"trace_dir": str(trace_dir), "files": files,
-                "top_ops": prof.key_averages().table(sort_by=sort, row_limit=15)}
+        return {"trace_dir": str(trace_dir), "files": files, "top_ops": tables[-1] if tables else ""}
 
     def run_full_profile(self, path: str | Path | None = "profile.json",
                          batch_sizes: Iterable[int] | None = None, amp: bool = False,
@@ -417,19 +433,16 @@ def build_random_model(cfg: Any, device: torch.device, n_windows: int = 512) -> 
     """The config's :class:`~harvit.model.WindowClassifier` with random weights (no weights are fetched)
     and a scaler fitted on random windows of shape [n, 9, 128]."""
     from harvit.data import CHANNELS
-    from harvit.encode import SignalImager
-    from harvit.model import WindowClassifier, build_net
-    from harvit.scaling import Scaler
+    from harvit.model import build_classifier
 
     cfg = dataclasses.replace(cfg, pretrained=False, pretrained_path=None, init_from=None)
     channels = list(CHANNELS)
-    scaler = Scaler.fit(random_windows(n_windows, channels), mode=cfg.scaling, out_range=cfg.scale_range)
-    imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
+    x = random_windows(n_windows, channels)
     torch.manual_seed(cfg.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "frozen encoder without pretrained weights": expected here
-        net = build_net(cfg, imager.in_chans, N_CLASSES.get(cfg.dataset, 6))
-    return WindowClassifier(imager, net).to(device)
+        model = build_classifier(cfg, channels, N_CLASSES.get(cfg.dataset, 6), x_train=x)
+    return model.to(device)
 
 
 def profile_command(cfg: Any, out: str | Path | None = "profile.json",

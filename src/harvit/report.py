@@ -207,6 +207,8 @@ def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
         ["weights", "pretrained" if cfg.get("pretrained") or cfg.get("pretrained_path") else "random init"],
         ["encoder training", "frozen (head only)" if cfg.get("freeze_encoder") else "fine-tuned"],
         ["head", f"MLP hidden {head}, dropout {cfg.get('dropout')}"],
+        *([["window statistics", "on: the head also reads the baseline's per-window statistics"
+            if cfg["window_stats"] else "off: the head reads image features only"]] if "window_stats" in cfg else []),
         ["images", f"mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, {cfg['img_size']} px, "
                    f"scaling {cfg.get('scaling')} ({cfg.get('scale_range')})"],
         ["augmentation", "on" if cfg.get("augment") else "off"],
@@ -286,7 +288,7 @@ def _timing_section(results: dict[str, Any], history: list[dict[str, Any]]) -> l
         ["device", f"{results.get('device')} ({results.get('device_name')})"],
         ["total time", f"{results.get('total_time_s', 0):.1f} s"],
         ["training time (steps only)", f"{results.get('train_time_s', 0):.1f} s"],
-        ["feature cache", f"{results.get('feature_cache_s', 0):.1f} s"],
+        ["feature cache", f"{results['feature_cache_s']:.1f} s" if results.get("feature_cache_s") else "not used"],
         ["throughput", f"{results.get('samples_per_s', 0):.0f} images/s (training)"],
     ]
     if epoch_times:

@@ -29,12 +29,10 @@ from harvit import checkpoint as ck
 from harvit.atomic import write_json, write_text
 from harvit.config import Config
 from harvit.data import Dataset, Windows, cache_dir, load_dataset, train_val_split
-from harvit.encode import SignalImager
 from harvit.errors import HarvitError
 from harvit.evaluate import classification_metrics
 from harvit.features import cache_key, compute_view_features, load_cached, module_digest, save_cached, tensor_digest
-from harvit.model import WindowClassifier, aggregate_views, build_net, count_parameters
-from harvit.scaling import Scaler
+from harvit.model import WindowClassifier, aggregate_views, build_classifier, check_encoder_name, count_parameters
 from harvit.views import sensor_triples
 
 
@@ -139,13 +137,14 @@ def set_rng_state(state: dict[str, Any], aug_gen: torch.Generator | None) -> Non
 
 @dataclass
 class Split:
-    """One split on the device: x [N, C, T], y [N]; ``feats`` [N, V, D] when cached."""
+    """One split on the device: x [N, C, T], y [N]; ``feats`` [N, V, D] when cached; ``stats`` [N, F]."""
 
     name: str
     x: torch.Tensor
     y: torch.Tensor
     subjects: list[int]
     feats: torch.Tensor | None = None
+    stats: torch.Tensor | None = None
 
     @classmethod
     def from_windows(cls, name: str, w: Windows, device: torch.device) -> Split:
@@ -192,9 +191,14 @@ def view_logits_batches(model: WindowClassifier, split: Split, images_per_batch:
     for start in range(0, len(split), per):
         sl = slice(start, start + per)
         with autocast():
+            stats = split.stats[sl].repeat_interleave(n_views, dim=0) if split.stats is not None else None
             if split.feats is not None:
                 f = split.feats[sl].to(split.y.device, non_blocking=True)
-                logits = model.net.head(f.view(-1, f.shape[-1])).view(f.shape[0], n_views, -1)
+                logits = model.net.classify(f.view(-1, f.shape[-1]), stats).view(f.shape[0], n_views, -1)
+            elif split.stats is not None:
+                with torch.no_grad():
+                    images = model.imager.all_views(split.x[sl])
+                logits = model.net(images, stats).view(-1, n_views, model.net.head[-1].out_features)
             else:
                 logits = model.view_logits(split.x[sl])
         yield logits.float(), split.y[sl]
@@ -238,6 +242,7 @@ class Trainer:
 
     def __init__(self, cfg: Config, dataset: Dataset | None = None) -> None:
         self.cfg = cfg.validate()
+        check_encoder_name(cfg.encoder)  # fail fast, before the data loads
         self.run_dir = cfg.run_dir
         self.device = pick_device(cfg.device)
         setup_runtime(cfg, self.device)
@@ -247,9 +252,9 @@ class Trainer:
         # ---- resume: read the checkpoint first, it decides what is built -------------------
         self.resume_ckpt: dict[str, Any] | None = None
         latest = self.run_dir / "latest.pt"
-        if cfg.resume:
-            if not latest.is_file():
-                raise HarvitError(f"--resume: no checkpoint at {latest}; start without --resume")
+        if cfg.resume and not latest.is_file():  # stopped before its first checkpoint: nothing to lose
+            log(f"resume: no checkpoint at {latest} yet; starting the run from the beginning")
+        elif cfg.resume:
             self.resume_ckpt = ck.load_checkpoint(latest)
             diffs = ck.config_differences(self.resume_ckpt["config"], cfg.to_dict())
             if diffs:
@@ -266,17 +271,20 @@ class Trainer:
         self.windows = {"train": train_w, "val": val_w, "test": ds.test}
         self.classes = list(ds.train.classes)
         self.channels = list(ds.train.channels)
+        saved_classes = list(self.resume_ckpt["classes"]) if self.resume_ckpt is not None else self.classes
+        if saved_classes != self.classes:
+            raise HarvitError(f"--resume: {latest} was trained on classes {', '.join(saved_classes)}; the data now "
+                              f"has {', '.join(self.classes)}; use the same data, or start a new --run-name with "
+                              "--init-from")
 
         # ---- images and model ---------------------------------------------------------------
-        scaler = Scaler.fit(train_w.x, mode=cfg.scaling, out_range=cfg.scale_range)
-        imager = SignalImager(self.channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
         torch.manual_seed(cfg.seed)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            net = build_net(cfg, imager.in_chans, len(self.classes))
+            self.model = build_classifier(cfg, self.channels, len(self.classes), x_train=train_w.x)
         for w in caught:
             log(f"warning: {w.message}")
-        self.model = WindowClassifier(imager, net).to(self.device)
+        self.model.to(self.device)
         if cfg.init_from and self.resume_ckpt is None:
             self._init_from(cfg.init_from)
         if self.resume_ckpt is not None:
@@ -286,6 +294,9 @@ class Trainer:
         self.aug_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1) if cfg.augment else None
 
         self.splits = {k: Split.from_windows(k, w, self.device) for k, w in self.windows.items()}
+        if self.model.stats is not None:
+            for k, w in self.windows.items():
+                self.splits[k].stats = self.model.stats.precompute(w.x, self.device)
         self.use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
         if cfg.freeze_encoder and not self.use_cache:
             why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
@@ -431,10 +442,11 @@ class Trainer:
         win = torch.div(idx, self.n_views, rounding_mode="floor")
         view = idx % self.n_views
         y = split.y[win]
+        stats = split.stats[win] if split.stats is not None else None
         with self.autocast():
             if split.feats is not None:
                 feats = split.feats[win.to(split.feats.device), view.to(split.feats.device)].to(self.device)
-                return self.model.net.head(feats), y
+                return self.model.net.classify(feats, stats), y
             x = split.x[win]
             if self.aug_gen is not None:
                 from harvit.augment import augment_batch
@@ -442,7 +454,7 @@ class Trainer:
                 x = augment_batch(x, self.triples, self.aug_gen)
             with torch.no_grad():
                 images = self.model.imager(x, view)
-            return self.model.net(images), y
+            return self.model.net(images, stats), y
 
     def train_step(self, idx: torch.Tensor) -> tuple[float, int]:
         """One optimiser step over sample ids ``idx``, in micro-batches; halves the micro-batch on OOM.
@@ -496,7 +508,13 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train (or continue), then evaluate ``best.pt`` on the test split. Returns the results dict."""
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HarvitError(f"--output-dir: cannot create the run folder {self.run_dir}: {e.strerror or e}") from None
+        for torn in self.run_dir.glob(".*.tmp"):  # temporary files of writes cut short by a kill
+            with contextlib.suppress(OSError):
+                torn.unlink()
         cfg.save(self.run_dir / "config.json")
         total, trainable = count_parameters(self.model)
         tw = self.windows
@@ -591,9 +609,9 @@ class Trainer:
                 f"at epoch {self.best_epoch})")
         if self.epoch >= cfg.epochs:
             self.finished = True
-        self.save("latest.pt")
-        if improved:
+        if improved:  # best.pt first: a kill between the two never leaves latest.pt claiming a best.pt not on disk
             self.save("best.pt")
+        self.save("latest.pt")
         self.write_metrics()
         log(f"epoch {self.epoch}/{cfg.epochs}: train loss {record['train_loss']:.4f} acc {record['train_acc']:.4f} | "
             f"val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}{' *' if improved else ''} | "
@@ -604,7 +622,8 @@ class Trainer:
 
     def resume_hint(self) -> str:
         args = " ".join(a for a in sys.argv[1:] if a != "--resume")
-        prog = "harvit" if not sys.argv[0].endswith("main.py") else "python main.py"
+        prog = ("python -m harvit" if sys.argv[0].endswith("__main__.py")
+                else "python main.py" if sys.argv[0].endswith("main.py") else "harvit")
         return (f"interrupted: saved {self.run_dir / 'latest.pt'} (epoch {self.epoch + 1}, step "
                 f"{self.step_in_epoch}); resume with: {prog} {args} --resume".replace("  ", " "))
 
@@ -629,6 +648,8 @@ class Trainer:
             "per_class": metrics["per_class"],
             "confusion_matrix": metrics["confusion_matrix"],
             "classes": self.classes,
+            "dataset": self.dataset.name,
+            "steps_per_epoch": self.steps_per_epoch,
             "best_epoch": self.best_epoch,
             "best_val_acc": self.best_val_acc,
             "epochs_run": self.epoch,

@@ -9,6 +9,7 @@ function returns the path it wrote.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, out: str | Path) -> Path:
     """Write ``fig`` as PNG to ``out`` atomically; returns ``out``."""
     out = Path(out)
-    write_with(out, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    write_with(out, lambda f: fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight"))
     return out
 
 
@@ -134,15 +135,38 @@ def plot_training_history(results_json_or_run_dir: str | Path | dict[str, Any], 
     return save_figure(fig, _default_out(run, out, "training_history.png"))
 
 
-def schedule_curve(config: dict[str, Any], points_per_epoch: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """The LR schedule of a config as a function of (fractional) epoch.
+def steps_per_epoch(run: Path | None, records: list[dict[str, Any]], config: dict[str, Any]) -> int | None:
+    """Optimiser steps per epoch of a run, or None when it cannot be told.
 
-    Rebuilds the trainer's scheduler (:func:`harvit.train.build_scheduler`) on a dummy
-    optimiser with ``points_per_epoch`` steps per epoch; the shape in epochs does not depend on
-    the true number of steps.
+    From ``training_results.json`` (``steps_per_epoch``, or the training windows) and the first
+    epoch's samples (``samples_per_s * train_time_s`` = windows x views), with the config's batch
+    size and accumulation.
+    """
+    if run is None or not (run / "training_results.json").is_file():
+        return None
+    try:
+        results = json.loads((run / "training_results.json").read_text(encoding="utf-8"))
+        if results.get("steps_per_epoch"):
+            return int(results["steps_per_epoch"])
+        n_train = int(results["split"]["train"]["windows"])
+        samples = float(records[0]["samples_per_s"]) * float(records[0]["train_time_s"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+        return None
+    if n_train <= 0 or samples <= 0:
+        return None
+    views = max(1, round(samples / n_train))
+    per_step = int(config.get("batch_size", 1)) * int(config.get("accum_steps", 1))
+    return max(1, math.ceil(n_train * views / max(1, per_step)))
+
+
+def schedule_curve(config: dict[str, Any], steps_per_epoch: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """The LR schedule of a config, per optimiser step.
+
+    Rebuilds the trainer's scheduler (:func:`harvit.train.build_scheduler`) on a dummy optimiser.
 
     Returns:
-        (epoch [P], lr [P]), P = epochs * points_per_epoch.
+        (epoch [P + 1], lr [P + 1]): the LR in effect after each of the P = epochs * steps_per_epoch
+        steps (and before the first), against fractional epochs.
     """
     import torch
 
@@ -151,19 +175,18 @@ def schedule_curve(config: dict[str, Any], points_per_epoch: int = 50) -> tuple[
 
     cfg = Config.from_dict(config, source="config")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
-    sched = build_scheduler(opt, cfg, points_per_epoch)
-    lrs = []
-    for _ in range(cfg.epochs * points_per_epoch):
-        lrs.append(opt.param_groups[0]["lr"])
+    sched = build_scheduler(opt, cfg, steps_per_epoch)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(cfg.epochs * steps_per_epoch):
         opt.step()
         sched.step()
-    steps = np.arange(len(lrs)) / points_per_epoch
-    return steps, np.asarray(lrs)
+        lrs.append(opt.param_groups[0]["lr"])
+    return np.arange(len(lrs)) / steps_per_epoch, np.asarray(lrs)
 
 
 def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: str | Path | None = None,
                      config: dict[str, Any] | None = None) -> Path:
-    """The learning rate: the configured schedule (per step, from ``config.json``) and the LR
+    """The learning rate: the configured schedule per step (rebuilt from the config) and the LR
     recorded at the end of every epoch.
 
     Args:
@@ -177,9 +200,10 @@ def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: 
     fig = new_figure(6.5, 3.5)
     ax = fig.subplots()
     if config is not None:
-        x, lr = schedule_curve(config)
-        ax.plot(x, lr, "-", lw=1.5, label="schedule (per step)")
-    ax.plot([r["epoch"] for r in records], [r["lr"] for r in records], "o", ms=4, label="end of epoch")
+        spe = steps_per_epoch(run, records, config)
+        x, lr = schedule_curve(config, spe or 50)
+        ax.plot(x, lr, "-", lw=1.5, label=f"schedule ({spe} steps/epoch)" if spe else "schedule")
+    ax.plot([r["epoch"] for r in records], [r["lr"] for r in records], "o", ms=4, label="recorded, end of epoch")
     ax.set(title="Learning rate", xlabel="epoch", ylabel="learning rate")
     ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")
@@ -278,7 +302,7 @@ def plot_per_class_accuracy(per_class_accuracy: dict[str, float], out: str | Pat
     ax.set(xlim=(0, 108), xlabel="accuracy (recall) %", title="Per-class accuracy (test)")
     ax.grid(axis="x", alpha=0.3)
     if n > 1:
-        ax.legend(loc="lower right", fontsize=8)
+        fig.legend(loc="outside lower center", ncols=n, fontsize=8)
     return save_figure(fig, out)
 
 
@@ -307,10 +331,27 @@ def channel_titles(imager: nn.Module) -> list[str]:
     return names
 
 
+def image_mosaic(tiles: np.ndarray, gap: int) -> np.ndarray:
+    """Tiles [R, C, S, S] -> one image [R*S + (R-1)*gap, C*S + (C-1)*gap] with NaN gaps.
+
+    Each column (one image channel across the example rows) is scaled to [0, 1] by its own min and
+    max, so rows (classes) compare directly.
+    """
+    r, c, s, _ = tiles.shape
+    lo = tiles.min(axis=(0, 2, 3), keepdims=True)
+    span = tiles.max(axis=(0, 2, 3), keepdims=True) - lo
+    tiles = (tiles - lo) / np.where(span > 0, span, 1.0)
+    out = np.full((r * s + (r - 1) * gap, c * s + (c - 1) * gap), np.nan, dtype=np.float32)
+    for i in range(r):
+        for j in range(c):
+            out[i * (s + gap):i * (s + gap) + s, j * (s + gap):j * (s + gap) + s] = tiles[i, j]
+    return out
+
+
 def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str | Path, per_class: int = 2,
                         max_columns: int = 27, seed: int = 0) -> Path:
     """A grid of the images the model sees: rows = example windows of each class, columns = every
-    image channel of every view (signal x encoding).
+    image channel of every view (signal x encoding), each column on its own colour scale.
 
     Args:
         model_or_imager: a :class:`~harvit.model.WindowClassifier` (its ``imager`` is used) or a
@@ -321,6 +362,7 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
         max_columns: at most this many image channels per row (the first ones).
     """
     import torch
+    from matplotlib import colormaps
 
     imager = getattr(model_or_imager, "imager", model_or_imager)
     picks = pick_examples(windows.y, len(windows.classes), per_class, seed)
@@ -335,22 +377,23 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
     images = images.reshape(len(rows), v * images.shape[1], *images.shape[2:])  # [R, V*in_chans, S, S]
     titles = channel_titles(imager)
     cols = min(max_columns, images.shape[1])
-    cell = 1.05 if cols > 9 else 1.4
-    fig = new_figure(1.3 + cell * cols, 0.5 + cell * len(rows))
-    axes = np.asarray(fig.subplots(len(rows), cols, squeeze=False))
+    side = images.shape[-1]
+    gap = max(1, side // 6)
+    mosaic = image_mosaic(images[:, :cols], gap)
+    cell = 0.75
+    fig = new_figure(1.6 + cell * cols, 1.0 + cell * len(rows))
+    ax = fig.subplots()
+    cmap = colormaps["viridis"].with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=cmap, interpolation="nearest", vmin=0.0, vmax=1.0)
+    ax.set_axis_off()
+    step = side + gap
+    for c in range(cols):
+        ax.text(c * step + side / 2, -gap, titles[c], ha="center", va="bottom", fontsize=6)
     for r, (k, i) in enumerate(rows):
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.imshow(images[r, c], cmap="viridis", interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(titles[c], fontsize=6)
-            if c == 0:
-                ax.set_ylabel(f"{windows.classes[k]}\n#{i}", fontsize=7, rotation=0, ha="right", va="center")
+        ax.text(-gap, r * step + side / 2, f"{windows.classes[k]} #{i}", ha="right", va="center", fontsize=7)
     shown = "" if cols == images.shape[1] else f" (first {cols} of {images.shape[1]} image channels)"
-    fig.suptitle(f"Encoded images: {v} view(s) x {images.shape[1] // v} channel(s), "
-                 f"{images.shape[-1]} px{shown}", fontsize=9)
+    fig.suptitle(f"Encoded images: {v} view(s) x {images.shape[1] // v} channel(s) of {side} px{shown}; "
+                 "each column scaled to its own range", fontsize=9)
     return save_figure(fig, out)
 
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# 03 - hapt12: the 6 basic activities plus the 6 postural transitions (stand-to-sit, sit-to-lie, ...),
+# exactly the official HAPT window counts. Transitions are short and rare: read the per-class
+# accuracy and the confusion matrix in the report, not only the overall accuracy.
+# Needs: HAPT in $HARVIT_DATA_DIR/hapt/.
+# Time: about 5-10 min on 2 CPU cores (cpu preset); a few min on a GPU with PRESET=pix2seq (estimate).
+set -euo pipefail
+
+DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
+OUT="${OUT:-runs/examples}"
+PRESET="${PRESET:-cpu}"
+RUN="hapt12_$PRESET"
+
+harvit data info hapt12 --data-dir "$DATA_DIR"
+harvit train --preset "$PRESET" --dataset hapt12 --data-dir "$DATA_DIR" \
+    --output-dir "$OUT" --run-name "$RUN"
+harvit report "$OUT/$RUN"
+echo "per-class results: $OUT/$RUN/report.md and $OUT/$RUN/plots/"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# 04 - Sensor mode with several encodings: each sensor's x/y/z becomes one image (3 views per
+# window: body_acc, body_gyro, total_acc), every axis under GASF, GADF, MTF, recurrence plot and
+# spectrogram (3 axes x 5 encodings = 15 image channels). A window's prediction is the mean of
+# its 3 views' log-probabilities.
+# Time: about 15-30 min on 2 CPU cores (3 images per window, 15 channels; 6 epochs).
+set -euo pipefail
+
+DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
+OUT="${OUT:-runs/examples}"
+RUN="sensor_5enc"
+
+harvit train --preset cpu --dataset hapt6 --data-dir "$DATA_DIR" \
+    --mode sensor --encodings gasf,gadf,mtf,rp,spec --mtf-bins 8 --epochs 6 \
+    --output-dir "$OUT" --run-name "$RUN"
+harvit report "$OUT/$RUN"

@@ -1,0 +1,299 @@
+"""Export a trained model to ONNX, verified against PyTorch with onnxruntime.
+
+Two graphs (both with a dynamic batch axis ``batch``):
+
+``window`` (default)
+    ``signals`` float32 [B, C, T] (the preprocessed channels of a window, in g and rad/s, as
+    :func:`harvit.data.signals.preprocess_inertial` + :func:`~harvit.data.signals.sliding_windows`
+    make them) -> ``log_probs`` float32 [B, K]. Scaling, view grouping, every image encoding (MTF
+    included), the encoder, the head and the mean over views are inside the graph.
+``images``
+    ``images`` float32 [N, in_chans, S, S] (one view each, as
+    :meth:`harvit.encode.SignalImager.all_views` makes them) -> ``logits`` float32 [N, K]. A window's
+    log-probabilities are the mean over its V views of ``log_softmax(logits)``.
+
+Models trained with ``window_stats`` read per-window statistics beside the images. Those are
+computed in NumPy (:func:`harvit.baseline.window_features`: percentiles, band energies, axis
+correlations, ...), which does not trace into a graph, so both graphs then take a second input
+``window_features`` float32 [B, F]: the *raw* output of ``harvit.baseline.window_features(windows,
+channels)`` for the same windows (for ``images``: one row per image, i.e. each window's row repeated
+for its V views). The graph standardises them with the training mean/std (also in the sidecar).
+
+Next to ``model.onnx`` a ``model.onnx.json`` sidecar records the inputs and outputs, classes,
+channels, rates, window length, image settings, the scaler's fitted range and the statistics'
+mean/std, so a deployment can rebuild the preprocessing.
+
+Every write is atomic: the graph is exported to a temporary file in the target folder, checked
+(``onnx.checker``, then onnxruntime vs PyTorch on random input within 1e-4), then ``os.replace``d.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from harvit.atomic import write_json
+from harvit.data.signals import DEFAULT_PREPROCESSING
+from harvit.errors import HarvitError
+from harvit.inference import TrainedModel, load_trained
+from harvit.model import WindowClassifier
+
+WHATS = ("window", "images")
+OPSET = 18
+#: max |onnxruntime - PyTorch| allowed on the verification input
+TOLERANCE = 1e-4
+DEFAULT_NAMES = {"window": "model.onnx", "images": "model_images.onnx"}
+
+
+class WindowGraph(nn.Module):
+    """signals [B, C, T] (+ raw window_features [B, F]) -> window log-probabilities [B, K]."""
+
+    def __init__(self, model: WindowClassifier) -> None:
+        super().__init__()
+        self.imager = model.imager
+        self.net = model.net
+        self.stats = model.stats
+        self.n_views = model.n_views
+
+    def forward(self, signals: Tensor, window_features: Tensor | None = None) -> Tensor:
+        images = self.imager.all_views(signals)  # [B*V, in_chans, S, S], window-major
+        stats = None
+        if self.stats is not None:
+            std = self.stats.standardise(window_features)  # [B, F]
+            stats = std.unsqueeze(1).expand(-1, self.n_views, -1).reshape(-1, std.shape[-1])
+        logits = self.net(images, stats)
+        logits = logits.reshape(-1, self.n_views, logits.shape[-1])
+        return torch.log_softmax(logits.float(), dim=-1).mean(dim=1)
+
+
+class ImagesGraph(nn.Module):
+    """images [N, in_chans, S, S] (+ raw window_features [N, F]) -> logits [N, K]."""
+
+    def __init__(self, model: WindowClassifier) -> None:
+        super().__init__()
+        self.net = model.net
+        self.stats = model.stats
+
+    def forward(self, images: Tensor, window_features: Tensor | None = None) -> Tensor:
+        stats = self.stats.standardise(window_features) if self.stats is not None else None
+        return self.net(images, stats)
+
+
+def _require_onnx() -> tuple[Any, Any]:
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as e:
+        raise HarvitError(f"export needs onnx and onnxruntime ({e.name} is missing): "
+                          "pip install 'harvit[export]'") from None
+    return onnx, onnxruntime
+
+
+def example_inputs(trained: TrainedModel, what: str, batch: int, seed: int = 0) -> dict[str, Tensor]:
+    """Plausible random inputs of the graph ``what`` (name -> CPU float32 tensor)."""
+    model = trained.model
+    gen = torch.Generator().manual_seed(seed)
+    scaler = model.imager.scaler
+    c, t = len(trained.channels), trained.window_length
+    lo, hi = scaler.lo.float().cpu()[:, None], scaler.hi.float().cpu()[:, None]
+    signals = lo + (hi - lo) * torch.rand(batch, c, t, generator=gen)  # spans the fitted range
+    inputs: dict[str, Tensor] = {}
+    if what == "window":
+        inputs["signals"] = signals
+        n = batch
+    else:
+        with torch.no_grad():
+            inputs["images"] = model.imager.all_views(signals.to(scaler.lo.device)).float().cpu()
+        n = batch * model.n_views
+    if model.stats is not None:
+        mean, std = model.stats.mean.float().cpu(), model.stats.std.float().cpu()
+        inputs["window_features"] = mean + std * torch.randn(n, mean.numel(), generator=gen)
+    return inputs
+
+
+def _graph(trained: TrainedModel, what: str) -> nn.Module:
+    if what not in WHATS:
+        raise HarvitError(f"--what: unknown value {what!r}; expected one of {', '.join(WHATS)}")
+    graph = WindowGraph(trained.model) if what == "window" else ImagesGraph(trained.model)
+    return graph.cpu().eval()
+
+
+def _torch_export(graph: nn.Module, inputs: dict[str, Tensor], output: str, path: str) -> str:
+    """Export with the TorchScript exporter (dynamo=False); fall back to the dynamo exporter when
+    onnxscript is installed. Returns the exporter used."""
+    names = list(inputs)
+    dynamic = {n: {0: "batch"} for n in [*names, output]}
+    args = tuple(inputs.values())
+    errors = []
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, args, path, dynamo=False, opset_version=OPSET, input_names=names,
+                              output_names=[output], dynamic_axes=dynamic, do_constant_folding=True)
+        return "torchscript"
+    except Exception as e:  # noqa: BLE001 - any exporter failure becomes one message below
+        errors.append(f"TorchScript exporter: {_first_line(e)}")
+    if importlib.util.find_spec("onnxscript") is not None:
+        try:
+            batch = getattr(torch.export.Dim, "DYNAMIC", None) or torch.export.Dim("batch")
+            shapes = tuple({0: batch} for _ in names)
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                program = torch.onnx.export(graph, args, dynamo=True, opset_version=OPSET, input_names=names,
+                                            output_names=[output], dynamic_shapes=shapes)
+                program.save(path)
+            return "dynamo"
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"dynamo exporter: {_first_line(e)}")
+    else:
+        errors.append("dynamo exporter: not tried (onnxscript is not installed)")
+    raise HarvitError("could not export to ONNX: " + "; ".join(errors))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:300]}" if text else type(e).__name__
+
+
+def verify(path: str, graph: nn.Module, inputs: dict[str, Tensor]) -> float:
+    """Run the ONNX file with onnxruntime and PyTorch on ``inputs``; returns max |difference|.
+
+    Raises :class:`HarvitError` when the outputs differ by more than :data:`TOLERANCE` or are not finite.
+    """
+    onnx, ort = _require_onnx()
+    try:
+        onnx.checker.check_model(path)
+    except Exception as e:  # noqa: BLE001
+        raise HarvitError(f"the exported graph fails onnx.checker: {_first_line(e)}") from None
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        got = session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
+    except Exception as e:  # noqa: BLE001
+        raise HarvitError(f"onnxruntime cannot run the exported graph: {_first_line(e)}") from None
+    with torch.no_grad():
+        want = graph(*inputs.values()).float().numpy()
+    if got.shape != want.shape:
+        raise HarvitError(f"ONNX output has shape {list(got.shape)}, PyTorch {list(want.shape)}; not written")
+    if not np.isfinite(got).all():
+        raise HarvitError("ONNX output holds NaN/Inf on the verification input; not written")
+    diff = float(np.abs(got.astype(np.float64) - want).max())
+    if not diff <= TOLERANCE:
+        raise HarvitError(f"ONNX output differs from PyTorch by {diff:.2e} (> {TOLERANCE:g}) on random input; "
+                          "the graph is not written")
+    return diff
+
+
+def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, diff: float) -> dict[str, Any]:
+    """What a deployment needs to feed the graph: inputs, classes, preprocessing, fitted constants."""
+    model, cfg = trained.model, trained.config
+    imager, stats = model.imager, model.stats
+    k, c, t, s = len(trained.classes), len(trained.channels), trained.window_length, imager.img_size
+    f = stats.n_features if stats is not None else 0
+    if what == "window":
+        inputs = [dict(name="signals", shape=["batch", c, t], dtype="float32",
+                       meaning="preprocessed windows in channel order `channels` (acc in g, gyro in rad/s), "
+                               "as harvit.data.signals.preprocess_inertial + sliding_windows make them")]
+        outputs = [dict(name="log_probs", shape=["batch", k], dtype="float32",
+                        meaning="window log-probabilities (mean over views of log_softmax)")]
+        rows = "window"
+    else:
+        inputs = [dict(name="images", shape=["batch", imager.in_chans, s, s], dtype="float32",
+                       meaning="one view image per row, as harvit.encode.SignalImager.all_views makes them "
+                               "(window-major: row w*n_views + v is window w, view v)")]
+        outputs = [dict(name="logits", shape=["batch", k], dtype="float32",
+                        meaning="per-image logits; a window's log-probs = mean over its views of log_softmax")]
+        rows = "image (each window's row repeated for its n_views views)"
+    if stats is not None:
+        inputs.append(dict(name="window_features", shape=["batch", f], dtype="float32",
+                           meaning=f"raw window statistics, one row per {rows}: harvit.baseline.window_features"
+                                   "(windows, channels); standardised inside the graph with window_stats.mean/std "
+                                   "and clipped to +-10"))
+    scaler = imager.scaler
+    return {
+        "format": "harvit-onnx", "version": 1, "onnx": onnx_path.name, "what": what,
+        "opset": OPSET, "exporter": exporter, "inputs": inputs, "outputs": outputs,
+        "classes": list(trained.classes), "channels": list(trained.channels),
+        "rate_hz": trained.rate_hz, "window_length": t, "stride": max(1, t // 2),
+        "img_size": s, "encodings": list(imager.encodings), "mode": imager.mode, "n_views": imager.n_views,
+        "views": [[trained.channels[i] for i in g] for g in imager.groups], "in_chans": imager.in_chans,
+        "mtf_bins": imager.mtf_bins, "encoder": cfg.encoder,
+        "scaler": {"mode": scaler.mode, "out_range": scaler.out_range,
+                   "lo": scaler.lo.float().cpu().tolist(), "hi": scaler.hi.float().cpu().tolist()},
+        "window_stats": None if stats is None else {
+            "n_features": f, "clip": 10.0,
+            "mean": stats.mean.float().cpu().tolist(), "std": stats.std.float().cpu().tolist(),
+            "compute": "harvit.baseline.window_features(windows [B, C, T], channels) -> raw [B, F]; "
+                       "standardised = clip((raw - mean) / std, -10, 10)"},
+        "preprocessing": {**DEFAULT_PREPROCESSING.as_dict(), "window": t, "stride": max(1, t // 2),
+                          "recipe": "acc (g) + gyro (rad/s) at rate_hz -> harvit.data.signals.preprocess_inertial "
+                                    "-> sliding_windows(window, stride)"},
+        "checkpoint": str(trained.path), "verified": {"runtime": "onnxruntime", "max_abs_diff": diff,
+                                                      "tolerance": TOLERANCE},
+    }
+
+
+def export_onnx(trained: TrainedModel, out: str | Path, what: str = "window") -> dict[str, Any]:
+    """Export ``trained`` (on any device; exported from a CPU copy) as ONNX graph ``what`` to ``out``.
+
+    Writes ``out`` and ``<out>.json`` atomically; returns the sidecar dict.
+    """
+    _require_onnx()
+    graph = _graph(trained, what)
+    if next(trained.model.parameters()).device.type != "cpu":
+        trained.model.cpu()
+    out = Path(out)
+    if out.is_dir():
+        out = out / DEFAULT_NAMES[what]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+    except OSError as e:
+        raise HarvitError(f"--out: cannot write in {out.parent}: {e.strerror or e}") from None
+    output = "log_probs" if what == "window" else "logits"
+    try:
+        exporter = _torch_export(graph, example_inputs(trained, what, batch=2, seed=0), output, tmp)
+        diff = verify(tmp, graph, example_inputs(trained, what, batch=1, seed=1))  # another batch size
+        info = sidecar(trained, what, out, exporter, diff)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise HarvitError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    write_json(Path(f"{out}.json"), info)
+    return info
+
+
+def export_command(checkpoint: str | Path, out: str | Path | None = None, what: str = "window") -> str:
+    """``harvit export``: returns the text to print."""
+    if what not in WHATS:
+        raise HarvitError(f"--what: unknown value {what!r}; expected one of {', '.join(WHATS)}")
+    trained = load_trained(checkpoint, "cpu")
+    if out is None:
+        out = trained.path.parent / DEFAULT_NAMES[what]
+    info = export_onnx(trained, out, what)
+    out = Path(out) / DEFAULT_NAMES[what] if Path(out).is_dir() else Path(out)
+    ins = ", ".join(f"{i['name']} {i['shape']}" for i in info["inputs"])
+    outs = ", ".join(f"{o['name']} {o['shape']}" for o in info["outputs"])
+    lines = [f"exported {out} ({what}; {info['exporter']} exporter, opset {OPSET}, "
+             f"{out.stat().st_size / 1e6:.1f} MB)",
+             f"inputs: {ins}", f"outputs: {outs}",
+             f"verified with onnxruntime: max |diff| {info['verified']['max_abs_diff']:.1e} (<= {TOLERANCE:g})",
+             f"sidecar: {out}.json"]
+    if info["window_stats"] is not None:
+        lines.append("note: this model reads window statistics; feed window_features = "
+                     "harvit.baseline.window_features(windows, channels) (raw; the graph standardises them)")
+    return "\n".join(lines)

@@ -1,0 +1,239 @@
+"""Predict activities on a raw recording: accelerometer + gyroscope text files -> per-window labels.
+
+A recording is two text files of T rows ``x y z`` (acc in g, gyro in rad/s, the same sampling rate;
+HAPT's ``RawData/acc_expXX_userYY.txt`` and ``gyro_...`` are such files). The recipe is the one the
+model was trained on:
+
+1. resample both sensors to the model's rate (``scipy.signal.resample_poly``) when the recording's
+   rate differs;
+2. :func:`harvit.data.signals.preprocess_inertial`: median + 20 Hz low-pass, gravity split ->
+   the 9 HAR channels [9, T];
+3. sliding windows of the model's length with 50% overlap
+   (:func:`harvit.data.signals.sliding_windows`);
+4. the model's window log-probabilities, in batches.
+
+The result is one row per window (start and end time in seconds, predicted activity, its
+probability) and a summary: the share of the recording's time given to each activity, where each
+sample takes the prediction of the window whose centre is nearest.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import signal as sps
+
+from harvit.atomic import write_text
+from harvit.data.signals import CHANNELS, parse_numeric_text, preprocess_inertial, sliding_windows
+from harvit.errors import HarvitError
+from harvit.inference import TrainedModel, load_trained
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cuda`` without CUDA is a :class:`HarvitError`."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise HarvitError(f"--device: unknown value {requested!r}; expected auto, cpu or cuda")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise HarvitError("--device cuda: no CUDA device is available; use --device cpu or auto")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+# ---- input ----------------------------------------------------------------------------------------
+def read_sensor_file(path: str | Path, flag: str) -> np.ndarray:
+    """Read a recording file of T rows ``x y z``.
+
+    Args:
+        path: text file, whitespace-separated numbers, one sample per line (blank lines skipped).
+        flag: the CLI flag that named it (``--acc`` / ``--gyro``), for messages.
+
+    Returns:
+        float64 [T, 3], all finite.
+
+    Raises:
+        HarvitError: missing/unreadable file, a non-numeric value or a row without 3 values (file and
+        line named), NaN/Inf values (file and first line named).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise HarvitError(f"{flag}: file {path} not found")
+    if path.is_dir():
+        raise HarvitError(f"{flag}: {path} is a folder; expected a text file of x y z rows")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise HarvitError(f"{flag}: cannot read {path}: {e.strerror or e}") from None
+    table = parse_numeric_text(data, str(path), ncols=3, hint="x y z per row")
+    finite = np.isfinite(table).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        lines = [i for i, ln in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1) if ln.split()]
+        line = lines[row] if row < len(lines) else row + 1
+        raise HarvitError(f"{path} line {line}: found NaN/Inf ({int((~finite).sum())} rows in all); "
+                          "expected finite numbers (fill or cut the gaps first)")
+    return table
+
+
+def check_rate(rate_hz: float | None, default: float) -> float:
+    """The recording's rate: ``rate_hz`` or, when None, the model's ``default``."""
+    if rate_hz is None:
+        return float(default)
+    rate = float(rate_hz)
+    if not (math.isfinite(rate) and rate > 0):
+        raise HarvitError(f"--rate-hz: got {rate_hz!r}, expected a positive sampling rate in Hz")
+    return rate
+
+
+def check_model(trained: TrainedModel) -> None:
+    """Predict reads acc + gyro: the model must have been trained on the 9 standard HAR channels."""
+    if list(trained.channels) != list(CHANNELS):
+        raise HarvitError(
+            f"{trained.path}: trained on channels {', '.join(trained.channels)}; predict needs a model "
+            f"trained on the 9 HAR channels ({', '.join(CHANNELS)}), as made from acc + gyro recordings")
+
+
+def resample(x: np.ndarray, rate_hz: float, target_hz: float) -> np.ndarray:
+    """Resample [T, C] along time from ``rate_hz`` to ``target_hz`` (polyphase, anti-aliased)."""
+    if math.isclose(rate_hz, target_hz, rel_tol=1e-9):
+        return x
+    ratio = Fraction(target_hz / rate_hz).limit_denominator(1000)
+    if ratio.numerator == 0:
+        raise HarvitError(f"--rate-hz {rate_hz}: too far from the model's {target_hz} Hz to resample")
+    return sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
+
+
+# ---- prediction ---------------------------------------------------------------------------------
+def window_log_probs(trained: TrainedModel, windows: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """Log-probabilities float32 [N, K] of windows [N, C, T], computed in batches on the model's device."""
+    model = trained.model
+    device = next(model.parameters()).device
+    if batch_size is None:
+        batch_size = max(1, int(trained.config.eval_batch_size) // max(1, model.n_views))
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(windows), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32)).to(device)
+            out.append(model(x).float().cpu().numpy())
+    k = len(trained.classes)
+    return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
+
+def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, rate_hz: float | None = None
+                      ) -> dict[str, Any]:
+    """Classify every window of one recording.
+
+    Args:
+        trained: from :func:`harvit.inference.load_trained` (trained on the 9 HAR channels).
+        acc: [T, 3] total acceleration in g.
+        gyro: [T, 3] angular velocity in rad/s.
+        rate_hz: sampling rate of both, in Hz (None: the model's rate).
+
+    Returns:
+        dict with ``start_s``, ``end_s`` (float64 [N], window bounds in seconds of the recording),
+        ``pred`` (int64 [N] class index), ``label`` (list of N class names), ``prob`` (float64 [N],
+        probability of the predicted class), ``probs`` (float64 [N, K], rows sum to 1), ``classes``
+        (K names), ``seconds`` and ``share`` (dict class -> seconds / fraction of the covered time),
+        ``covered_s``, ``duration_s``, ``rate_hz`` (the recording's), ``model_rate_hz``,
+        ``window_length`` and ``stride`` (samples at the model's rate).
+    """
+    check_model(trained)
+    rate = check_rate(rate_hz, trained.rate_hz)
+    acc = np.asarray(acc, dtype=np.float64)
+    gyro = np.asarray(gyro, dtype=np.float64)
+    for name, a in (("acc", acc), ("gyro", gyro)):
+        if a.ndim != 2 or a.shape[1] != 3:
+            raise HarvitError(f"{name} has shape {list(a.shape)}; expected [T, 3] (x, y, z columns)")
+        if not np.isfinite(a).all():
+            raise HarvitError(f"{name} has {int((~np.isfinite(a)).sum())} NaN/Inf values; expected finite samples")
+    if len(acc) != len(gyro):
+        raise HarvitError(f"acc has {len(acc)} samples but gyro has {len(gyro)}; expected one row per sample in "
+                          "both, at the same rate")
+    model_rate = float(trained.rate_hz)
+    length = int(trained.window_length)
+    stride = max(1, length // 2)
+    duration = len(acc) / rate
+    need = length * rate / model_rate
+    if len(acc) < math.ceil(need - 1e-9):
+        raise HarvitError(f"the recording has {len(acc)} samples ({duration:.2f} s at {rate:g} Hz); one window "
+                          f"needs {length / model_rate:.2f} s ({math.ceil(need)} samples)")
+    acc_m, gyro_m = resample(acc, rate, model_rate), resample(gyro, rate, model_rate)
+    sig = preprocess_inertial(acc_m, gyro_m, model_rate)
+    windows = sliding_windows(sig, length, stride)
+    if len(windows) == 0:
+        raise HarvitError(f"the recording has {len(acc)} samples ({duration:.2f} s at {rate:g} Hz); one window "
+                          f"needs {length / model_rate:.2f} s")
+    probs = np.exp(window_log_probs(trained, windows).astype(np.float64))
+    probs /= probs.sum(axis=1, keepdims=True)  # the mean of view log-probs is not exactly normalised
+    pred = probs.argmax(axis=1)
+    n = len(windows)
+    starts = np.arange(n) * stride
+    classes = list(trained.classes)
+    # each covered sample takes the prediction of the window whose centre is nearest
+    covered = int(starts[-1] + length)
+    t = np.arange(covered)
+    owner = np.clip(np.floor((t - length / 2) / stride + 0.5), 0, n - 1).astype(np.int64)
+    counts = np.bincount(pred[owner], minlength=len(classes))
+    seconds = {c: float(counts[i] / model_rate) for i, c in enumerate(classes)}
+    return dict(
+        start_s=starts / model_rate, end_s=(starts + length) / model_rate, pred=pred.astype(np.int64),
+        label=[classes[i] for i in pred], prob=probs[np.arange(n), pred], probs=probs, classes=classes,
+        seconds=seconds, share={c: float(counts[i] / covered) for i, c in enumerate(classes)},
+        covered_s=covered / model_rate, duration_s=duration, rate_hz=rate, model_rate_hz=model_rate,
+        window_length=length, stride=stride,
+    )
+
+
+# ---- output -------------------------------------------------------------------------------------
+def predictions_csv(result: dict[str, Any]) -> str:
+    """CSV text: ``window,start_s,end_s,activity,probability,p_<class>...``, one row per window."""
+    classes = result["classes"]
+    rows = [",".join(["window", "start_s", "end_s", "activity", "probability", *[f"p_{c}" for c in classes]])]
+    for i in range(len(result["pred"])):
+        probs = ",".join(f"{p:.6f}" for p in result["probs"][i])
+        rows.append(f"{i},{result['start_s'][i]:.3f},{result['end_s'][i]:.3f},{result['label'][i]},"
+                    f"{result['prob'][i]:.6f},{probs}")
+    return "\n".join(rows) + "\n"
+
+
+def format_predictions(result: dict[str, Any]) -> str:
+    """Human-readable table of windows, then the share of time per activity."""
+    width = max(len("activity"), *(len(c) for c in result["classes"]))
+    lines = [f"{'start_s':>9} {'end_s':>9}  {'activity':<{width}}  probability"]
+    for s, e, label, p in zip(result["start_s"], result["end_s"], result["label"], result["prob"], strict=True):
+        lines.append(f"{s:9.2f} {e:9.2f}  {label:<{width}}  {p:11.3f}")
+    lines.append("")
+    lines.append(f"summary: {len(result['pred'])} windows, {result['covered_s']:.1f} s of "
+                 f"{result['duration_s']:.1f} s classified")
+    order = sorted(result["classes"], key=lambda c: -result["share"][c])
+    for c in order:
+        if result["seconds"][c] > 0:
+            lines.append(f"  {c:<{width}}  {100 * result['share'][c]:5.1f}%  {result['seconds'][c]:8.1f} s")
+    return "\n".join(lines)
+
+
+def predict_command(checkpoint: str | Path, acc: str | Path, gyro: str | Path, rate_hz: float | None = None,
+                    device: str = "auto", out: str | Path | None = None) -> str:
+    """``harvit predict``: read the two files, classify, optionally write the CSV; returns the text to print."""
+    dev = resolve_device(device)
+    rate = None if rate_hz is None else check_rate(rate_hz, 0.0)
+    acc_x = read_sensor_file(acc, "--acc")
+    gyro_x = read_sensor_file(gyro, "--gyro")
+    if len(acc_x) != len(gyro_x):
+        raise HarvitError(f"{acc} has {len(acc_x)} rows but {gyro} has {len(gyro_x)}; expected equal lengths "
+                          "(one row per sample in both)")
+    trained = load_trained(checkpoint, dev)
+    result = predict_recording(trained, acc_x, gyro_x, rate)
+    head = (f"model: {trained.path} ({len(trained.classes)} classes, {trained.window_length} samples at "
+            f"{trained.rate_hz:g} Hz per window)\nrecording: {acc} + {gyro}, {len(acc_x)} samples at "
+            f"{result['rate_hz']:g} Hz" + (" (resampled)" if result["rate_hz"] != result["model_rate_hz"] else ""))
+    text = head + "\n\n" + format_predictions(result)
+    if out is not None:
+        write_text(out, predictions_csv(result))
+        text += f"\npredictions: {out}"
+    return text

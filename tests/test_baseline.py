@@ -1,0 +1,74 @@
+"""Baseline features and models on small synthetic windows."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers_runs import CHANNELS, synthetic_dataset
+
+import harvit.data
+from harvit.baseline import format_baseline, run_baseline, window_features
+from harvit.cli import main
+from harvit.errors import HarvitError
+
+
+def test_window_features_shape_and_finite():
+    x = np.random.default_rng(0).normal(size=(7, 9, 128)).astype(np.float32)
+    f = window_features(x, CHANNELS)
+    assert f.shape == (7, 300) and f.dtype == np.float32
+    assert np.isfinite(f).all()
+    assert np.array_equal(window_features(x), f)  # 9 unnamed channels = the standard HAR order
+    # unnamed channels: per-signal statistics only (24 each), no sensor features
+    assert window_features(x[:, :4]).shape == (7, 4 * 24)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, -3.5])
+def test_window_features_constant_windows_have_no_nan(value):
+    f = window_features(np.full((3, 9, 128), value, np.float32), CHANNELS)
+    assert np.isfinite(f).all()
+    assert np.isfinite(window_features(np.zeros((2, 9, 1), np.float32))).all()  # one sample
+
+
+def test_window_features_gravity_direction():
+    x = np.zeros((1, 9, 64), np.float32)
+    x[0, 6:] = np.array([0.0, 0.0, -2.0])[:, None]  # total_acc along -z
+    assert np.allclose(window_features(x, CHANNELS)[0, -3:], [0.0, 0.0, -1.0])
+
+
+def test_window_features_rejects_bad_shapes():
+    with pytest.raises(HarvitError, match="N, C, T"):
+        window_features(np.zeros((9, 128)))
+    with pytest.raises(HarvitError, match="channel names"):
+        window_features(np.zeros((2, 3, 16)), CHANNELS)
+
+
+def test_baseline_learns_synthetic_classes(tmp_path):
+    res = run_baseline("synthetic", windows=synthetic_dataset(), json_path=tmp_path / "b.json")
+    assert set(res["models"]) == {"logreg", "gbt"}
+    for m in res["models"].values():
+        assert m["test_accuracy"] >= 0.9 and m["val_accuracy"] >= 0.9
+        assert m["fit_time_s"] >= 0 and 0 <= m["test_macro_f1"] <= 1
+    assert res["n_features"] == 300
+    sp = res["split"]
+    assert not set(sp["val"]["subjects"]) & set(sp["train"]["subjects"])
+    assert sp["test"]["subjects"] == [2, 4]
+    assert json.loads((tmp_path / "b.json").read_text())["best"] == res["best"]
+    text = format_baseline(res)
+    assert "logistic-regression" in text and "gradient-boosted trees" in text and "<- best" in text
+
+
+def test_baseline_split_matches_training_split():
+    from harvit.data import train_val_split
+
+    ds = synthetic_dataset()
+    res = run_baseline("synthetic", windows=ds, seed=7, val_fraction=0.4)
+    _, val = train_val_split(ds.train, 0.4, 7)
+    assert res["split"]["val"]["subjects"] == val.subjects()
+
+
+def test_baseline_cli(monkeypatch, capsys, tmp_path):
+    ds = synthetic_dataset(120, 40)
+    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: ds)
+    assert main(["baseline", "--dataset", "hapt6", "--json", str(tmp_path / "b.json")]) == 0
+    assert "logistic-regression" in capsys.readouterr().out
+    assert (tmp_path / "b.json").is_file()

@@ -1,0 +1,164 @@
+"""Plots are valid PNGs; the report names every class, links its plots and states the baseline comparison."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from helpers_runs import CLASSES, is_png, synthetic_dataset, train_tiny_run
+from sklearn.metrics import classification_report
+
+import harvit.data
+from harvit import visualize as viz
+from harvit.cli import main
+from harvit.errors import HarvitError
+from harvit.inference import load_trained
+from harvit.report import create_training_report, verdict
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    ds = synthetic_dataset()
+    run = train_tiny_run(tmp_path_factory.mktemp("runs"), dataset=ds, epochs=3)
+    return run, ds
+
+
+@pytest.fixture(scope="module")
+def report(tiny_run):
+    run, ds = tiny_run
+    return create_training_report(run, dataset=ds)
+
+
+def test_history_and_lr_plots(tiny_run, tmp_path):
+    run, _ = tiny_run
+    assert is_png(viz.plot_training_history(run))  # default: <run>/plots/
+    assert (run / "plots" / "training_history.png").is_file()
+    assert is_png(viz.plot_training_history(run / "training_results.json", tmp_path / "h.png"))
+    assert is_png(viz.plot_lr_schedule(run / "metrics.jsonl", tmp_path / "lr.png"))
+    with pytest.raises(HarvitError, match="metrics.jsonl"):
+        viz.plot_training_history(tmp_path)
+
+
+def test_lr_curve_matches_recorded_lr(tiny_run):
+    run, _ = tiny_run
+    records, _ = viz.load_history(run)
+    config = json.loads((run / "config.json").read_text())
+    spe = viz.steps_per_epoch(run, records, config)
+    assert spe == -(-160 // config["batch_size"])  # 160 training windows, one view each
+    x, lr = viz.schedule_curve(config, spe)
+    for r in records:
+        assert lr[r["epoch"] * spe] == pytest.approx(r["lr"], rel=1e-6)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_confusion_matrix_plot(tmp_path, normalize):
+    y_true = np.array([0, 0, 1, 1, 2, 3, 3, 3])
+    y_pred = np.array([0, 1, 1, 1, 2, 3, 0, 3])
+    assert is_png(viz.plot_confusion_matrix(y_true, y_pred, CLASSES, tmp_path / "cm.png", normalize=normalize))
+
+
+def test_confusion_pair_and_per_class_plots(tmp_path):
+    cm = [[5, 1, 0, 0], [0, 6, 0, 0], [0, 0, 4, 2], [0, 0, 0, 0]]  # an empty row must not break
+    assert is_png(viz.plot_confusion_matrices(cm, CLASSES, tmp_path / "both.png"))
+    acc = dict(zip(CLASSES, [0.9, 1.0, 0.5, 0.0], strict=True))
+    assert is_png(viz.plot_per_class_accuracy(acc, tmp_path / "pc.png"))
+    assert is_png(viz.plot_per_class_accuracy(acc, tmp_path / "pc2.png", {"baseline": acc}))
+    with pytest.raises(HarvitError, match="shape"):
+        viz.plot_confusion_matrices([[1, 2]], CLASSES, tmp_path / "bad.png")
+
+
+@pytest.mark.parametrize("mode,encodings", [("stack", "gasf"), ("sensor", "gasf,mtf")])
+def test_encoded_images_grid(tiny_run, tmp_path, mode, encodings):
+    run, ds = tiny_run
+    tm = load_trained(run, "cpu")
+    if mode == "stack":
+        imager = tm.model
+        n_cols = 9
+    else:
+        from harvit.encode import SignalImager
+
+        imager = SignalImager(tm.channels, mode, encodings.split(","), 16, tm.model.imager.scaler)
+        n_cols = 3 * 3 * 2
+    assert len(viz.channel_titles(getattr(imager, "imager", imager))) == n_cols
+    assert is_png(viz.plot_encoded_images(imager, ds.test, tmp_path / "enc.png", per_class=2))
+
+
+def test_classification_report_is_sklearns():
+    y_true, y_pred = [0, 1, 2, 2, 1], [0, 2, 2, 2, 1]
+    text = viz.generate_classification_report(y_true, y_pred, ["a", "b", "c"])
+    assert text == classification_report(y_true, y_pred, target_names=["a", "b", "c"], digits=4, zero_division=0)
+    assert "macro avg" in viz.generate_classification_report(y_true, y_pred)
+
+
+def test_report_plots_are_valid_pngs(tiny_run, report):
+    run, _ = tiny_run
+    names = {p.name for p in (run / "plots").iterdir()}
+    assert {"training_history.png", "lr_schedule.png", "confusion_matrix.png", "per_class_accuracy.png",
+            "encoded_images.png"} <= names
+    for p in (run / "plots").glob("*.png"):
+        assert is_png(p), p
+
+
+def test_report_content(tiny_run, report):
+    run, _ = tiny_run
+    assert report == run / "report.md"
+    text = report.read_text()
+    for c in CLASSES:
+        assert text.count(c) >= 3, c  # split table, per-class table, confusion matrix
+    assert re.search(r"\*\*The ViT (beat|did not beat|ties with) the baseline: the ViT \(\d+\.\d%\) is ", text)
+    assert "logistic-regression" in text and "gradient-boosted trees" in text
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert not link.startswith("/") and (run / link).is_file(), link
+    assert "| true \\ predicted |" in text
+    results = json.loads((run / "training_results.json").read_text())
+    for s in results["split"]["val"]["subjects"] + results["split"]["test"]["subjects"]:
+        assert str(s) in text
+    assert f"{100 * results['test_accuracy']:.1f}%" in text
+
+
+def test_baseline_is_cached(tiny_run, report):
+    run, ds = tiny_run
+    cached = json.loads((run / "baseline.json").read_text())
+    assert cached["seed"] == 42 and cached["val_fraction"] == 0.2
+    stamp = (run / "baseline.json").stat().st_mtime_ns
+    create_training_report(run, out="again.md", dataset=ds)
+    assert (run / "baseline.json").stat().st_mtime_ns == stamp
+    assert "cached in `baseline.json`" in (run / "again.md").read_text()
+
+
+def test_verdict_wording():
+    base = {"best": "logreg", "models": {
+        "logreg": {"name": "logistic-regression", "test_accuracy": 0.952},
+        "gbt": {"name": "gradient-boosted trees", "test_accuracy": 0.950}}}
+    assert verdict(0.931, base).startswith(
+        "**The ViT did not beat the baseline: the ViT (93.1%) is 2.1 points below the logistic-regression "
+        "baseline (95.2%).**")
+    assert "1.9 points below the gradient-boosted trees baseline (95.0%)" in verdict(0.931, base)
+    assert verdict(0.97, base).startswith("**The ViT beat the baseline: the ViT (97.0%) is 1.8 points above")
+    assert "ties with" in verdict(0.952, base)
+
+
+def test_report_cli_and_unfinished_run(tiny_run, monkeypatch, capsys, tmp_path):
+    run, ds = tiny_run
+    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: ds)
+    assert main(["report", str(run)]) == 0
+    assert capsys.readouterr().out.strip().endswith("report.md")
+    (tmp_path / "half").mkdir()
+    assert main(["report", str(tmp_path / "half")]) == 2
+    assert "training_results.json" in capsys.readouterr().err
+
+
+def test_report_without_data_still_writes(tiny_run, monkeypatch, tmp_path):
+    import shutil
+
+    run, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "baseline.json").unlink()
+
+    def no_data(*a, **k):
+        raise HarvitError("no data here")
+
+    monkeypatch.setattr(harvit.data, "load_dataset", no_data)
+    text = create_training_report(copy).read_text()
+    assert "No baseline comparison" in text and "no data here" in text
