@@ -1,7 +1,7 @@
 """Faults a training run survives (issue 5): kill -9 anywhere, SIGINT/SIGTERM, out of memory, a full
 disk; and safe loading. Real ``python -m harvit`` processes, real signals, real files.
 
-The run used here is a small ViT on a synthetic UCI-HAR-layout data set: 6 epochs of ~0.4 s each on
+The run used here is a small ViT on a synthetic UCI-HAR-layout data set: 7 epochs of ~0.4 s each on
 one CPU thread under ``--deterministic``, so an interrupted and resumed run must end with exactly
 the metrics of an uninterrupted one. Kill points are chosen by watching the run folder with Linux
 inotify (a temporary checkpoint file appearing, a file being renamed into place), so a kill lands
@@ -37,8 +37,8 @@ from harvit.errors import HarvitError
 from harvit.train import Interrupted, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-EPOCHS = 6
-#: A run of 6 epochs x ~0.4 s (400 training windows, 13 steps of 32), checkpoints of ~1.8 MB.
+EPOCHS = 7
+#: A run of 7 epochs x ~0.4 s (400 training windows, 13 steps of 32), checkpoints of ~1.8 MB.
 FLAGS = ["--dataset", "uci_har", "--epochs", str(EPOCHS), "--encoder", "vit_tiny_patch16_224", "--img-size", "32",
          "--patch-size", "8", "--embed-dim", "64", "--depth", "2", "--num-heads", "2", "--hidden-dims", "16",
          "--mode", "stack", "--encodings", "gasf", "--no-freeze-encoder", "--batch-size", "32", "--lr", "1e-4",
@@ -182,37 +182,38 @@ def temp_files(run_dir: Path) -> list[str]:
 # kill -9
 # ---------------------------------------------------------------------------------------------
 #: Where each run of the chain is killed, in order; every run after the first is ``--resume``.
-#: ``BEST`` is filled in when the chain gets there: the uninterrupted run's last improving epoch.
+#: ``BEST`` is filled in when the chain gets there: latest.pt of the uninterrupted run's best epoch.
 BEST = "latest.pt of the best epoch"
 KILL_POINTS = [
     ("after", 1.0),                        # 1 starting up: imports, nothing written yet
     ("moved", "config.json"),              # 2 set up, training about to start, no checkpoint yet
-    ("create", ".latest.pt."),             # 3 writing the very first latest.pt
-    ("moved", "latest.pt"),                # 4 epoch saved, metrics.jsonl not yet rewritten
-    ("moved", "config.json", 0.25),        # 5 in the middle of an epoch
-    ("create", ".best.pt."),               # 6 writing best.pt
-    ("moved", "best.pt"),                  # 7 best.pt of an improving epoch in place
-    BEST,                                  # 8 latest.pt of the last improving epoch in place
-    ("create", ".metrics.jsonl."),         # 9 writing metrics.jsonl
-    ("create", ".latest.pt."),             # 10 writing latest.pt over a previous one
+    ("create", ".best.pt."),               # 3 writing the first best.pt (epoch 1 always improves)
+    ("moved", "best.pt"),                  # 4 best.pt in place, latest.pt not yet
+    ("create", ".latest.pt."),             # 5 writing the very first latest.pt
+    ("moved", "latest.pt"),                # 6 epoch 1 saved, metrics.jsonl not yet rewritten
+    ("moved", "config.json", 0.25),        # 7 in the middle of an epoch
+    BEST,                                  # 8 latest.pt of the last improving epoch just in place
+    ("create", ".latest.pt."),             # 9 writing latest.pt over a previous one
+    ("create", ".metrics.jsonl."),         # 10 writing metrics.jsonl
     ("create", ".training_results.json."),  # 11 the epochs are over: writing the test results
 ]
 
 
 def test_kill_9_at_eleven_points_then_resume_equals_uninterrupted(tmp_path, data_env, reference):
     """kill -9 at 11 points of one run (three of them while a checkpoint file is being written);
-    after each, latest.pt (when there is one) is a readable checkpoint and ``--resume`` goes on (from
-    the start when no checkpoint was written yet); the last resume finishes with exactly the
-    metrics of an uninterrupted ``--deterministic`` run, and no temporary file is left."""
+    after each, latest.pt (when there is one) is a readable checkpoint, best.pt is at least as new
+    as latest.pt says, and ``--resume`` goes on (from the start when no checkpoint was written
+    yet); the last resume finishes with exactly the metrics of an uninterrupted ``--deterministic``
+    run, and no temporary file is left behind."""
     run = tmp_path / "cut"
     points = list(KILL_POINTS)
     kills, torn_writes, retries = [], [], 0
     while points:
         point = points.pop(0)
         epoch = ck.load_checkpoint(run / "latest.pt")["epoch"] if (run / "latest.pt").is_file() else 0
-        if point == BEST:  # the kill that catches a best.pt older than latest.pt says
+        if point == BEST:  # keeps two epochs after it for the points that follow
             best = json.loads((reference() / "training_results.json").read_text())["best_epoch"]
-            point = ("moved", "latest.pt", 0.0, max(1, best - epoch))
+            point = ("moved", "latest.pt", 0.0, max(1, min(best, EPOCHS - 3) - epoch))
         before = (run / "latest.pt").read_bytes() if epoch else None
         code, stderr = run_until(train_cmd(tmp_path, "cut", "--resume"), data_env, run, point,
                                  log=tmp_path / f"log{len(kills)}.txt")
@@ -300,21 +301,23 @@ def oom_above(limit: int):
 
 
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(tiny_cfg, tmp_path):
-    """OOM at micro-batch 32 and 16: the step is retried at 8 with 4-fold accumulation; the run ends,
-    the event is in training_results.json, metrics.jsonl records micro-batch 8, and the run equals
-    one made with --batch-size 8 --accum-steps 4 from the start (same effective batch, same steps)."""
-    t = Trainer(tiny_cfg("oom"), dataset=make_dataset())
-    t.model.net.register_forward_pre_hook(oom_above(8))
+    """OOM at micro-batch 32: the step is retried at 16 with 2-fold accumulation; the run ends, the
+    event is in training_results.json, metrics.jsonl records micro-batch 16 in every epoch, and the
+    run equals one made with --batch-size 16 --accum-steps 2 from the start (same effective batch,
+    same steps per epoch, same numbers)."""
+    data = make_dataset(n_train=150, n_test=45)
+    t = Trainer(tiny_cfg("oom"), dataset=data)
+    t.model.net.register_forward_pre_hook(oom_above(16))
     res = t.fit()
-    assert any("out of memory" in e and "micro-batch 16" in e for e in res["events"])
-    assert any("micro-batch 8" in e and "x4 accumulation" in e for e in res["events"])
+    assert res["events"] == ["out of memory: retrying the step at micro-batch 16 (x2 accumulation, same "
+                             "effective batch)"]
     saved = json.loads((tmp_path / "oom" / "training_results.json").read_text())
     assert saved["events"] == res["events"]
     history = [json.loads(s) for s in (tmp_path / "oom" / "metrics.jsonl").read_text().splitlines()]
-    assert [h["micro_batch"] for h in history] == [8, 8]
-    assert ck.load_checkpoint(tmp_path / "oom" / "latest.pt")["micro_batch"] == 8
+    assert [h["micro_batch"] for h in history] == [16, 16]
+    assert ck.load_checkpoint(tmp_path / "oom" / "latest.pt")["micro_batch"] == 16
 
-    ref = Trainer(tiny_cfg("accum", batch_size=8, accum_steps=4), dataset=make_dataset())
+    ref = Trainer(tiny_cfg("accum", batch_size=16, accum_steps=2), dataset=data)
     assert (ref.samples_per_step, ref.steps_per_epoch) == (t.samples_per_step, t.steps_per_epoch)
     ref_res = ref.fit()
     strip = {"epoch_time_s", "train_time_s", "samples_per_s"}
@@ -443,9 +446,9 @@ def test_checkpoints_hold_plain_data_and_a_pickle_payload_is_refused(tmp_path, t
     marker = tmp_path / "code-ran"
     evil = tmp_path / "evil.pt"
     torch.save({"format": ck.FORMAT, "version": 1, "model": _Evil(marker)}, evil)
-    with pytest.raises(HarvitError, match="is not a readable harvit checkpoint") as e:
+    with pytest.raises(HarvitError, match="(?i)is not a readable harvit checkpoint .*unsupported global") as e:
         ck.load_checkpoint(evil)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "weights_only" not in str(e.value)
     assert not marker.exists()
     pickle.loads(pickle.dumps(_Evil(marker)))  # the payload is live: plain unpickling would run it
     assert marker.exists()

@@ -11,8 +11,6 @@ A checkpoint is a dict of tensors and plain data only::
 from __future__ import annotations
 
 import io
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +54,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise HarvitError(f"checkpoint {path} not found")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
-            AttributeError, OSError) as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise HarvitError(f"{path} is not a readable harvit checkpoint ({first})") from None
+    except Exception as e:  # malformed bytes make the weights-only unpickler raise almost anything (IndexError...)
+        raise HarvitError(f"{path} is not a readable harvit checkpoint ({_load_error_cause(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise HarvitError(f"{path} is not a harvit checkpoint (no '{FORMAT}' marker)")
     if int(ckpt.get("version", 0)) > VERSION:
@@ -83,3 +79,13 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], sou
         detail = "; ".join(lines[1:3])[:300] if len(lines) > 1 else lines[0][:300]
         raise HarvitError(f"{source}: weights do not fit this model (another architecture or class count?): "
                           f"{detail}") from None
+
+
+def _load_error_cause(e: Exception) -> str:
+    """The cause of a failed ``torch.load`` in a few words, without torch's advice to retry with
+    ``weights_only=False`` (which would run whatever code the file carries)."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1]
+    skip = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and "weights_only" not in ln and not ln.strip().startswith(skip)]
+    return lines[0].split(". Please use")[0][:200] if lines else type(e).__name__

@@ -57,10 +57,11 @@ def add_config_flags(parser: argparse.ArgumentParser, groups: Sequence[str] | No
 
 
 def build_parser() -> argparse.ArgumentParser:
+    data_dir_help = "data folder (default: $HARVIT_DATA_DIR, then ~/.cache/harvit/data)"
     p = _Parser(prog="harvit", description="Human Activity Recognition with ViTs on signal images.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model (flags: every setting; --preset pix2seq|cpu)")
+    t = sub.add_parser("train", help="train a model (flags: every setting; --preset pix2seq or cpu)")
     t.add_argument("--config", help="read settings from a config.json (flags override it)")
     add_config_flags(t)
 
@@ -68,24 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     di = dsub.add_parser("info", help="windows per split and class, subjects, channels, rate")
     di.add_argument("dataset", help="hapt6, hapt12 or uci_har")
-    di.add_argument("--data-dir", default=None)
+    di.add_argument("--data-dir", default=None, help=data_dir_help)
 
     e = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     e.add_argument("target", help="run folder or checkpoint file")
-    e.add_argument("--split", choices=("test", "val"), default="test")
+    e.add_argument("--split", choices=("test", "val"), default="test",
+                   help="test subjects, or the run's validation subjects")
     e.add_argument("--dataset", default=None, help="evaluate on another dataset with the same classes")
-    e.add_argument("--data-dir", default=None)
-    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    e.add_argument("--data-dir", default=None, help=data_dir_help)
+    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
     e.add_argument("--json", default=None, help="write the metrics here (default: RUN/evaluation_<split>.json)")
 
     r = sub.add_parser("report", help="plots and report.md of a run folder")
-    r.add_argument("run_dir")
+    r.add_argument("run_dir", help="run folder (writes plots/ and report.md there)")
 
     b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics")
-    b.add_argument("--dataset", default="hapt6")
-    b.add_argument("--data-dir", default=None)
-    b.add_argument("--seed", type=int, default=42)
-    b.add_argument("--val-fraction", type=float, default=0.2)
+    b.add_argument("--dataset", default="hapt6", help="dataset name")
+    b.add_argument("--data-dir", default=None, help=data_dir_help)
+    b.add_argument("--seed", type=int, default=42, help="seed of the validation-subject hold-out")
+    b.add_argument("--val-fraction", type=float, default=0.2,
+                   help="fraction of training subjects held out")
     b.add_argument("--json", default=None, help="write the results as JSON here")
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps")
@@ -100,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--acc", required=True, help="accelerometer file: T rows of x y z in g")
     pd.add_argument("--gyro", required=True, help="gyroscope file: T rows of x y z in rad/s")
     pd.add_argument("--rate-hz", type=float, default=None, help="sampling rate (default: the model's)")
-    pd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    pd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
     pd.add_argument("--out", default=None, help="write window predictions as CSV here")
 
     x = sub.add_parser("export", help="export a trained model to ONNX")

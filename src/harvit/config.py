@@ -54,6 +54,8 @@ class Config:
                           "images", SCALE_RANGES)
     mtf_bins: int = _f(8, "quantile bins of the Markov transition field", "images")
     augment: bool = _f(False, "signal augmentation on the device (jitter, scale, shift, 3-D rotation)", "images")
+    augment_rotation: float = _f(15.0, "largest random rotation of the sensor axes in degrees with --augment "
+                                 "(0: none; 180: uniform, which also scrambles the gravity direction)", "images")
     # model
     encoder: str = _f("vit_base_patch8_224", "any timm model name", "model")
     pretrained: bool = _f(False, "load timm's pretrained weights (needs network)", "model")
@@ -147,6 +149,7 @@ class Config:
         _check(self.early_stopping_patience >= 0, "early-stopping-patience", self.early_stopping_patience, ">= 0")
         _check(0 <= self.dropout < 1, "dropout", self.dropout, "a value in [0, 1)")
         _check(0 <= self.drop_path < 1, "drop-path", self.drop_path, "a value in [0, 1)")
+        _check(0 <= self.augment_rotation <= 180, "augment-rotation", self.augment_rotation, "degrees in [0, 180]")
         for name in ("patch_size", "embed_dim", "depth", "num_heads", "threads"):
             _check(getattr(self, name) >= 0, _flag(name), getattr(self, name), ">= 0")
         if self.preset is not None and self.preset not in PRESETS:
@@ -168,6 +171,9 @@ class Config:
         unknown = sorted(set(d) - names)
         if unknown:
             raise HarvitError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+        for f in dataclasses.fields(cls):
+            if f.name in d and not _type_ok(d[f.name], str(f.type)):
+                raise HarvitError(f"{source}: setting {f.name} is {d[f.name]!r}; expected {f.type}")
         try:
             return cls(**d)
         except TypeError as e:
@@ -188,6 +194,14 @@ class Config:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise HarvitError(f"config file {path} is not readable JSON: {e}") from None
         return cls.from_dict(d, source=str(path))
+
+
+def _type_ok(value: Any, annotation: str) -> bool:
+    """Whether a JSON value fits a field annotated with ``int``, ``float``, ``bool``, ``str``, ``... | None``."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None or isinstance(value, bool):
+        return ("None" if value is None else "bool") in kinds
+    return any(isinstance(value, {"int": int, "float": (int, float), "str": str}.get(k, ())) for k in kinds)
 
 
 def _flag(name: str) -> str:
@@ -214,6 +228,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         lr=1e-3,
         warmup_epochs=2,
         hidden_dims="512",
+        window_stats=False,  # exactly the reference head 768 -> 512 -> classes; --window-stats adds them
     ),
     # A small ViT trained from scratch, sized by measurement to train on 2 CPU cores in minutes.
     "cpu": dict(

@@ -27,6 +27,7 @@ from torch import nn
 
 from harvit import checkpoint as ck
 from harvit.atomic import write_json, write_text
+from harvit.augment import augment_batch
 from harvit.config import Config
 from harvit.data import Dataset, Windows, cache_dir, load_dataset, train_val_split
 from harvit.errors import HarvitError
@@ -449,9 +450,8 @@ class Trainer:
                 return self.model.net.classify(feats, stats), y
             x = split.x[win]
             if self.aug_gen is not None:
-                from harvit.augment import augment_batch
-
-                x = augment_batch(x, self.triples, self.aug_gen)
+                rot = self.cfg.augment_rotation
+                x = augment_batch(x, self.triples, self.aug_gen, rotate=rot > 0, max_angle=rot)
             with torch.no_grad():
                 images = self.model.imager(x, view)
             return self.model.net(images, stats), y

@@ -1,0 +1,82 @@
+"""Regenerate QUICK_REFERENCE.md from the code: `python scripts/gen_quick_reference.py`.
+
+The flag table comes from :class:`harvit.config.Config`, the presets from ``PRESETS`` and the
+commands from the CLI parser, so the page cannot drift (tests/test_docs.py checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from harvit.atomic import write_text
+from harvit.cli import build_parser
+from harvit.config import PRESETS, Config
+
+HEADER = """# harvit quick reference
+
+Generated from the code by `python scripts/gen_quick_reference.py`; do not edit by hand.
+
+## Commands
+
+| command | what it does |
+|---|---|
+"""
+
+
+def flag_rows() -> list[str]:
+    rows = []
+    defaults = Config()
+    for f in dataclasses.fields(Config):
+        name = f.name.replace("_", "-")
+        flag = f"--{name}" if "bool" not in str(f.type) else f"--{name} / --no-{name}"
+        choices = f.metadata.get("choices")
+        text = f.metadata["help"] + (f" ({', '.join(choices)})" if choices else "")
+        rows.append(f"| `{flag}` | `{getattr(defaults, f.name)}` | {f.metadata.get('group')} | "
+                    f"{text.replace('|', '/')} |")
+    return rows
+
+
+def render() -> str:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._group_actions[0])))
+    lines = [HEADER.rstrip("\n")]
+    for action in sub._choices_actions:
+        lines.append(f"| `harvit {action.dest}` | {action.help} |")
+    lines += ["", "## Other commands' arguments", ""]
+    for name, sp in sub.choices.items():
+        if name in ("train", "profile"):
+            continue
+        args = [a for a in sp._actions if a.dest != "help" and not isinstance(a, type(sub))]
+        for a in args:
+            what = "/".join(a.option_strings) or a.dest.upper()
+            default = "" if a.default in (None, False) or a.option_strings == [] else f" (default: {a.default})"
+            lines.append(f"- `harvit {name}` `{what}`: {(a.help or '').replace('|', '/')}{default}")
+        for inner in [a for a in sp._actions if isinstance(a, type(sub))]:
+            for iname, isp in inner.choices.items():
+                for a in isp._actions:
+                    if a.dest != "help":
+                        what = "/".join(a.option_strings) or a.dest.upper()
+                        lines.append(f"- `harvit {name} {iname}` `{what}`: {a.help or ''}")
+    lines.append("- `harvit profile`: the training flags below, plus `--out`, `--batch-sizes`, `--trace`, `--steps`")
+    lines += ["", "`python main.py [flags]` is `harvit train [flags]`. Exit codes: 0 done, 2 bad input "
+              "(one line on stderr), 130/143 interrupted by SIGINT/SIGTERM after saving `latest.pt`.", "",
+              "## Training flags (`harvit train`, `harvit profile`)", "",
+              "Precedence: defaults < `--preset` < `--config FILE` < flags.", "",
+              "| flag | default | group | meaning |", "|---|---|---|---|", *flag_rows(), "", "## Presets", ""]
+    for name, values in PRESETS.items():
+        lines.append(f"- `{name}`: " + ", ".join(f"`{k}={v}`" for k, v in values.items()))
+    lines += ["", "## Environment", "",
+              "| variable | meaning |", "|---|---|",
+              "| `HARVIT_DATA_DIR` | data folder when `--data-dir` is not given |",
+              "| `HARVIT_CACHE_DIR` | prepared windows and frozen features (default `~/.cache/harvit`) |",
+              "| `HARVIT_OFFLINE=1` | never download; a missing dataset is an error that says what to put where |",
+              ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "QUICK_REFERENCE.md"
+    write_text(out, render())
+    print(f"wrote {out}")

@@ -1,0 +1,30 @@
+"""README and QUICK_REFERENCE.md stay true to the code."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+from harvit.config import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen_qr", ROOT / "scripts" / "gen_quick_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quick_reference_is_generated_from_the_current_code():
+    assert (ROOT / "QUICK_REFERENCE.md").read_text() == _generator().render(), (
+        "QUICK_REFERENCE.md is stale: run python scripts/gen_quick_reference.py")
+
+
+def test_readme_flags_exist():
+    text = (ROOT / "README.md").read_text()
+    qr = (ROOT / "QUICK_REFERENCE.md").read_text()
+    for flag in set(re.findall(r"(--[a-z][a-z0-9-]+)", text)):
+        assert flag in qr or flag in ("--help",) or flag.startswith("--no-") and flag[5:] in qr, flag
+    for preset in PRESETS:
+        assert f"`{preset}`" in text
