@@ -119,7 +119,8 @@ def plot_training_history(results_json_or_run_dir: str | Path | dict[str, Any], 
     fig = new_figure(10, 3.8)
     ax_loss, ax_acc = fig.subplots(1, 2)
     for ax, key, title in ((ax_loss, "loss", "Loss"), (ax_acc, "acc", "Accuracy")):
-        ax.plot(ep, [r[f"train_{key}"] for r in records], "o-", label="train", ms=3)
+        train_label = "train (label-smoothed)" if key == "loss" else "train"
+        ax.plot(ep, [r[f"train_{key}"] for r in records], "o-", label=train_label, ms=3)
         ax.plot(ep, [r[f"val_{key}"] for r in records], "s-", label="validation", ms=3)
         ax.set(title=title, xlabel="epoch", ylabel=title.lower())
         ax.grid(alpha=0.3)

@@ -222,7 +222,7 @@ def read_experiment(
         if nan_policy == "error":
             raise HarvitError(
                 f"{src.where(rel)}: {count} NaN/Inf values; expected finite numbers "
-                "(nan_policy 'drop' drops the windows holding them, 'interpolate' fills them)"
+                "(--nan-policy drop drops the windows holding them, --nan-policy interpolate fills them)"
             )
         log.warning("%s: %d NaN/Inf values (%s)", src.where(rel), count, nan_policy)
         if nan_policy == "drop":

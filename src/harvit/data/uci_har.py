@@ -149,7 +149,7 @@ def _apply_nan_policy(table: np.ndarray, where: str, nan_policy: str) -> np.ndar
     if nan_policy == "error":
         raise HarvitError(
             f"{where}: {count} NaN/Inf values; expected finite numbers "
-            "(nan_policy 'drop' drops the windows holding them, 'interpolate' fills them)"
+            "(--nan-policy drop drops the windows holding them, --nan-policy interpolate fills them)"
         )
     log.warning("%s: %d NaN/Inf values (%s)", where, count, nan_policy)
     if nan_policy == "interpolate":

@@ -1,0 +1,31 @@
+import os
+
+import pytest
+
+from harvit.atomic import write_json, write_text
+from harvit.errors import HarvitError
+
+
+def test_atomic_write_mode_follows_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    p = tmp_path / "r.json"
+    write_json(p, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(p, {"a": object()})
+    assert p.read_text().strip().startswith("{") and '"a": 1' in p.read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_unwritable_target_is_one_harvit_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(HarvitError, match="cannot write"):
+        write_text(tmp_path / "file" / "sub.txt", "y")
