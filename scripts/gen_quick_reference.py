@@ -71,7 +71,8 @@ def render() -> str:
               "| variable | meaning |", "|---|---|",
               "| `HARVIT_DATA_DIR` | data folder when `--data-dir` is not given |",
               "| `HARVIT_CACHE_DIR` | prepared windows and frozen features (default `~/.cache/harvit`) |",
-              "| `HARVIT_OFFLINE=1` | never download; a missing dataset is an error that says what to put where |",
+              "| `HARVIT_OFFLINE=1` | never download: a missing dataset or `--pretrained` without "
+              "`--pretrained-path` is an error that says what to do |",
               ""]
     return "\n".join(lines)
 

@@ -48,3 +48,11 @@ def test_aggregate_views_is_mean_log_softmax():
     logits = torch.randn(3, 4, 6)
     expected = torch.stack([torch.log_softmax(logits[:, v], -1) for v in range(4)]).mean(0)
     assert torch.allclose(aggregate_views(logits), expected, atol=1e-6)
+
+
+def test_offline_pretrained_without_file_is_a_clear_error(monkeypatch):
+    from harvit.errors import HarvitError
+
+    monkeypatch.setenv("HARVIT_OFFLINE", "1")
+    with pytest.raises(HarvitError, match="--pretrained-path"):
+        build_net(Config(**{**TINY, "pretrained": True}), 3, 4)

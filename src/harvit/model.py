@@ -7,6 +7,7 @@ A window's prediction is the mean of its V views' log-probabilities.
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ def create_encoder(cfg: Config, in_chans: int) -> nn.Module:
     if cfg.drop_path:
         kwargs["drop_path_rate"] = cfg.drop_path
     pretrained = bool(cfg.pretrained or cfg.pretrained_path)
+    if cfg.pretrained and not cfg.pretrained_path and os.environ.get("HARVIT_OFFLINE") == "1":
+        raise HarvitError(f"--pretrained: HARVIT_OFFLINE=1, so timm's weights for {name} are not fetched; "
+                          "pass --pretrained-path FILE (.safetensors/.pth) or --no-pretrained")
     if cfg.pretrained_path:
         path = Path(cfg.pretrained_path)
         if not path.is_file():
