@@ -142,3 +142,32 @@ def test_stop_and_resume_equals_uninterrupted(uci_env, tmp_path):
     strip = ("epoch_time_s", "train_time_s", "samples_per_s")
     clean = [{k: v for k, v in json.loads(s).items() if k not in strip} for s in ma]
     assert clean == [{k: v for k, v in json.loads(s).items() if k not in strip} for s in mb]
+
+
+def test_feature_pass_halves_its_batch_on_out_of_memory(tmp_path, monkeypatch):
+    """The frozen feature pass probes down to the largest batch that fits; the features are unchanged."""
+    monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
+    common = dict(freeze_encoder=True, epochs=1, mode="flatten", encodings="gasf", eval_batch_size=72)
+    ref = Trainer(tiny(tmp_path, run_name="ref", **common), dataset=make_dataset())
+    ref.build_feature_cache()
+    monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache2"))  # no reuse of ref's files
+    t = Trainer(tiny(tmp_path, run_name="oom", **common), dataset=make_dataset())
+
+    def too_big(_module, args):
+        if args[0].shape[0] > 18:
+            raise torch.OutOfMemoryError("test: more than 18 images")
+
+    handle = t.model.net.encoder.register_forward_pre_hook(too_big)
+    t.build_feature_cache()
+    assert t.feature_batch == 18  # 72 -> 36 -> 18 images (2 windows x 9 views)
+    for name in ("train", "val", "test"):
+        assert torch.allclose(t.splits[name].feats, ref.splits[name].feats, atol=1e-5)
+    handle.remove()
+
+    def never(_module, _args):
+        raise torch.OutOfMemoryError("test: nothing fits")
+
+    t.model.net.encoder.register_forward_pre_hook(never)
+    monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache3"))
+    with pytest.raises(HarvitError, match="even for one window"):
+        t.build_feature_cache()

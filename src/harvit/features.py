@@ -79,6 +79,41 @@ def compute_view_features(
     return torch.cat(out)
 
 
+def compute_with_backoff(
+    encoder: torch.nn.Module,
+    imager: torch.nn.Module,
+    x: torch.Tensor,
+    images_per_batch: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    progress: Callable[[int], None] | None = None,
+    on_retry: Callable[[], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[torch.Tensor, int]:
+    """:func:`compute_view_features` at the largest batch that fits: halve on out-of-memory.
+
+    Starts at ``images_per_batch`` images and halves it after each ``torch.OutOfMemoryError``
+    until one window's views no longer fit (then :class:`HarvitError`); ``on_retry`` runs before
+    each new attempt (e.g. a progress bar's reset). Returns the features [N, V, D] and the batch
+    size that worked.
+    """
+    from harvit.errors import HarvitError
+
+    per = images_per_batch
+    while True:
+        try:
+            return compute_view_features(encoder, imager, x, per, autocast, progress), per
+        except torch.OutOfMemoryError:
+            if x.is_cuda:
+                torch.cuda.empty_cache()
+            if per <= int(imager.n_views):
+                raise HarvitError("out of memory in the feature pass even for one window's views; lower "
+                                  "--img-size or use a smaller --encoder") from None
+            per = max(int(imager.n_views), per // 2)
+            log(f"feature cache: out of memory, retrying at {per} images per batch")
+            if on_retry is not None:
+                on_retry()
+
+
 def load_cached(path: Path) -> torch.Tensor | None:
     """The cached features at ``path`` (memory-mapped), or None when absent or unreadable."""
     if not path.is_file():

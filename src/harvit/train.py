@@ -32,7 +32,7 @@ from harvit.config import Config
 from harvit.data import Dataset, Windows, cache_dir, load_dataset, train_val_split
 from harvit.errors import HarvitError
 from harvit.evaluate import classification_metrics
-from harvit.features import cache_key, compute_view_features, load_cached, module_digest, save_cached, tensor_digest
+from harvit.features import cache_key, compute_with_backoff, load_cached, module_digest, save_cached, tensor_digest
 from harvit.model import WindowClassifier, aggregate_views, build_classifier, check_encoder_name, count_parameters
 from harvit.views import sensor_triples
 
@@ -406,6 +406,9 @@ class Trainer:
         }
         folder = cache_dir() / "features"
         self.model.eval()
+        # The frozen pass has no gradients: on CUDA start large and let out-of-memory find the size.
+        if not hasattr(self, "feature_batch"):
+            self.feature_batch = max(cfg.eval_batch_size, 4096) if self.device.type == "cuda" else cfg.eval_batch_size
         for name, split in self.splits.items():
             key = cache_key({**base, "data": tensor_digest(split.x), "split": name})
             path = folder / f"{key}.npy"
@@ -413,9 +416,9 @@ class Trainer:
             source = "loaded"
             if feats is None or feats.shape[:2] != (len(split), self.n_views):
                 bar = _bar(self.cfg, len(split), f"features {name}")
-                feats = compute_view_features(self.model.net.encoder, self.model.imager, split.x,
-                                              cfg.eval_batch_size, self.autocast,
-                                              bar.update if bar else None)
+                feats, self.feature_batch = compute_with_backoff(
+                    self.model.net.encoder, self.model.imager, split.x, self.feature_batch, self.autocast,
+                    bar.update if bar else None, bar.reset if bar else None, log)
                 if bar:
                     bar.close()
                 try:
