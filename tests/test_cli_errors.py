@@ -181,7 +181,7 @@ def _(c, a):
     return train("hapt6")
 
 
-@case("nan_in_signals", "RawData/acc_exp01_user01.txt: 2 NaN/Inf values", "nan_policy")
+@case("nan_in_signals", "RawData/acc_exp01_user01.txt: 2 NaN/Inf values", "--nan-policy drop")
 def _(c, a):
     write_hapt(c / "data", hapt_with("RawData/acc_exp01_user01.txt", 50, "nan 0.0 inf"))
     return train("hapt6")
