@@ -67,13 +67,6 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def append_line(path: str | os.PathLike[str], line: str) -> None:
-    """Atomically append one line (rewrites the small file; keeps every earlier line on failure)."""
-    path = Path(path)
-    old = path.read_bytes() if path.exists() else b""
-    write_bytes(path, old + line.rstrip("\n").encode("utf-8") + b"\n")
-
-
 def write_with(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> None:
     """Atomically write ``path`` with ``writer(file)`` (e.g. ``torch.save``, ``np.savez``)."""
     buf = io.BytesIO()

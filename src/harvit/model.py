@@ -171,11 +171,18 @@ class WindowClassifier(nn.Module):
     def n_views(self) -> int:
         return int(self.imager.n_views)
 
-    def view_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-view logits [B, V, n_classes] for windows x [B, C, T]."""
+    def view_logits(self, x: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-view logits [B, V, n_classes] for windows x [B, C, T].
+
+        ``stats`` [B, F]: the windows' standardised statistics when already computed (the trainer
+        precomputes them per split); else they are computed here from x.
+        """
         with torch.no_grad():
             images = self.imager.all_views(x)
-            stats = self.stats(x).repeat_interleave(self.n_views, dim=0) if self.stats is not None else None
+            if stats is None and self.stats is not None:
+                stats = self.stats(x)
+            if stats is not None:
+                stats = stats.repeat_interleave(self.n_views, dim=0)
         logits = self.net(images, stats)
         return logits.view(x.shape[0], self.n_views, -1)
 

@@ -10,6 +10,7 @@ With a frozen encoder and no augmentation the encoder's features are computed on
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -191,17 +192,14 @@ def view_logits_batches(model: WindowClassifier, split: Split, images_per_batch:
     per = max(1, images_per_batch // n_views)
     for start in range(0, len(split), per):
         sl = slice(start, start + per)
+        stats = split.stats[sl] if split.stats is not None else None
         with autocast():
-            stats = split.stats[sl].repeat_interleave(n_views, dim=0) if split.stats is not None else None
             if split.feats is not None:
                 f = split.feats[sl].to(split.y.device, non_blocking=True)
-                logits = model.net.classify(f.view(-1, f.shape[-1]), stats).view(f.shape[0], n_views, -1)
-            elif split.stats is not None:
-                with torch.no_grad():
-                    images = model.imager.all_views(split.x[sl])
-                logits = model.net(images, stats).view(-1, n_views, model.net.head[-1].out_features)
+                s = stats.repeat_interleave(n_views, dim=0) if stats is not None else None
+                logits = model.net.classify(f.view(-1, f.shape[-1]), s).view(f.shape[0], n_views, -1)
             else:
-                logits = model.view_logits(split.x[sl])
+                logits = model.view_logits(split.x[sl], stats)
         yield logits.float(), split.y[sl]
 
 
@@ -503,8 +501,6 @@ class Trainer:
         ck.save_checkpoint(self.run_dir / name, self.state())
 
     def write_metrics(self) -> None:
-        import json
-
         write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
 
     # ---- the loop ---------------------------------------------------------------------------
