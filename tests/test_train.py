@@ -171,3 +171,21 @@ def test_feature_pass_halves_its_batch_on_out_of_memory(tmp_path, monkeypatch):
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache3"))
     with pytest.raises(HarvitError, match="even for one window"):
         t.build_feature_cache()
+
+
+def test_split_seed_fixes_the_validation_subjects_across_seeds(tmp_path):
+    ds = make_dataset()
+    subjects = {s: Trainer(tiny(tmp_path, run_name=f"p{s}", seed=s), dataset=ds).windows["val"].subjects()
+                for s in range(4)}
+    assert len({tuple(v) for v in subjects.values()}) > 1  # the seed alone moves the validation subjects
+    a = Trainer(tiny(tmp_path, run_name="a", seed=1, split_seed=3), dataset=ds)
+    b = Trainer(tiny(tmp_path, run_name="b", seed=2, split_seed=3), dataset=ds)
+    assert a.windows["val"].subjects() == b.windows["val"].subjects() == subjects[3]
+    wa, wb = a.model.net.head[0].weight, b.model.net.head[0].weight
+    assert not torch.equal(wa, wb)  # ... while the initialisation follows --seed
+
+
+def test_resume_with_another_seed_is_refused(tmp_path):
+    train(tiny(tmp_path, epochs=1), dataset=make_dataset())
+    with pytest.raises(HarvitError, match="seed"):
+        Trainer(tiny(tmp_path, epochs=1, resume=True, seed=7), dataset=make_dataset())

@@ -83,6 +83,8 @@ class Config:
     label_smoothing: float = _f(0.1, "label smoothing of the cross-entropy")
     grad_clip: float = _f(1.0, "max gradient norm (0: off)")
     accum_steps: int = _f(1, "gradient accumulation steps")
+    ema_decay: float = _f(0.0, "exponential moving average of the weights (timm ModelEmaV3, with warmup): validation, "
+                          "best.pt and the test use the averaged weights (0: off; e.g. 0.998)")
     early_stopping_patience: int = _f(7, "epochs without validation gain before stopping (0: off)")
     amp: bool = _f(True, "automatic mixed precision on CUDA")
     amp_dtype: str = _f("bf16", "AMP dtype", choices=AMP_DTYPES)
@@ -90,6 +92,8 @@ class Config:
     feature_cache: bool = _f(True, "frozen encoder and no augmentation: cache encoder features once")
     # runtime
     seed: int = _f(42, "random seed", "runtime")
+    split_seed: int | None = _f(None, "seed of the validation-subject draw (default: --seed); runs with one "
+                                "--split-seed and several --seed differ only in initialisation and order", "runtime")
     deterministic: bool = _f(False, "deterministic algorithms (bit-exact resume)", "runtime")
     device: str = _f("auto", "auto picks CUDA when present, else CPU", "runtime", DEVICES)
     threads: int = _f(0, "CPU threads for torch (0: torch's default)", "runtime")
@@ -108,6 +112,11 @@ class Config:
     @property
     def hidden_dim_list(self) -> list[int]:
         return [int(h) for h in self.hidden_dims.split(",") if h.strip()]
+
+    @property
+    def val_seed(self) -> int:
+        """The seed that draws the validation subjects: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     @property
     def run_dir(self) -> Path:
@@ -147,6 +156,7 @@ class Config:
         _check(self.grad_clip >= 0, "grad-clip", self.grad_clip, ">= 0")
         _check(self.accum_steps >= 1, "accum-steps", self.accum_steps, ">= 1")
         _check(self.early_stopping_patience >= 0, "early-stopping-patience", self.early_stopping_patience, ">= 0")
+        _check(0 <= self.ema_decay < 1, "ema-decay", self.ema_decay, "a value in [0, 1)")
         _check(0 <= self.dropout < 1, "dropout", self.dropout, "a value in [0, 1)")
         _check(0 <= self.drop_path < 1, "drop-path", self.drop_path, "a value in [0, 1)")
         _check(0 <= self.augment_rotation <= 180, "augment-rotation", self.augment_rotation, "degrees in [0, 180]")

@@ -213,7 +213,7 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy)
     else:
         ds, name = dataset, dataset.name
-    windows = select_split(ds, split, cfg.val_fraction, cfg.seed)
+    windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed)
     check_compatible(windows, tm.classes, tm.channels, tm.window_length, name)
     if len(windows) == 0:
         raise HarvitError(f"--split {split}: the {name} {split} split holds no windows")

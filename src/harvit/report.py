@@ -103,7 +103,8 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
 
     cfg = data.config
     name = data.given.name if data.given is not None else cfg["dataset"]
-    seed, frac = int(cfg["seed"]), float(cfg["val_fraction"])
+    seed = int(cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"])
+    frac = float(cfg["val_fraction"])
     path = run / BASELINE_FILE
     if path.is_file():
         try:

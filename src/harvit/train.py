@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from timm.utils.model_ema import ModelEmaV3
 from torch import nn
 
 from harvit import checkpoint as ck
@@ -36,6 +37,9 @@ from harvit.evaluate import classification_metrics
 from harvit.features import cache_key, compute_with_backoff, load_cached, module_digest, save_cached, tensor_digest
 from harvit.model import WindowClassifier, aggregate_views, build_classifier, check_encoder_name, count_parameters
 from harvit.views import sensor_triples
+
+#: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
+RESUME_KEYS = (*ck.ARCH_KEYS, "seed", "split_seed", "val_fraction", "ema_decay")
 
 
 class Interrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -255,7 +259,7 @@ class Trainer:
             log(f"resume: no checkpoint at {latest} yet; starting the run from the beginning")
         elif cfg.resume:
             self.resume_ckpt = ck.load_checkpoint(latest)
-            diffs = ck.config_differences(self.resume_ckpt["config"], cfg.to_dict())
+            diffs = ck.config_differences(self.resume_ckpt["config"], cfg.to_dict(), RESUME_KEYS)
             if diffs:
                 raise HarvitError(f"--resume: {latest} was trained with other settings ({'; '.join(diffs)}); "
                                   "use the same settings, or start a new --run-name with --init-from")
@@ -266,7 +270,7 @@ class Trainer:
         # ---- data ---------------------------------------------------------------------------
         ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy)
         self.dataset = ds
-        train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.seed)
+        train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed)
         self.windows = {"train": train_w, "val": val_w, "test": ds.test}
         self.classes = list(ds.train.classes)
         self.channels = list(ds.train.channels)
@@ -312,6 +316,10 @@ class Trainer:
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         if cfg.compile:
             self.model.net.compile()
+        # Weight EMA: a second copy of the model whose weights trail the live ones; it is what is validated,
+        # saved as best.pt and tested. The warmup makes early steps average over fewer past steps.
+        self.ema = (ModelEmaV3(self.model, decay=cfg.ema_decay, use_warmup=True, warmup_power=3 / 4)
+                    if cfg.ema_decay > 0 else None)
 
         # ---- loop state ---------------------------------------------------------------------
         self.epoch = 0
@@ -326,6 +334,15 @@ class Trainer:
         self.events: list[str] = []
         if self.resume_ckpt is not None:
             self._restore(self.resume_ckpt)
+
+    @property
+    def eval_model(self) -> WindowClassifier:
+        """The weights that are validated, kept as best.pt and tested: the EMA when on, else the live model."""
+        return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def global_step(self) -> int:
+        return self.epoch * self.steps_per_epoch + self.step_in_epoch
 
     # ---- construction helpers -------------------------------------------------------------
     def _init_from(self, path: str) -> None:
@@ -361,12 +378,16 @@ class Trainer:
         self.finished = bool(c.get("finished", False))
         self.micro_batch = int(c.get("micro_batch", self.cfg.batch_size))
         set_rng_state(c["rng"], self.aug_gen)
+        if self.ema is not None:
+            if "ema" not in c:
+                raise HarvitError(f"--resume: {self.run_dir / 'latest.pt'} holds no weight EMA")
+            ck.load_model_state(self.ema.module, c["ema"], str(self.run_dir / "latest.pt"))
         where = f"epoch {self.epoch + 1}" + (f", step {self.step_in_epoch}" if self.step_in_epoch else "")
         log(f"resume: {self.run_dir / 'latest.pt'} -> continuing at {where}")
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue exactly where the run is."""
-        return {
+        state = {
             "config": self.cfg.to_dict(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -388,6 +409,9 @@ class Trainer:
             "rate_hz": float(self.dataset.train.rate_hz),
             "window_length": int(self.dataset.train.length),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
+        return state
 
     def elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self.t_start)
@@ -494,11 +518,17 @@ class Trainer:
         self.grad_scaler.step(self.optimizer)
         self.grad_scaler.update()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.global_step + 1)
         return loss_sum, correct
 
     # ---- saving -----------------------------------------------------------------------------
     def save(self, name: str) -> None:
-        ck.save_checkpoint(self.run_dir / name, self.state())
+        """latest.pt holds the live weights (and the EMA); best.pt holds the weights that were validated."""
+        state = self.state()
+        if name == "best.pt" and self.ema is not None:
+            state["model"] = state.pop("ema")
+        ck.save_checkpoint(self.run_dir / name, state)
 
     def write_metrics(self) -> None:
         write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
@@ -577,7 +607,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
         train_time = p["time_s"] + time.perf_counter() - t0
-        val = evaluate_split(self.model, self.splits["val"], cfg.eval_batch_size, self.autocast)
+        val = evaluate_split(self.eval_model, self.splits["val"], cfg.eval_batch_size, self.autocast)
         self.epoch += 1
         self.step_in_epoch = 0
         self.partial = {}
