@@ -345,3 +345,19 @@ def test_corrupt_cache_file_is_rebuilt(tmp_path):
     again = load_dataset("hapt12", data)
     np.testing.assert_array_equal(again.train.x, first.train.x)
     assert path.stat().st_size > 1000
+
+
+def test_train_stride_makes_denser_training_windows_only(tmp_path):
+    data_dir = _fake_dir(tmp_path)
+    std = load_dataset("hapt12", data_dir)
+    dense = load_dataset("hapt12", data_dir, train_stride=32)
+    assert len(dense.train) > len(std.train)
+    np.testing.assert_array_equal(dense.test.x, std.test.x)  # test windows keep the standard stride
+    np.testing.assert_array_equal(dense.test.y, std.test.y)
+    rows = {w.tobytes() for w in dense.train.x}
+    assert all(w.tobytes() in rows for w in std.train.x)  # stride-64 starts are a subset of stride-32 starts
+    assert load_dataset("hapt12", data_dir, train_stride=64).train.x.shape == std.train.x.shape
+    with pytest.raises(HarvitError, match="--train-stride: uci_har"):
+        load_dataset("uci_har", data_dir, train_stride=32)
+    with pytest.raises(HarvitError, match="--train-stride"):
+        load_dataset("hapt12", data_dir, train_stride=0)

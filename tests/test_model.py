@@ -56,3 +56,20 @@ def test_offline_pretrained_without_file_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HARVIT_OFFLINE", "1")
     with pytest.raises(HarvitError, match="--pretrained-path"):
         build_net(Config(**{**TINY, "pretrained": True}), 3, 4)
+
+
+def test_image_dropout_hides_image_features_in_training_only():
+    cfg = Config(**{**TINY, "dropout": 0.0, "image_dropout": 0.5})
+    net = build_net(cfg, 3, 4, stats_dim=5)
+    feats, stats = torch.randn(400, net.encoder.num_features), torch.randn(400, 5)
+    torch.manual_seed(0)
+    train_out = net.train().classify(feats, stats)
+    net.eval()
+    with torch.no_grad():
+        hidden = net.classify(torch.zeros_like(feats), stats)
+        shown = net.classify(feats, stats)
+    was_hidden = torch.isclose(train_out, hidden, atol=1e-6).all(-1)
+    was_shown = torch.isclose(train_out, shown, atol=1e-6).all(-1)
+    assert bool((was_hidden ^ was_shown).all())  # each sample saw its image features fully, or not at all
+    assert 0.35 < float(was_hidden.float().mean()) < 0.65  # about half were hidden
+    assert torch.equal(net.classify(feats, stats), shown)  # evaluation never hides them

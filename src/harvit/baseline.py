@@ -164,7 +164,8 @@ def make_models(seed: int) -> dict[str, Any]:
 
 def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int = 42,
                  val_fraction: float = 0.2, json_path: str | Path | None = None,
-                 windows: Dataset | None = None, threads: int | None = 1) -> dict[str, Any]:
+                 windows: Dataset | None = None, threads: int | None = 1,
+                 train_stride: int | None = None) -> dict[str, Any]:
     """Fit and score the baselines on a data set.
 
     Args:
@@ -173,6 +174,8 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
         seed, val_fraction: the subject hold-out, as in training (:func:`harvit.data.train_val_split`).
         json_path: write the result here as JSON.
         windows: an already loaded :class:`~harvit.data.Dataset` (train + test windows) to use.
+        train_stride: training-window stride in samples (None: the data set's own), as the run's
+            ``--train-stride``; recorded, and used to load the data when ``windows`` is not given.
         threads: OpenMP/BLAS threads while fitting (None: the libraries' default). One thread is
             the default because it is both fast and robust: on a busy 2-core machine the
             multi-threaded fits spin-wait (measured on hapt6: logistic regression 0.3 s with 1
@@ -187,7 +190,7 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
     from harvit.data import load_dataset, train_val_split
 
     t0 = time.perf_counter()
-    ds = windows if windows is not None else load_dataset(dataset, data_dir)
+    ds = windows if windows is not None else load_dataset(dataset, data_dir, train_stride=train_stride)
     train_w, val_w = train_val_split(ds.train, val_fraction, seed)
     splits = {"train": train_w, "val": val_w, "test": ds.test}
     for k, w in splits.items():
@@ -205,6 +208,7 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
         "dataset": dataset,
         "seed": seed,
         "val_fraction": val_fraction,
+        "train_stride": train_stride,
         "n_features": int(feats["train"].shape[1]),
         "feature_time_s": round(feature_time, 3),
         "threads": threads,

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=42, help="seed of the validation-subject hold-out")
     b.add_argument("--val-fraction", type=float, default=0.2,
                    help="fraction of training subjects held out")
+    b.add_argument("--train-stride", type=int, default=None,
+                   help="step between training-window starts in samples (default: the data set's own)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps")
@@ -180,7 +182,7 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
     from harvit.baseline import format_baseline, run_baseline
 
     result = run_baseline(ns.dataset, data_dir=ns.data_dir, seed=ns.seed, val_fraction=ns.val_fraction,
-                          json_path=ns.json)
+                          json_path=ns.json, train_stride=ns.train_stride)
     print(format_baseline(result))
     return 0
 

@@ -41,6 +41,8 @@ class Config:
     dataset: str = _f("hapt6", "dataset name", "data", DATASETS)
     data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
     val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
+    train_stride: int = _f(0, "step between training-window starts in samples (0: the data set's own, 64 for "
+                           "HAPT); test windows keep the standard stride. hapt6/hapt12 only", "data")
     nan_policy: str = _f("error", "what to do with NaN/Inf in recordings", "data", NAN_POLICIES)
     # views and images
     mode: str = _f("flatten", "channels -> images: flatten (1 per channel), sensor (xyz), stack (all)",
@@ -70,6 +72,8 @@ class Config:
     drop_path: float = _f(0.0, "stochastic depth rate of the encoder", "model")
     window_stats: bool = _f(True, "feed the head per-window statistics (levels, spectra, axis correlations, "
                             "gravity direction) beside the pooled image features", "model")
+    image_dropout: float = _f(0.0, "with --window-stats: chance that a training sample's image features are "
+                              "hidden from the head, so it also learns to decide from the statistics alone", "model")
     hidden_dims: str = _f("512", "comma-separated hidden widths of the MLP head ('' for a linear head)", "model")
     dropout: float = _f(0.1, "dropout in the head", "model")
     # optimisation
@@ -112,6 +116,11 @@ class Config:
     @property
     def hidden_dim_list(self) -> list[int]:
         return [int(h) for h in self.hidden_dims.split(",") if h.strip()]
+
+    @property
+    def train_stride_or_none(self) -> int | None:
+        """``train_stride``, or None for the data set's own stride."""
+        return self.train_stride or None
 
     @property
     def val_seed(self) -> int:
@@ -158,9 +167,10 @@ class Config:
         _check(self.early_stopping_patience >= 0, "early-stopping-patience", self.early_stopping_patience, ">= 0")
         _check(0 <= self.ema_decay < 1, "ema-decay", self.ema_decay, "a value in [0, 1)")
         _check(0 <= self.dropout < 1, "dropout", self.dropout, "a value in [0, 1)")
+        _check(0 <= self.image_dropout < 1, "image-dropout", self.image_dropout, "a value in [0, 1)")
         _check(0 <= self.drop_path < 1, "drop-path", self.drop_path, "a value in [0, 1)")
         _check(0 <= self.augment_rotation <= 180, "augment-rotation", self.augment_rotation, "degrees in [0, 180]")
-        for name in ("patch_size", "embed_dim", "depth", "num_heads", "threads"):
+        for name in ("patch_size", "embed_dim", "depth", "num_heads", "threads", "train_stride"):
             _check(getattr(self, name) >= 0, _flag(name), getattr(self, name), ">= 0")
         if self.preset is not None and self.preset not in PRESETS:
             raise HarvitError(f"--preset: unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")

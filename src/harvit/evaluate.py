@@ -144,11 +144,12 @@ def _run_dir_of(target: Path) -> Path:
     return target if target.is_dir() else target.parent
 
 
-def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error") -> Dataset:
+def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error",
+                      train_stride: int | None = None) -> Dataset:
     """Load a data set by name (:func:`harvit.data.load_dataset`)."""
     from harvit import data
 
-    return data.load_dataset(name, data_dir, nan_policy)
+    return data.load_dataset(name, data_dir, nan_policy, train_stride=train_stride)
 
 
 def select_split(ds: Dataset, split: str, val_fraction: float, seed: int) -> Windows:
@@ -210,7 +211,9 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
     cfg = tm.config
     if dataset is None or isinstance(dataset, str):
         name = dataset or cfg.dataset
-        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy)
+        # validation windows as in training (the run's --train-stride); test windows are the same either way
+        stride = cfg.train_stride_or_none if split == "val" and name == cfg.dataset else None
+        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy, stride)
     else:
         ds, name = dataset, dataset.name
     windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed)

@@ -101,14 +101,18 @@ class HarNet(nn.Module):
     """Encoder + head: images [B, in_chans, S, S] (+ window statistics [B, F]) -> logits [B, n_classes].
 
     With ``stats_dim`` > 0 the head reads ``concat(pooled image features [B, D], statistics [B, F])``.
+    With ``image_dropout`` p > 0, in training each sample's image features are zeroed with chance p
+    (modality dropout), so the head cannot lean on the images alone.
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool, stats_dim: int = 0) -> None:
+    def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool, stats_dim: int = 0,
+                 image_dropout: float = 0.0) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.frozen = frozen
         self.stats_dim = stats_dim
+        self.image_dropout = image_dropout
         if frozen:
             self.encoder.requires_grad_(False)
             self.encoder.eval()
@@ -128,6 +132,9 @@ class HarNet(nn.Module):
         if self.stats_dim:
             if stats is None:
                 raise ValueError("this model reads window statistics beside the images; pass stats [B, F]")
+            if self.training and self.image_dropout > 0:
+                keep = torch.rand(feats.shape[0], 1, device=feats.device) >= self.image_dropout
+                feats = feats * keep
             feats = torch.cat([feats, stats.to(feats.dtype)], dim=-1)
         return self.head(feats)
 
@@ -149,7 +156,7 @@ def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) ->
             "useless; pass --pretrained/--pretrained-path or --no-freeze-encoder",
             stacklevel=2,
         )
-    return HarNet(encoder, head, frozen=cfg.freeze_encoder, stats_dim=stats_dim)
+    return HarNet(encoder, head, frozen=cfg.freeze_encoder, stats_dim=stats_dim, image_dropout=cfg.image_dropout)
 
 
 class WindowClassifier(nn.Module):

@@ -70,7 +70,8 @@ class _Data:
                 from harvit.data import load_dataset
 
                 c = self.config
-                ds = load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"))
+                ds = load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"),
+                                  train_stride=c.get("train_stride") or None)
         except HarvitError as e:
             self.problem = f"the data set could not be loaded ({e})"
             return None
@@ -85,12 +86,14 @@ class _Data:
         return ds
 
 
-def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fraction: float) -> bool:
+def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fraction: float,
+                     train_stride: int | None = None) -> bool:
     """Whether a cached baseline result was made with these settings and the current feature set."""
     from harvit.baseline import BASELINE_VERSION
 
     return (saved.get("dataset") == dataset and saved.get("seed") == seed
-            and saved.get("val_fraction") == val_fraction and saved.get("version") == BASELINE_VERSION)
+            and saved.get("val_fraction") == val_fraction and saved.get("version") == BASELINE_VERSION
+            and saved.get("train_stride") == train_stride)
 
 
 def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None, str]:
@@ -105,18 +108,19 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
     name = data.given.name if data.given is not None else cfg["dataset"]
     seed = int(cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"])
     frac = float(cfg["val_fraction"])
+    stride = cfg.get("train_stride") or None
     path = run / BASELINE_FILE
     if path.is_file():
         try:
             saved = _read_json(path)
         except HarvitError:
             saved = {}
-        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac):
+        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac, stride):
             return saved, f"cached in `{BASELINE_FILE}`"
     ds = data.get()
     if ds is None:
         return None, f"not available: {data.problem}"
-    result = run_baseline(name, seed=seed, val_fraction=frac, json_path=path, windows=ds)
+    result = run_baseline(name, seed=seed, val_fraction=frac, json_path=path, windows=ds, train_stride=stride)
     return result, f"fitted now in {result['total_time_s']:.1f} s and cached in `{BASELINE_FILE}`"
 
 

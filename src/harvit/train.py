@@ -39,7 +39,7 @@ from harvit.model import WindowClassifier, aggregate_views, build_classifier, ch
 from harvit.views import sensor_triples
 
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
-RESUME_KEYS = (*ck.ARCH_KEYS, "seed", "split_seed", "val_fraction", "ema_decay")
+RESUME_KEYS = (*ck.ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "ema_decay")
 
 
 class Interrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -268,7 +268,8 @@ class Trainer:
                               "another --run-name / --output-dir")
 
         # ---- data ---------------------------------------------------------------------------
-        ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy)
+        ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
+                                                                     train_stride=cfg.train_stride_or_none)
         self.dataset = ds
         train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed)
         self.windows = {"train": train_w, "val": val_w, "test": ds.test}
