@@ -26,17 +26,23 @@ from harvit.train import train
 
 def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], seeds: list[int],
         out_dir: Path, json_path: Path | None) -> list[dict[str, Any]]:
-    ds = load_dataset(dataset)
+    data: dict[int | None, Any] = {}  # loaded windows per training stride
+    baselines: dict[tuple[int, int | None], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
-    baselines = {s: run_baseline(dataset, seed=s, windows=ds) for s in seeds}
     for name, overrides in variants:
         for seed in seeds:
             explicit = {"preset": preset, "dataset": dataset, "seed": seed, "progress": False, "tensorboard": False,
                         "output_dir": str(out_dir), "run_name": f"{name}-s{seed}", **overrides}
             cfg, _ = resolve(explicit, cuda_available=False)
+            stride = cfg.train_stride_or_none
+            if stride not in data:
+                data[stride] = load_dataset(dataset, train_stride=stride)
+            ds = data[stride]
+            if (seed, stride) not in baselines:  # the baseline of the same run: same windows, same split
+                baselines[seed, stride] = run_baseline(dataset, seed=cfg.val_seed, windows=ds, train_stride=stride)
             t0 = time.perf_counter()
             res = train(cfg, dataset=ds)
-            b = baselines[seed]
+            b = baselines[seed, stride]
             rows.append({
                 "variant": name, "overrides": overrides, "seed": seed, "val_acc": res["best_val_acc"],
                 "test_acc": res["test_accuracy"], "test_macro_f1": res["test_macro_f1"],

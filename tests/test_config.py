@@ -62,3 +62,10 @@ def test_every_field_is_one_flag_with_help():
         assert dests.count(f.name) == 1, f.name
         action = next(a for a in train._actions if a.dest == f.name)
         assert action.help and "default" in action.help
+
+
+def test_cpu_preset_windows_densely_only_where_raw_recordings_exist():
+    assert resolve({"preset": "cpu", "dataset": "hapt6"}, cuda_available=False)[0].train_stride == 32
+    assert resolve({"preset": "cpu", "dataset": "uci_har"}, cuda_available=False)[0].train_stride == 0
+    explicit = resolve({"preset": "cpu", "dataset": "uci_har", "train_stride": 16}, cuda_available=False)[0]
+    assert explicit.train_stride == 16  # an explicit flag is kept (and refused when the data loads)

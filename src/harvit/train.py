@@ -723,5 +723,9 @@ def _summary_writer(cfg: Config, run_dir: Path, start_epoch: int) -> Any:
 
 
 def train(cfg: Config, dataset: Dataset | None = None) -> dict[str, Any]:
-    """Train a model with ``cfg`` (optionally on a given dataset); returns ``training_results``."""
+    """Train a model with ``cfg``; returns ``training_results``.
+
+    A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
+    label the run (load it with :func:`harvit.data.load_dataset` and the same ``train_stride``).
+    """
     return Trainer(cfg, dataset).fit()
