@@ -83,3 +83,15 @@ def test_resume_with_another_ema_setting_is_refused(tmp_path):
     train(tiny(tmp_path, epochs=1), dataset=make_dataset())
     with pytest.raises(HarvitError, match="ema_decay"):
         Trainer(tiny(tmp_path, epochs=1, resume=True, ema_decay=0.0), dataset=make_dataset())
+
+
+def test_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    """A latest.pt written before --ema-decay/--train-stride existed has no such keys: they mean the defaults."""
+    train(tiny(tmp_path, epochs=1, ema_decay=0.0), dataset=make_dataset())
+    path = tmp_path / "optimized" / "latest.pt"
+    state = ck.load_checkpoint(path)
+    for key in ("ema_decay", "train_stride", "split_seed", "image_dropout"):
+        state["config"].pop(key)
+    ck.save_checkpoint(path, state)
+    t = Trainer(tiny(tmp_path, epochs=2, ema_decay=0.0, resume=True), dataset=make_dataset())
+    assert t.epoch == 1

@@ -259,7 +259,8 @@ class Trainer:
             log(f"resume: no checkpoint at {latest} yet; starting the run from the beginning")
         elif cfg.resume:
             self.resume_ckpt = ck.load_checkpoint(latest)
-            diffs = ck.config_differences(self.resume_ckpt["config"], cfg.to_dict(), RESUME_KEYS)
+            saved = {**Config().to_dict(), **self.resume_ckpt["config"]}  # settings newer than the file: defaults
+            diffs = ck.config_differences(saved, cfg.to_dict(), RESUME_KEYS)
             if diffs:
                 raise HarvitError(f"--resume: {latest} was trained with other settings ({'; '.join(diffs)}); "
                                   "use the same settings, or start a new --run-name with --init-from")
