@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from harvit.augment import augment_batch, quaternion_to_matrix, random_quaternions
+from harvit.augment import augment_batch, lying_weight, quaternion_to_matrix, random_quaternions
 from harvit.errors import HarvitError
 from harvit.views import sensor_triples
 
@@ -142,3 +142,57 @@ def test_cpu_generator_with_cuda_data_matches_cpu() -> None:
     cpu = augment_batch(x, TRIPLES, torch.Generator().manual_seed(14))
     gpu = augment_batch(x.cuda(), TRIPLES, torch.Generator().manual_seed(14))
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("axis", ["x", "y", "z"])
+def test_fixed_axis_rotation_keeps_that_axis_and_the_angle_bound(axis: str) -> None:
+    x = _x(b=64)
+    k = "xyz".index(axis)
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(9), max_angle=180.0, axis=axis, **ROTATION_ONLY)
+    for triple in TRIPLES:  # the axis component is untouched, the other two turn in their plane
+        torch.testing.assert_close(out[:, triple[k]], x[:, triple[k]])
+        assert (out[:, list(triple)] - x[:, list(triple)]).abs().max() > 0.1
+    torch.testing.assert_close(_norms(out), _norms(x), atol=1e-5, rtol=1e-5)
+    like = torch.zeros(1)
+    r = quaternion_to_matrix(random_quaternions(512, torch.Generator().manual_seed(5), like, 30.0, axis))
+    angle = torch.rad2deg(torch.arccos(((r.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1)))
+    assert angle.max() <= 30.0 + 1e-3 and angle.max() > 25.0
+    signed = torch.rad2deg(torch.atan2(r[:, (k + 2) % 3, (k + 1) % 3], r[:, (k + 1) % 3, (k + 1) % 3]))
+    assert (signed < -5).any() and (signed > 5).any()  # both directions
+
+
+def test_unknown_axis_is_one_clear_error() -> None:
+    with pytest.raises(HarvitError, match="rotation axis 'w'"):
+        augment_batch(_x(), TRIPLES, torch.Generator().manual_seed(1), axis="w")
+
+
+def test_lying_weight_ramps_with_the_tilt_off_the_x_axis() -> None:
+    deg = torch.tensor([0.0, 30.0, 45.0, 60.0, 75.0, 90.0, 150.0, 180.0])
+    g = torch.stack([deg.deg2rad().cos(), deg.deg2rad().sin(), torch.zeros(8)], dim=-1) * 9.8
+    w = lying_weight(g).squeeze(-1)
+    torch.testing.assert_close(w, torch.tensor([0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.0, 0.0]), atol=1e-4, rtol=0)
+
+
+def test_lying_roll_turns_lying_windows_about_x_and_keeps_upright_ones() -> None:
+    """Upright (gravity along x): untouched, so the direction of a sitting tilt survives; lying (gravity
+    in the y-z plane): rolled about x, so it may lie on any side; |g| and g_x are kept."""
+    b, t = 200, 32
+    x = 0.1 * torch.randn(b, 9, t, generator=torch.Generator().manual_seed(11))
+    gravity = torch.zeros(b, 3)
+    gravity[: b // 2] = torch.tensor([0.97, 0.17, 0.17])  # upright, tilted towards +y+z
+    gravity[b // 2:] = torch.tensor([0.05, 0.8, 0.6])  # lying
+    x[:, 6:9] += gravity.unsqueeze(-1)
+    out = augment_batch(x, TRIPLES, torch.Generator().manual_seed(12), max_angle=180.0, axis="lying",
+                        gravity=(6, 7, 8), **ROTATION_ONLY)
+    torch.testing.assert_close(out[: b // 2], x[: b // 2])
+    g_out = out[b // 2:, 6:9].mean(-1)
+    g_in = x[b // 2:, 6:9].mean(-1)
+    torch.testing.assert_close(g_out.norm(dim=-1), g_in.norm(dim=-1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[b // 2:, [0, 3, 6]], x[b // 2:, [0, 3, 6]])  # every x channel kept
+    side = torch.rad2deg(torch.atan2(g_out[:, 2], g_out[:, 1]))
+    assert side.min() < -90 and side.max() > 120  # lying on the back, front and both sides
+
+
+def test_lying_roll_without_gravity_is_one_clear_error() -> None:
+    with pytest.raises(HarvitError, match="total_acc"):
+        augment_batch(_x(), TRIPLES, torch.Generator().manual_seed(1), axis="lying")

@@ -73,3 +73,18 @@ def test_image_dropout_hides_image_features_in_training_only():
     assert bool((was_hidden ^ was_shown).all())  # each sample saw its image features fully, or not at all
     assert 0.35 < float(was_hidden.float().mean()) < 0.65  # about half were hidden
     assert torch.equal(net.classify(feats, stats), shown)  # evaluation never hides them
+
+
+def test_stats_linear_adds_a_linear_map_of_the_statistics_to_the_logits():
+    from harvit.errors import HarvitError
+
+    cfg = Config(**{**TINY, "dropout": 0.0, "stats_linear": True})
+    net = build_net(cfg, 3, 4, stats_dim=5).eval()
+    assert isinstance(net.stats_linear, nn.Linear) and net.stats_linear.weight.shape == (4, 5)
+    feats, stats = torch.randn(7, net.encoder.num_features), torch.randn(7, 5)
+    with torch.no_grad():
+        expected = net.head(torch.cat([feats, stats], -1)) + stats @ net.stats_linear.weight.T + net.stats_linear.bias
+        torch.testing.assert_close(net.classify(feats, stats), expected)
+    assert build_net(Config(**TINY), 3, 4, stats_dim=5).stats_linear is None
+    with pytest.raises(HarvitError, match="--stats-linear"):
+        Config(**{**TINY, "stats_linear": True, "window_stats": False}).validate()

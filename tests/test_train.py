@@ -189,3 +189,45 @@ def test_resume_with_another_seed_is_refused(tmp_path):
     train(tiny(tmp_path, epochs=1), dataset=make_dataset())
     with pytest.raises(HarvitError, match="seed"):
         Trainer(tiny(tmp_path, epochs=1, resume=True, seed=7), dataset=make_dataset())
+    with pytest.raises(HarvitError, match="augment_axis"):  # another augmentation is another run too
+        Trainer(tiny(tmp_path, epochs=1, resume=True, augment=True, augment_axis="lying"), dataset=make_dataset())
+
+
+def test_augmented_windows_get_their_own_statistics(tmp_path, monkeypatch):
+    """With --augment the head sees the statistics of the turned window its images show."""
+    import harvit.train as train_mod
+
+    seen: dict[str, torch.Tensor] = {}
+    real_augment = train_mod.augment_batch
+
+    def spy_augment(x, *args, **kwargs):
+        seen["x"] = x
+        seen["aug"] = real_augment(x, *args, **kwargs)
+        return seen["aug"]
+
+    monkeypatch.setattr(train_mod, "augment_batch", spy_augment)
+    t = Trainer(tiny(tmp_path, augment=True, augment_axis="x", augment_rotation=180.0, window_stats=True),
+                dataset=make_dataset())
+    real_net = t.model.net.forward
+
+    def spy_net(images, stats=None):
+        seen["stats"] = stats
+        return real_net(images, stats)
+
+    monkeypatch.setattr(t.model.net, "forward", spy_net)
+    t._logits(torch.arange(8))
+    with torch.no_grad():
+        torch.testing.assert_close(seen["stats"], t.model.stats(seen["aug"]))
+        assert not torch.allclose(seen["stats"], t.model.stats(seen["x"]), atol=1e-3)
+
+
+def test_lying_roll_without_total_acc_is_refused_before_anything_is_written(tmp_path):
+    from dataclasses import replace
+
+    from harvit.data import Dataset
+
+    ds = make_dataset()
+    body = Dataset(ds.name, *(replace(w, x=w.x[:, :6], channels=w.channels[:6]) for w in (ds.train, ds.test)))
+    with pytest.raises(HarvitError, match="--augment-axis lying: needs total_acc"):
+        Trainer(tiny(tmp_path, augment=True, augment_axis="lying"), dataset=body)
+    assert not (tmp_path / "optimized").exists()

@@ -162,3 +162,12 @@ def test_report_without_data_still_writes(tiny_run, monkeypatch, tmp_path):
     monkeypatch.setattr(harvit.data, "load_dataset", no_data)
     text = create_training_report(copy).read_text()
     assert "No baseline comparison" in text and "no data here" in text
+
+
+def test_report_names_the_augmentation_that_ran():
+    from harvit.report import _augmentation
+
+    assert _augmentation({"augment": False}) == "off"
+    line = _augmentation({"augment": True, "augment_axis": "lying", "augment_rotation": 180.0, "augment_shift": 0.0})
+    assert "+-180 deg about x for lying windows" in line and "shift up to 0 of" in line
+    assert "random axis" in _augmentation({"augment": True})  # an older run's config: the defaults

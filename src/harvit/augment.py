@@ -3,7 +3,8 @@
 :func:`augment_batch` applies, in this order (each step batched over all windows):
 
 1. one random 3-D rotation per window, applied to every x/y/z sensor triple of that window (the
-   phone turns as one rigid body, so accelerometer and gyroscope turn together);
+   phone turns as one rigid body, so accelerometer and gyroscope turn together), about a random
+   axis or about one fixed sensor axis;
 2. magnitude scaling: one factor ``1 + scale_std * N(0, 1)`` per window and sensor (a triple
    shares its factor; a channel outside any triple gets its own);
 3. a circular time shift of up to ``max_shift * T`` samples either way, per window;
@@ -15,7 +16,10 @@ CPU and CUDA data) and moved to the data's device.
 
 Note: a rotation drawn uniformly over all of SO(3) (``max_angle=180``) also turns gravity in
 ``total_acc`` to any direction, which is the main cue separating sitting, standing and lying;
-pass a smaller ``max_angle`` (e.g. 15-30 degrees) to keep that cue.
+pass a smaller ``max_angle`` (e.g. 15-30 degrees) to keep that cue, or turn about one axis only.
+For a waist-worn phone (UCI HAR, HAPT) the x axis points along the body: turning about x keeps the
+angle between gravity and the body axis (upright or lying) and changes only the heading of an
+upright phone, or which side a lying person lies on.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import math
 import torch
 from torch import Tensor
 
+from harvit.config import AUGMENT_AXES
 from harvit.errors import HarvitError
 
 
@@ -38,13 +43,49 @@ def _rand(shape: tuple[int, ...], generator: torch.Generator | None, like: Tenso
     return torch.rand(shape, generator=generator, device=device).to(device=like.device, dtype=like.dtype)
 
 
-def random_quaternions(n: int, generator: torch.Generator | None, like: Tensor, max_angle: float = 180.0
-                       ) -> Tensor:
+AXES = AUGMENT_AXES
+
+
+def _about_axis(angle: Tensor, axis: int) -> Tensor:
+    """Unit quaternions [n, 4] turning by ``angle`` [n, 1] radians about sensor axis 0, 1 or 2."""
+    half = angle / 2.0
+    unit = torch.zeros((angle.shape[0], 3), device=angle.device, dtype=angle.dtype)
+    unit[:, axis] = 1.0
+    return torch.cat((half.cos(), half.sin() * unit), dim=-1)
+
+
+def lying_weight(gravity: Tensor, onset: float = 45.0, full: float = 75.0) -> Tensor:
+    """How much a window is lying down, from its mean gravity vector [n, 3] in sensor axes.
+
+    The tilt is the angle between gravity and the x axis, upside down counting as upright
+    (``arccos(|g_x| / |g|)``, 0..90 degrees). The weight is 0 up to ``onset`` degrees, 1 from
+    ``full`` degrees, linear between. Returns [n, 1].
+    """
+    norm = gravity.norm(dim=-1).clamp_min(1e-12)
+    tilt = torch.rad2deg(torch.arccos((gravity[:, 0].abs() / norm).clamp(0.0, 1.0)))
+    return ((tilt - onset) / (full - onset)).clamp(0.0, 1.0).unsqueeze(-1)
+
+
+def random_quaternions(n: int, generator: torch.Generator | None, like: Tensor, max_angle: float = 180.0,
+                       axis: str = "any", gravity: Tensor | None = None) -> Tensor:
     """Random unit quaternions ``(w, x, y, z)`` [n, 4].
 
-    ``max_angle >= 180``: uniform over SO(3) (a normalised 4-D Gaussian). Otherwise a uniform
-    random axis and an angle uniform in ``[0, max_angle]`` degrees.
+    ``axis="any"``: with ``max_angle >= 180`` uniform over SO(3) (a normalised 4-D Gaussian),
+    otherwise a uniform random axis and an angle uniform in ``[0, max_angle]`` degrees.
+    ``axis`` "x", "y" or "z": turns about that sensor axis by an angle uniform in
+    ``[-max_angle, max_angle]`` degrees. ``axis="lying"``: about x, the angle scaled by
+    :func:`lying_weight` of ``gravity`` [n, 3] (each window's mean ``total_acc``), so an upright
+    window keeps its tilt direction (the sitting/standing cue) and a lying one may lie on any side.
     """
+    if axis not in AXES:
+        raise HarvitError(f"augment: rotation axis {axis!r}; expected one of {', '.join(AXES)}")
+    if axis != "any":
+        angle = (_rand((n, 1), generator, like) * 2.0 - 1.0) * math.radians(max_angle)
+        if axis == "lying":
+            if gravity is None:
+                raise HarvitError("augment: rotation axis 'lying' needs a total_acc x/y/z sensor (gravity)")
+            angle = angle * lying_weight(gravity.to(angle))
+        return _about_axis(angle, "xyz".index("x" if axis == "lying" else axis))
     if max_angle >= 180.0:
         q = _randn((n, 4), generator, like)
         return q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -116,6 +157,8 @@ def augment_batch(
     max_shift: float = 0.1,
     rotate: bool = True,
     max_angle: float = 180.0,
+    axis: str = "any",
+    gravity: tuple[int, int, int] | None = None,
 ) -> Tensor:
     """Randomly perturb a batch of windows (see the module docstring for the steps).
 
@@ -127,7 +170,11 @@ def augment_batch(
         scale_std: std of the per-sensor magnitude factor around 1 (0: off).
         max_shift: largest circular shift as a fraction of T (0: off).
         rotate: apply one random rotation per window to all triples.
-        max_angle: largest rotation angle in degrees; >= 180 draws uniformly over SO(3).
+        max_angle: largest rotation angle in degrees; >= 180 with ``axis="any"`` draws uniformly
+            over SO(3).
+        axis: "any" (a random axis per window), a fixed sensor axis "x", "y" or "z", or "lying"
+            (about x, lying windows only; see :func:`random_quaternions`).
+        gravity: channel triple of ``total_acc`` (needed by ``axis="lying"``).
 
     Returns:
         [B, C, T], a new tensor on x's device (x is not modified).
@@ -136,7 +183,8 @@ def augment_batch(
     _check(triples, c, jitter_std=jitter_std, scale_std=scale_std, max_shift=max_shift, max_angle=max_angle)
     out = x
     if rotate and triples:
-        rot = quaternion_to_matrix(random_quaternions(b, generator, x, max_angle))
+        g = x[:, list(gravity)].mean(-1) if gravity is not None else None  # [B, 3]
+        rot = quaternion_to_matrix(random_quaternions(b, generator, x, max_angle, axis, g))
         out = rotate_triples(out, triples, rot)
     if scale_std > 0:
         owner = _sensor_of_channel(c, triples)

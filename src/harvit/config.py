@@ -20,6 +20,7 @@ MODES = ("flatten", "sensor", "stack")
 ENCODINGS = ("gasf", "gadf", "mtf", "rp", "spec")
 SCALINGS = ("global", "window")
 SCALE_RANGES = ("unit", "symmetric")
+AUGMENT_AXES = ("any", "x", "y", "z", "lying")
 AMP_DTYPES = ("bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "drop", "interpolate")
@@ -58,6 +59,16 @@ class Config:
     augment: bool = _f(False, "signal augmentation on the device (jitter, scale, shift, 3-D rotation)", "images")
     augment_rotation: float = _f(15.0, "largest random rotation of the sensor axes in degrees with --augment "
                                  "(0: none; 180: uniform, which also scrambles the gravity direction)", "images")
+    augment_axis: str = _f("any", "rotation axis with --augment: any (a random axis per window), one sensor axis "
+                           "x, y or z, or lying (about x, the body axis of a waist-worn phone, only for "
+                           "windows whose gravity lies >= 45 degrees off x, fully from 75: lying on any "
+                           "side; needs total_acc channels)", "images", AUGMENT_AXES)
+    augment_jitter: float = _f(0.01, "--augment: Gaussian noise std as a fraction of each channel's std (0: off)",
+                               "images")
+    augment_scale: float = _f(0.1, "--augment: std of the random magnitude factor around 1 per sensor (0: off)",
+                              "images")
+    augment_shift: float = _f(0.1, "--augment: largest circular time shift as a fraction of the window (0: off)",
+                              "images")
     # model
     encoder: str = _f("vit_base_patch8_224", "any timm model name", "model")
     pretrained: bool = _f(False, "load timm's pretrained weights (needs network)", "model")
@@ -74,6 +85,8 @@ class Config:
                             "gravity direction) beside the pooled image features", "model")
     image_dropout: float = _f(0.0, "with --window-stats: chance that a training sample's image features are "
                               "hidden from the head, so it also learns to decide from the statistics alone", "model")
+    stats_linear: bool = _f(False, "with --window-stats: also map the statistics linearly straight to the logits "
+                            "(a logistic regression inside the model, trained with it)", "model")
     hidden_dims: str = _f("512", "comma-separated hidden widths of the MLP head ('' for a linear head)", "model")
     dropout: float = _f(0.1, "dropout in the head", "model")
     # optimisation
@@ -168,8 +181,13 @@ class Config:
         _check(0 <= self.ema_decay < 1, "ema-decay", self.ema_decay, "a value in [0, 1)")
         _check(0 <= self.dropout < 1, "dropout", self.dropout, "a value in [0, 1)")
         _check(0 <= self.image_dropout < 1, "image-dropout", self.image_dropout, "a value in [0, 1)")
+        _check(self.window_stats or not self.stats_linear, "stats-linear", self.stats_linear,
+               "--window-stats with it (it maps the window statistics to the logits)")
         _check(0 <= self.drop_path < 1, "drop-path", self.drop_path, "a value in [0, 1)")
         _check(0 <= self.augment_rotation <= 180, "augment-rotation", self.augment_rotation, "degrees in [0, 180]")
+        _check(self.augment_jitter >= 0, "augment-jitter", self.augment_jitter, ">= 0")
+        _check(self.augment_scale >= 0, "augment-scale", self.augment_scale, ">= 0")
+        _check(0 <= self.augment_shift < 1, "augment-shift", self.augment_shift, "a fraction in [0, 1)")
         for name in ("patch_size", "embed_dim", "depth", "num_heads", "threads", "train_stride"):
             _check(getattr(self, name) >= 0, _flag(name), getattr(self, name), ">= 0")
         if self.preset is not None and self.preset not in PRESETS:

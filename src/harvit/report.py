@@ -201,6 +201,21 @@ def verdict(vit_acc: float, baseline: dict[str, Any]) -> str:
     return head + tail + " (Test accuracy, same data set, subject split and seed.)"
 
 
+
+def _augmentation(cfg: dict[str, Any]) -> str:
+    """One line for the report's settings table, from a saved config dict."""
+    if not cfg.get("augment"):
+        return "off"
+    rot = float(cfg.get("augment_rotation", 15.0))
+    axis = cfg.get("augment_axis", "any")
+    turn = "no rotation" if rot <= 0 else (
+        f"rotation up to {rot:g} deg about a random axis" if axis == "any" else
+        f"roll up to +-{rot:g} deg about x for lying windows" if axis == "lying" else
+        f"rotation up to +-{rot:g} deg about {axis}")
+    return (f"on: {turn}, magnitude x(1 +- {cfg.get('augment_scale', 0.1):g}), shift up to "
+            f"{cfg.get('augment_shift', 0.1):g} of the window, jitter {cfg.get('augment_jitter', 0.01):g} std; "
+            "statistics recomputed on the augmented window")
+
 def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
     head = "none (linear)" if not str(cfg.get("hidden_dims", "")).strip() else cfg["hidden_dims"]
     on_cuda = str(results.get("device", "")).startswith("cuda")
@@ -216,7 +231,7 @@ def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
             if cfg["window_stats"] else "off: the head reads image features only"]] if "window_stats" in cfg else []),
         ["images", f"mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, {cfg['img_size']} px, "
                    f"scaling {cfg.get('scaling')} ({cfg.get('scale_range')})"],
-        ["augmentation", "on" if cfg.get("augment") else "off"],
+        ["augmentation", _augmentation(cfg)],
         ["optimiser", f"AdamW lr {cfg['lr']:g} (min {cfg.get('min_lr', 0):g}), weight decay "
                       f"{cfg.get('weight_decay'):g}, warmup {cfg.get('warmup_epochs'):g} epochs, cosine"],
         ["batch", f"{cfg['batch_size']} images x {cfg.get('accum_steps', 1)} accumulation"],

@@ -36,10 +36,11 @@ from harvit.errors import HarvitError
 from harvit.evaluate import classification_metrics
 from harvit.features import cache_key, compute_with_backoff, load_cached, module_digest, save_cached, tensor_digest
 from harvit.model import WindowClassifier, aggregate_views, build_classifier, check_encoder_name, count_parameters
-from harvit.views import sensor_triples
+from harvit.views import gravity_triple, sensor_triples
 
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
-RESUME_KEYS = (*ck.ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "ema_decay")
+RESUME_KEYS = (*ck.ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "ema_decay", "augment",
+               "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
 
 
 class Interrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -296,6 +297,10 @@ class Trainer:
             ck.load_model_state(self.model, self.resume_ckpt["model"], str(latest))
         self.n_views = self.model.n_views
         self.triples = sensor_triples(self.channels) if cfg.augment else []
+        self.gravity = gravity_triple(self.channels)
+        if cfg.augment and cfg.augment_axis == "lying" and self.gravity is None:
+            raise HarvitError("--augment-axis lying: needs total_acc_x/y/z channels (gravity); this data has "
+                              + ", ".join(self.channels))
         self.aug_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1) if cfg.augment else None
 
         self.splits = {k: Split.from_windows(k, w, self.device) for k, w in self.windows.items()}
@@ -476,10 +481,15 @@ class Trainer:
                 feats = split.feats[win.to(split.feats.device), view.to(split.feats.device)].to(self.device)
                 return self.model.net.classify(feats, stats), y
             x = split.x[win]
-            if self.aug_gen is not None:
-                rot = self.cfg.augment_rotation
-                x = augment_batch(x, self.triples, self.aug_gen, rotate=rot > 0, max_angle=rot)
             with torch.no_grad():
+                if self.aug_gen is not None:
+                    rot = self.cfg.augment_rotation
+                    x = augment_batch(x, self.triples, self.aug_gen, jitter_std=self.cfg.augment_jitter,
+                                      scale_std=self.cfg.augment_scale, max_shift=self.cfg.augment_shift,
+                                      rotate=rot > 0, max_angle=rot, axis=self.cfg.augment_axis,
+                                      gravity=self.gravity)
+                    if stats is not None:  # the statistics of the window the images show
+                        stats = self.model.stats(x)
                 images = self.model.imager(x, view)
             return self.model.net(images, stats), y
 

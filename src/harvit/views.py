@@ -61,6 +61,16 @@ def sensor_triples(channels: list[str]) -> list[tuple[int, int, int]]:
     return [(a["x"], a["y"], a["z"]) for a in table.values() if len(a) == 3]
 
 
+def gravity_triple(channels: list[str]) -> tuple[int, int, int] | None:
+    """Index triple ``(x, y, z)`` of the first complete sensor whose prefix names the total
+    acceleration (contains ``total``: gravity plus body motion), or None when there is none."""
+    table, _ = _axis_table(channels)
+    for prefix, axes in table.items():
+        if "total" in prefix and len(axes) == 3:
+            return axes["x"], axes["y"], axes["z"]
+    return None
+
+
 def view_groups(channels: list[str], mode: str) -> list[list[int]]:
     """Group channel indices into views.
 
