@@ -43,9 +43,6 @@ def _rand(shape: tuple[int, ...], generator: torch.Generator | None, like: Tenso
     return torch.rand(shape, generator=generator, device=device).to(device=like.device, dtype=like.dtype)
 
 
-AXES = AUGMENT_AXES
-
-
 def _about_axis(angle: Tensor, axis: int) -> Tensor:
     """Unit quaternions [n, 4] turning by ``angle`` [n, 1] radians about sensor axis 0, 1 or 2."""
     half = angle / 2.0
@@ -77,8 +74,8 @@ def random_quaternions(n: int, generator: torch.Generator | None, like: Tensor, 
     :func:`lying_weight` of ``gravity`` [n, 3] (each window's mean ``total_acc``), so an upright
     window keeps its tilt direction (the sitting/standing cue) and a lying one may lie on any side.
     """
-    if axis not in AXES:
-        raise HarvitError(f"augment: rotation axis {axis!r}; expected one of {', '.join(AXES)}")
+    if axis not in AUGMENT_AXES:
+        raise HarvitError(f"augment: rotation axis {axis!r}; expected one of {', '.join(AUGMENT_AXES)}")
     if axis != "any":
         angle = (_rand((n, 1), generator, like) * 2.0 - 1.0) * math.radians(max_angle)
         if axis == "lying":

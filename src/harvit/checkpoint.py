@@ -25,7 +25,8 @@ VERSION = 1
 #: Settings that change the network's shape or meaning: resuming with another value is refused.
 ARCH_KEYS = (
     "dataset", "mode", "encodings", "img_size", "encoder", "patch_size", "embed_dim", "depth",
-    "num_heads", "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range", "mtf_bins", "freeze_encoder",
+    "num_heads", "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range", "mtf_bins",
+    "freeze_encoder",
 )
 
 

@@ -102,19 +102,17 @@ class HarNet(nn.Module):
 
     With ``stats_dim`` > 0 the head reads ``concat(pooled image features [B, D], statistics [B, F])``.
     With ``image_dropout`` p > 0, in training each sample's image features are zeroed with chance p
-    (modality dropout), so the head cannot lean on the images alone. With ``stats_linear`` a linear
-    map of the statistics [B, F] -> [B, n_classes] is added to the head's logits.
+    (modality dropout), so the head cannot lean on the images alone. With ``stats_linear`` (a module
+    [B, F] -> [B, n_classes], :func:`build_net` makes a Linear) its map of the statistics is added to
+    the head's logits.
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool, stats_dim: int = 0,
-                 image_dropout: float = 0.0, stats_linear: bool = False) -> None:
+                 image_dropout: float = 0.0, stats_linear: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
-        n_classes = int(head[-1].out_features) if isinstance(head, nn.Sequential) else 0
-        if stats_linear and not (stats_dim and n_classes):
-            raise ValueError("stats_linear needs window statistics (stats_dim > 0) and a Sequential head")
-        self.stats_linear = nn.Linear(stats_dim, n_classes) if stats_linear else None
+        self.stats_linear = stats_linear
         self.frozen = frozen
         self.stats_dim = stats_dim
         self.image_dropout = image_dropout
@@ -163,8 +161,11 @@ def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) ->
             "useless; pass --pretrained/--pretrained-path or --no-freeze-encoder",
             stacklevel=2,
         )
+    if cfg.stats_linear and not stats_dim:
+        raise ValueError("stats_linear needs window statistics (stats_dim > 0)")
+    linear = nn.Linear(stats_dim, n_classes) if cfg.stats_linear else None
     return HarNet(encoder, head, frozen=cfg.freeze_encoder, stats_dim=stats_dim, image_dropout=cfg.image_dropout,
-                  stats_linear=cfg.stats_linear)
+                  stats_linear=linear)
 
 
 class WindowClassifier(nn.Module):

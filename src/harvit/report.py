@@ -201,7 +201,6 @@ def verdict(vit_acc: float, baseline: dict[str, Any]) -> str:
     return head + tail + " (Test accuracy, same data set, subject split and seed.)"
 
 
-
 def _augmentation(cfg: dict[str, Any]) -> str:
     """One line for the report's settings table, from a saved config dict."""
     if not cfg.get("augment"):
@@ -215,6 +214,7 @@ def _augmentation(cfg: dict[str, Any]) -> str:
     return (f"on: {turn}, magnitude x(1 +- {cfg.get('augment_scale', 0.1):g}), shift up to "
             f"{cfg.get('augment_shift', 0.1):g} of the window, jitter {cfg.get('augment_jitter', 0.01):g} std; "
             "statistics recomputed on the augmented window")
+
 
 def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
     head = "none (linear)" if not str(cfg.get("hidden_dims", "")).strip() else cfg["hidden_dims"]
