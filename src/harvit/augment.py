@@ -180,7 +180,7 @@ def augment_batch(
     _check(triples, c, jitter_std=jitter_std, scale_std=scale_std, max_shift=max_shift, max_angle=max_angle)
     out = x
     if rotate and triples:
-        g = x[:, list(gravity)].mean(-1) if gravity is not None else None  # [B, 3]
+        g = x[:, list(gravity)].mean(-1) if axis == "lying" and gravity is not None else None  # [B, 3]
         rot = quaternion_to_matrix(random_quaternions(b, generator, x, max_angle, axis, g))
         out = rotate_triples(out, triples, rot)
     if scale_std > 0:

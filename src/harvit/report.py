@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvit.atomic import write_text
+from harvit.config import Config
 from harvit.errors import HarvitError
 
 if TYPE_CHECKING:
@@ -202,17 +203,18 @@ def verdict(vit_acc: float, baseline: dict[str, Any]) -> str:
 
 
 def _augmentation(cfg: dict[str, Any]) -> str:
-    """One line for the report's settings table, from a saved config dict."""
-    if not cfg.get("augment"):
+    """One line for the report's settings table, from a saved config dict (older runs: defaults)."""
+    cfg = {**Config().to_dict(), **cfg}
+    if not cfg["augment"]:
         return "off"
-    rot = float(cfg.get("augment_rotation", 15.0))
-    axis = cfg.get("augment_axis", "any")
+    rot = float(cfg["augment_rotation"])
+    axis = cfg["augment_axis"]
     turn = "no rotation" if rot <= 0 else (
         f"rotation up to {rot:g} deg about a random axis" if axis == "any" else
         f"roll up to +-{rot:g} deg about x for lying windows" if axis == "lying" else
         f"rotation up to +-{rot:g} deg about {axis}")
-    return (f"on: {turn}, magnitude x(1 +- {cfg.get('augment_scale', 0.1):g}), shift up to "
-            f"{cfg.get('augment_shift', 0.1):g} of the window, jitter {cfg.get('augment_jitter', 0.01):g} std; "
+    return (f"on: {turn}, magnitude x(1 +- {cfg['augment_scale']:g}), shift up to "
+            f"{cfg['augment_shift']:g} of the window, jitter {cfg['augment_jitter']:g} std; "
             "statistics recomputed on the augmented window")
 
 
