@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harvit.atomic import write_json
-from harvit.baseline import run_baseline
 from harvit.config import resolve
 from harvit.data import load_dataset
-from harvit.train import train
+from harvit.evaluation.baseline import run_baseline
+from harvit.training import train
+from harvit.utils.atomic import write_json
 
 
 def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], seeds: list[int],

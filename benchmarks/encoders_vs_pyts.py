@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harvit.encode import encode
+from harvit.imaging.encodings import encode
 
 ENCODERS = ("gasf", "gadf", "mtf", "rp")
 
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 "> 1e-3 anywhere (float32 vs float64 near a quantile edge can move one MTF bin)",
     }
     if args.json:
-        from harvit.atomic import write_json
+        from harvit.utils.atomic import write_json
 
         write_json(args.json, results)
         print(f"wrote {args.json}")

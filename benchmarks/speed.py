@@ -35,9 +35,9 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from harvit.atomic import write_json
 from harvit.config import Config, resolve
-from harvit.model import build_net
+from harvit.models.net import build_net
+from harvit.utils.atomic import write_json
 
 REFERENCE = dict(encoder="vit_base_patch8_224", img_size=224, in_chans=3, label="reference ViT-B/8 224px")
 
@@ -163,7 +163,7 @@ def time_train_step(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ac: 
 
 def e2e(args: argparse.Namespace, device: torch.device, reference: bool) -> list[dict[str, Any]]:
     """Frozen-encoder training with and without the feature cache; epoch timings from metrics."""
-    from harvit.train import train
+    from harvit.training import train
 
     rows = []
     out = Path(tempfile.mkdtemp(prefix="harvit-speed-"))

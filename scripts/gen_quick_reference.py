@@ -10,9 +10,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from harvit.atomic import write_text
 from harvit.cli import build_parser
 from harvit.config import PRESETS, Config
+from harvit.utils.atomic import write_text
 
 HEADER = """# harvit quick reference
 

@@ -50,7 +50,7 @@ def tiny_config(output_dir: str | Path, **overrides: Any) -> Config:
 
 def train_tiny_run(output_dir: str | Path, dataset: Dataset | None = None, **overrides: Any) -> Path:
     """Train a TINY run on synthetic windows; returns its run folder."""
-    from harvit.train import train
+    from harvit.training import train
 
     cfg = tiny_config(output_dir, **overrides)
     train(cfg, dataset=dataset if dataset is not None else synthetic_dataset())

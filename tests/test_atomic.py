@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from harvit.atomic import write_json, write_text
-from harvit.errors import HarvitError
+from harvit.utils.atomic import write_json, write_text
+from harvit.utils.errors import HarvitError
 
 
 def test_atomic_write_mode_follows_umask(tmp_path):

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from harvit.augment import augment_batch, lying_weight, quaternion_to_matrix, random_quaternions
-from harvit.errors import HarvitError
-from harvit.views import sensor_triples
+from harvit.data.channels import sensor_triples
+from harvit.imaging.augment import augment_batch, lying_weight, quaternion_to_matrix, random_quaternions
+from harvit.utils.errors import HarvitError
 
 CHANNELS = [f"{s}_{a}" for s in ("body_acc", "body_gyro", "total_acc") for a in "xyz"]
 TRIPLES = sensor_triples(CHANNELS)

@@ -7,9 +7,10 @@ import pytest
 from helpers_runs import CHANNELS, synthetic_dataset
 
 import harvit.data
-from harvit.baseline import format_baseline, run_baseline, window_features
 from harvit.cli import main
-from harvit.errors import HarvitError
+from harvit.evaluation.baseline import format_baseline, run_baseline
+from harvit.features.statistics import window_features
+from harvit.utils.errors import HarvitError
 
 
 def test_window_features_shape_and_finite():

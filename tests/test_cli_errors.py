@@ -26,7 +26,7 @@ import torch
 from synth import write_uci_layout
 
 from harvit.cli import build_parser, config_from_args
-from harvit.train import Trainer
+from harvit.training import build_run, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 UCI = "uci_har/UCI HAR Dataset"
@@ -113,7 +113,7 @@ def assets(tmp_path_factory) -> Assets:
         mp.setenv("HARVIT_CACHE_DIR", str(root / "cache"))
         mp.setenv("HARVIT_OFFLINE", "1")
         argv = train("uci_har", "--data-dir", str(uci), "--output-dir", str(root / "runs"))
-        Trainer(config_from_args(build_parser().parse_args(argv))[0]).fit()
+        fit(build_run(config_from_args(build_parser().parse_args(argv))[0]))
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(det)
     return Assets(uci, uci7, root / "runs" / "r")

@@ -5,7 +5,7 @@ import pytest
 
 from harvit.cli import build_parser
 from harvit.config import PRESETS, Config, resolve
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 def test_defaults_are_the_reference_design():

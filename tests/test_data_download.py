@@ -24,7 +24,7 @@ from harvit.data.download import (
     open_source,
     verify_manifest,
 )
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 @pytest.fixture(autouse=True)

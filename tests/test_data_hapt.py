@@ -13,7 +13,7 @@ import pytest
 import harvit.data.hapt as hapt
 from harvit.data import CHANNELS, Preprocessing, dataset_info, load_dataset
 from harvit.data.cache import prepared_path
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 UCI_HAR_TRAIN = [1226, 1073, 986, 1286, 1374, 1407]
 UCI_HAR_TEST = [496, 471, 420, 491, 532, 537]

@@ -7,7 +7,7 @@ import pytest
 
 from harvit.data import CHANNELS, preprocess_inertial, sliding_windows
 from harvit.data.signals import Preprocessing, fill_nonfinite, parse_numeric_text, window_starts
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 def _recording(n: int = 1000, rate: float = 50.0) -> tuple[np.ndarray, np.ndarray]:

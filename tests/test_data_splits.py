@@ -7,7 +7,7 @@ import pytest
 
 from harvit.data import CHANNELS, Windows, train_val_split
 from harvit.data.splits import n_val_subjects
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 def _windows(subjects: list[int], per_subject: int = 4) -> Windows:

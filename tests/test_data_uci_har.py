@@ -14,7 +14,7 @@ import harvit.data.uci_har as uci_har
 from harvit.data import CHANNELS, load_dataset
 from harvit.data.download import open_source
 from harvit.data.hapt import read_activity_labels
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 LABELS = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
 TOP = "UCI HAR Dataset"

@@ -7,10 +7,12 @@ import pytest
 import torch
 from synth import make_dataset
 
-from harvit import checkpoint as ck
 from harvit.config import Config
-from harvit.errors import HarvitError
-from harvit.train import Interrupted, Trainer, evaluate_split, train
+from harvit.evaluation.inference import evaluate_split
+from harvit.models import checkpoint as ck
+from harvit.training import build_run, fit, loop, train
+from harvit.training.interrupts import Interrupted
+from harvit.utils.errors import HarvitError
 
 TINY = dict(encoder="vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2,
             hidden_dims="16", mode="stack", encodings="gasf", freeze_encoder=False, epochs=3, batch_size=32,
@@ -40,12 +42,12 @@ def test_ema_weights_are_validated_saved_and_tested(tmp_path):
     if res["best_epoch"] == 3:
         assert all(torch.equal(best["model"][k], latest["ema"][k]) for k in latest["ema"])
     # the recorded validation accuracy is that of the EMA weights, not of the live ones
-    t = Trainer(tiny(tmp_path, run_name="r", resume=True), dataset=ds)
+    t = build_run(tiny(tmp_path, run_name="r", resume=True), dataset=ds)
     assert t.ema is not None
     assert all(torch.equal(t.ema.module.state_dict()[k], v) for k, v in latest["ema"].items())
     val_ema = evaluate_split(t.ema.module, t.splits["val"], 256, t.autocast)
     val_live = evaluate_split(t.model, t.splits["val"], 256, t.autocast)
-    last = t.history[-1]
+    last = t.state.history[-1]
     assert val_ema["loss"] == pytest.approx(last["val_loss"], rel=1e-5)
     assert val_live["loss"] != pytest.approx(last["val_loss"], rel=1e-5)
 
@@ -55,23 +57,23 @@ def test_ema_run_resumes_exactly_after_an_interrupt(tmp_path, monkeypatch):
     ds = make_dataset()
     full = train(tiny(tmp_path, run_name="full", deterministic=True), dataset=ds)
 
-    real_step = Trainer.train_step
+    real_step = loop.train_step
     calls = {"n": 0}
 
-    def step_then_interrupt(self, idx):
-        out = real_step(self, idx)
+    def step_then_interrupt(run, idx):
+        out = real_step(run, idx)
         calls["n"] += 1
-        if calls["n"] == self.steps_per_epoch + 2:  # inside epoch 2
+        if calls["n"] == run.steps_per_epoch + 2:  # inside epoch 2
             os.kill(os.getpid(), signal.SIGINT)
         return out
 
-    monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    monkeypatch.setattr(loop, "train_step", step_then_interrupt)
     with pytest.raises(Interrupted):
-        Trainer(tiny(tmp_path, run_name="cut", deterministic=True), dataset=ds).fit()
-    monkeypatch.setattr(Trainer, "train_step", real_step)
+        fit(build_run(tiny(tmp_path, run_name="cut", deterministic=True), dataset=ds))
+    monkeypatch.setattr(loop, "train_step", real_step)
     cut = ck.load_checkpoint(tmp_path / "cut" / "latest.pt")
     assert (cut["epoch"], cut["step_in_epoch"]) == (1, 2)
-    resumed = Trainer(tiny(tmp_path, run_name="cut", deterministic=True, resume=True), dataset=ds).fit()
+    resumed = fit(build_run(tiny(tmp_path, run_name="cut", deterministic=True, resume=True), dataset=ds))
     for key in ("test_accuracy", "test_loss", "best_epoch", "confusion_matrix"):
         assert resumed[key] == full[key], key
     a = ck.load_checkpoint(tmp_path / "full" / "latest.pt")["ema"]
@@ -82,7 +84,7 @@ def test_ema_run_resumes_exactly_after_an_interrupt(tmp_path, monkeypatch):
 def test_resume_with_another_ema_setting_is_refused(tmp_path):
     train(tiny(tmp_path, epochs=1), dataset=make_dataset())
     with pytest.raises(HarvitError, match="ema_decay"):
-        Trainer(tiny(tmp_path, epochs=1, resume=True, ema_decay=0.0), dataset=make_dataset())
+        build_run(tiny(tmp_path, epochs=1, resume=True, ema_decay=0.0), dataset=make_dataset())
 
 
 def test_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp_path):
@@ -93,5 +95,5 @@ def test_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp_p
     for key in ("ema_decay", "train_stride", "split_seed", "image_dropout"):
         state["config"].pop(key)
     ck.save_checkpoint(path, state)
-    t = Trainer(tiny(tmp_path, epochs=2, ema_decay=0.0, resume=True), dataset=make_dataset())
-    assert t.epoch == 1
+    t = build_run(tiny(tmp_path, epochs=2, ema_decay=0.0, resume=True), dataset=make_dataset())
+    assert t.state.epoch == 1

@@ -7,21 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harvit.encode import (
-    ENCODERS,
-    SignalImager,
-    encode,
-    gadf,
-    gasf,
-    log_spectrogram,
-    mtf,
-    paa,
-    paa_matrix,
-    rp,
-    spec,
-)
-from harvit.errors import HarvitError
-from harvit.scaling import Scaler
+from harvit.imaging.encodings import ENCODERS, encode, gadf, gasf, log_spectrogram, mtf, paa, paa_matrix, rp, spec
+from harvit.imaging.imager import SignalImager
+from harvit.imaging.scaling import Scaler
+from harvit.utils.errors import HarvitError
 
 CHANNELS = [f"{s}_{a}" for s in ("body_acc", "body_gyro", "total_acc") for a in "xyz"]
 

@@ -12,15 +12,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import harvit.data
 from harvit.cli import main
-from harvit.errors import HarvitError
-from harvit.evaluate import (
-    classification_metrics,
-    evaluate_checkpoint,
-    evaluate_model,
-    format_evaluation,
-    window_loader,
-)
-from harvit.inference import load_trained
+from harvit.evaluation.evaluate import evaluate_checkpoint, format_evaluation
+from harvit.evaluation.inference import evaluate_model, window_loader
+from harvit.evaluation.metrics import classification_metrics
+from harvit.models.loading import load_trained
+from harvit.utils.errors import HarvitError
 
 # Hand-made labels with a known confusion matrix (rows: true, columns: predicted).
 KNOWN_TRUE = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2]

@@ -4,9 +4,10 @@ from synth import CHANNELS, make_windows
 from torch import nn
 
 from harvit.config import Config
-from harvit.encode import SignalImager
-from harvit.model import WindowClassifier, aggregate_views, build_head, build_net
-from harvit.scaling import Scaler
+from harvit.imaging.imager import SignalImager
+from harvit.imaging.scaling import Scaler
+from harvit.models.classifier import WindowClassifier, aggregate_views
+from harvit.models.net import build_head, build_net
 
 TINY = dict(encoder="vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2,
             hidden_dims="24", freeze_encoder=False)
@@ -51,7 +52,7 @@ def test_aggregate_views_is_mean_log_softmax():
 
 
 def test_offline_pretrained_without_file_is_a_clear_error(monkeypatch):
-    from harvit.errors import HarvitError
+    from harvit.utils.errors import HarvitError
 
     monkeypatch.setenv("HARVIT_OFFLINE", "1")
     with pytest.raises(HarvitError, match="--pretrained-path"):
@@ -76,7 +77,7 @@ def test_image_dropout_hides_image_features_in_training_only():
 
 
 def test_stats_linear_adds_a_linear_map_of_the_statistics_to_the_logits():
-    from harvit.errors import HarvitError
+    from harvit.utils.errors import HarvitError
 
     cfg = Config(**{**TINY, "dropout": 0.0, "stats_linear": True})
     net = build_net(cfg, 3, 4, stats_dim=5).eval()

@@ -10,8 +10,8 @@ from helpers_runs import synthetic_windows, tiny_config
 from torch import nn
 
 from harvit.cli import main
-from harvit.evaluate import window_loader
-from harvit.profiler import (
+from harvit.evaluation.inference import window_loader
+from harvit.reporting.profiler import (
     PerformanceProfiler,
     build_random_model,
     compare_amp_performance,

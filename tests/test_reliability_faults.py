@@ -30,11 +30,12 @@ import pytest
 import torch
 from synth import make_dataset, write_uci_layout
 
-from harvit import checkpoint as ck
 from harvit.cli import build_parser, config_from_args
 from harvit.config import Config
-from harvit.errors import HarvitError
-from harvit.train import Interrupted, Trainer
+from harvit.models import checkpoint as ck
+from harvit.training import build_run, fit
+from harvit.training.interrupts import Interrupted
+from harvit.utils.errors import HarvitError
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 7
@@ -306,9 +307,9 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(tiny
     run equals one made with --batch-size 16 --accum-steps 2 from the start (same effective batch,
     same steps per epoch, same numbers)."""
     data = make_dataset(n_train=150, n_test=45)
-    t = Trainer(tiny_cfg("oom"), dataset=data)
+    t = build_run(tiny_cfg("oom"), dataset=data)
     t.model.net.register_forward_pre_hook(oom_above(16))
-    res = t.fit()
+    res = fit(t)
     assert res["events"] == ["out of memory: retrying the step at micro-batch 16 (x2 accumulation, same "
                              "effective batch)"]
     saved = json.loads((tmp_path / "oom" / "training_results.json").read_text())
@@ -317,22 +318,22 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(tiny
     assert [h["micro_batch"] for h in history] == [16, 16]
     assert ck.load_checkpoint(tmp_path / "oom" / "latest.pt")["micro_batch"] == 16
 
-    ref = Trainer(tiny_cfg("accum", batch_size=16, accum_steps=2), dataset=data)
+    ref = build_run(tiny_cfg("accum", batch_size=16, accum_steps=2), dataset=data)
     assert (ref.samples_per_step, ref.steps_per_epoch) == (t.samples_per_step, t.steps_per_epoch)
-    ref_res = ref.fit()
+    ref_res = fit(ref)
     strip = {"epoch_time_s", "train_time_s", "samples_per_s"}
-    assert [{k: v for k, v in h.items() if k not in strip} for h in ref.history] == \
-           [{k: v for k, v in h.items() if k not in strip} for h in t.history]
+    assert [{k: v for k, v in h.items() if k not in strip} for h in ref.state.history] == \
+           [{k: v for k, v in h.items() if k not in strip} for h in t.state.history]
     assert ref_res["test_loss"] == res["test_loss"]
 
 
 def test_out_of_memory_at_micro_batch_1_is_one_clear_error(tiny_cfg):
-    t = Trainer(tiny_cfg("oom1", epochs=1), dataset=make_dataset())
+    t = build_run(tiny_cfg("oom1", epochs=1), dataset=make_dataset())
     t.model.net.register_forward_pre_hook(oom_above(0))
     with pytest.raises(HarvitError, match="out of memory even at micro-batch 1") as e:
-        t.fit()
+        fit(t)
     assert "\n" not in str(e.value)
-    assert [ev.split("micro-batch ")[1].split()[0] for ev in t.events] == ["16", "8", "4", "2", "1"]
+    assert [ev.split("micro-batch ")[1].split()[0] for ev in t.state.events] == ["16", "8", "4", "2", "1"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ def test_disk_full_is_one_line_exit_2_and_the_previous_checkpoint_survives(tmp_p
     for k in ("HARVIT_DATA_DIR", "HARVIT_CACHE_DIR", "HARVIT_OFFLINE"):
         monkeypatch.setenv(k, data_env[k])
     argv = [*FLAGS, "--output-dir", str(tmp_path), "--run-name", "full-disk", "--epochs", "2"]
-    first = Trainer(cli_config(*argv))
+    first = build_run(cli_config(*argv))
     calls = []
 
     def interrupt_on_third_step(module, args):
@@ -379,7 +380,7 @@ def test_disk_full_is_one_line_exit_2_and_the_previous_checkpoint_survives(tmp_p
 
     first.model.net.register_forward_pre_hook(interrupt_on_third_step)
     with pytest.raises(Interrupted):
-        first.fit()
+        fit(first)
     run = tmp_path / "full-disk"
     before = {"latest.pt": (run / "latest.pt").read_bytes()}
     assert ck.load_checkpoint(run / "latest.pt")["step_in_epoch"] == 3
@@ -397,8 +398,8 @@ def test_disk_full_is_one_line_exit_2_and_the_previous_checkpoint_survives(tmp_p
     assert ck.load_checkpoint(run / "latest.pt")["step_in_epoch"] == 3
     assert temp_files(run) == []
 
-    again = Trainer(cli_config(*argv, "--resume"))
-    assert again.fit()["epochs_run"] == 2
+    again = build_run(cli_config(*argv, "--resume"))
+    assert fit(again)["epochs_run"] == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,8 +439,8 @@ class _Evil:
 def test_checkpoints_hold_plain_data_and_a_pickle_payload_is_refused(tmp_path, tiny_cfg):
     """A real checkpoint loads under weights_only=True (tensors and plain data); a checkpoint file
     carrying code is refused with one clear error and the code never runs."""
-    t = Trainer(tiny_cfg("plain", epochs=1), dataset=make_dataset())
-    t.fit()
+    t = build_run(tiny_cfg("plain", epochs=1), dataset=make_dataset())
+    fit(t)
     ckpt = torch.load(tmp_path / "plain" / "latest.pt", weights_only=True)
     assert ckpt["format"] == ck.FORMAT
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from harvit.errors import HarvitError
-from harvit.scaling import Scaler
+from harvit.imaging.scaling import Scaler
+from harvit.utils.errors import HarvitError
 
 
 def _train(seed: int = 0) -> np.ndarray:

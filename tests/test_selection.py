@@ -8,7 +8,7 @@ from synth import make_dataset
 
 from harvit.config import Config
 from harvit.data.windows import Dataset
-from harvit.train import train
+from harvit.training import train
 
 TINY = dict(encoder="vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2,
             hidden_dims="16", mode="stack", encodings="gasf", freeze_encoder=False, epochs=4, batch_size=32,

@@ -12,8 +12,10 @@ import torch
 from synth import make_dataset, write_uci_layout
 
 from harvit.config import Config
-from harvit.errors import HarvitError
-from harvit.train import Trainer, train
+from harvit.training import build_run, fit, train
+from harvit.training.feature_cache import build_feature_cache
+from harvit.training.step import batch_logits
+from harvit.utils.errors import HarvitError
 
 TINY = dict(encoder="vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2,
             hidden_dims="16", mode="stack", encodings="gasf", freeze_encoder=False, epochs=2, batch_size=32,
@@ -59,28 +61,28 @@ def test_existing_run_is_not_overwritten(tmp_path):
     train(tiny(tmp_path, epochs=1), dataset=make_dataset())
     before = (tmp_path / "optimized" / "latest.pt").read_bytes()
     with pytest.raises(HarvitError, match="already holds a run"):
-        Trainer(tiny(tmp_path, epochs=1), dataset=make_dataset())
+        build_run(tiny(tmp_path, epochs=1), dataset=make_dataset())
     assert (tmp_path / "optimized" / "latest.pt").read_bytes() == before
 
 
 def test_resume_with_other_architecture_is_refused(tmp_path):
     train(tiny(tmp_path, epochs=1), dataset=make_dataset())
     with pytest.raises(HarvitError, match="encodings"):
-        Trainer(tiny(tmp_path, epochs=1, resume=True, encodings="gadf"), dataset=make_dataset())
+        build_run(tiny(tmp_path, epochs=1, resume=True, encodings="gadf"), dataset=make_dataset())
 
 
 def test_feature_cache_matches_uncached_path(tmp_path, monkeypatch):
     """Same seed and head init: the cached and the uncached frozen paths agree within 0.2 points."""
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
     common = dict(freeze_encoder=True, epochs=3, lr=3e-3, mode="flatten", encodings="gasf,gadf")
-    a = Trainer(tiny(tmp_path, run_name="cached", **common), dataset=make_dataset())
-    assert a.use_cache
-    ra = a.fit()
-    b = Trainer(tiny(tmp_path, run_name="plain", feature_cache=False, **common), dataset=make_dataset())
-    assert not b.use_cache
-    rb = b.fit()
-    ha = [h["val_acc"] for h in a.history]
-    hb = [h["val_acc"] for h in b.history]
+    a = build_run(tiny(tmp_path, run_name="cached", **common), dataset=make_dataset())
+    assert a.use_feature_cache
+    ra = fit(a)
+    b = build_run(tiny(tmp_path, run_name="plain", feature_cache=False, **common), dataset=make_dataset())
+    assert not b.use_feature_cache
+    rb = fit(b)
+    ha = [h["val_acc"] for h in a.state.history]
+    hb = [h["val_acc"] for h in b.state.history]
     assert max(abs(x - y) for x, y in zip(ha, hb, strict=True)) <= 0.002
     assert abs(ra["test_accuracy"] - rb["test_accuracy"]) <= 0.002
     assert list((tmp_path / "cache" / "features").glob("*.npy"))
@@ -88,7 +90,7 @@ def test_feature_cache_matches_uncached_path(tmp_path, monkeypatch):
 
 def test_init_from_loads_encoder_weights(tmp_path):
     train(tiny(tmp_path, run_name="stage1", epochs=1), dataset=make_dataset())
-    t = Trainer(tiny(tmp_path, run_name="stage2", epochs=1, init_from=str(tmp_path / "stage1" / "best.pt"),
+    t = build_run(tiny(tmp_path, run_name="stage2", epochs=1, init_from=str(tmp_path / "stage1" / "best.pt"),
                      hidden_dims="8"), dataset=make_dataset())
     src = torch.load(tmp_path / "stage1" / "best.pt", weights_only=True)["model"]
     own = t.model.state_dict()
@@ -148,17 +150,17 @@ def test_feature_pass_halves_its_batch_on_out_of_memory(tmp_path, monkeypatch):
     """The frozen feature pass probes down to the largest batch that fits; the features are unchanged."""
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
     common = dict(freeze_encoder=True, epochs=1, mode="flatten", encodings="gasf", eval_batch_size=72)
-    ref = Trainer(tiny(tmp_path, run_name="ref", **common), dataset=make_dataset())
-    ref.build_feature_cache()
+    ref = build_run(tiny(tmp_path, run_name="ref", **common), dataset=make_dataset())
+    build_feature_cache(ref)
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache2"))  # no reuse of ref's files
-    t = Trainer(tiny(tmp_path, run_name="oom", **common), dataset=make_dataset())
+    t = build_run(tiny(tmp_path, run_name="oom", **common), dataset=make_dataset())
 
     def too_big(_module, args):
         if args[0].shape[0] > 18:
             raise torch.OutOfMemoryError("test: more than 18 images")
 
     handle = t.model.net.encoder.register_forward_pre_hook(too_big)
-    t.build_feature_cache()
+    build_feature_cache(t)
     assert t.feature_batch == 18  # 72 -> 36 -> 18 images (2 windows x 9 views)
     for name in ("train", "val", "test"):
         assert torch.allclose(t.splits[name].feats, ref.splits[name].feats, atol=1e-5)
@@ -170,16 +172,16 @@ def test_feature_pass_halves_its_batch_on_out_of_memory(tmp_path, monkeypatch):
     t.model.net.encoder.register_forward_pre_hook(never)
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache3"))
     with pytest.raises(HarvitError, match="even for one window"):
-        t.build_feature_cache()
+        build_feature_cache(t)
 
 
 def test_split_seed_fixes_the_validation_subjects_across_seeds(tmp_path):
     ds = make_dataset()
-    subjects = {s: Trainer(tiny(tmp_path, run_name=f"p{s}", seed=s), dataset=ds).windows["val"].subjects()
+    subjects = {s: build_run(tiny(tmp_path, run_name=f"p{s}", seed=s), dataset=ds).windows["val"].subjects()
                 for s in range(4)}
     assert len({tuple(v) for v in subjects.values()}) > 1  # the seed alone moves the validation subjects
-    a = Trainer(tiny(tmp_path, run_name="a", seed=1, split_seed=3), dataset=ds)
-    b = Trainer(tiny(tmp_path, run_name="b", seed=2, split_seed=3), dataset=ds)
+    a = build_run(tiny(tmp_path, run_name="a", seed=1, split_seed=3), dataset=ds)
+    b = build_run(tiny(tmp_path, run_name="b", seed=2, split_seed=3), dataset=ds)
     assert a.windows["val"].subjects() == b.windows["val"].subjects() == subjects[3]
     wa, wb = a.model.net.head[0].weight, b.model.net.head[0].weight
     assert not torch.equal(wa, wb)  # ... while the initialisation follows --seed
@@ -188,14 +190,14 @@ def test_split_seed_fixes_the_validation_subjects_across_seeds(tmp_path):
 def test_resume_with_another_seed_is_refused(tmp_path):
     train(tiny(tmp_path, epochs=1), dataset=make_dataset())
     with pytest.raises(HarvitError, match="seed"):
-        Trainer(tiny(tmp_path, epochs=1, resume=True, seed=7), dataset=make_dataset())
+        build_run(tiny(tmp_path, epochs=1, resume=True, seed=7), dataset=make_dataset())
     with pytest.raises(HarvitError, match="augment_axis"):  # another augmentation is another run too
-        Trainer(tiny(tmp_path, epochs=1, resume=True, augment=True, augment_axis="lying"), dataset=make_dataset())
+        build_run(tiny(tmp_path, epochs=1, resume=True, augment=True, augment_axis="lying"), dataset=make_dataset())
 
 
 def test_augmented_windows_get_their_own_statistics(tmp_path, monkeypatch):
     """With --augment the head sees the statistics of the turned window its images show."""
-    import harvit.train as train_mod
+    import harvit.training.step as train_mod
 
     seen: dict[str, torch.Tensor] = {}
     real_augment = train_mod.augment_batch
@@ -206,7 +208,7 @@ def test_augmented_windows_get_their_own_statistics(tmp_path, monkeypatch):
         return seen["aug"]
 
     monkeypatch.setattr(train_mod, "augment_batch", spy_augment)
-    t = Trainer(tiny(tmp_path, augment=True, augment_axis="x", augment_rotation=180.0, window_stats=True),
+    t = build_run(tiny(tmp_path, augment=True, augment_axis="x", augment_rotation=180.0, window_stats=True),
                 dataset=make_dataset())
     real_net = t.model.net.forward
 
@@ -215,7 +217,7 @@ def test_augmented_windows_get_their_own_statistics(tmp_path, monkeypatch):
         return real_net(images, stats)
 
     monkeypatch.setattr(t.model.net, "forward", spy_net)
-    t._logits(torch.arange(8))
+    batch_logits(t, torch.arange(8))
     with torch.no_grad():
         torch.testing.assert_close(seen["stats"], t.model.stats(seen["aug"]))
         assert not torch.allclose(seen["stats"], t.model.stats(seen["x"]), atol=1e-3)
@@ -229,5 +231,5 @@ def test_lying_roll_without_total_acc_is_refused_before_anything_is_written(tmp_
     ds = make_dataset()
     body = Dataset(ds.name, *(replace(w, x=w.x[:, :6], channels=w.channels[:6]) for w in (ds.train, ds.test)))
     with pytest.raises(HarvitError, match="--augment-axis lying: needs total_acc"):
-        Trainer(tiny(tmp_path, augment=True, augment_axis="lying"), dataset=body)
+        build_run(tiny(tmp_path, augment=True, augment_axis="lying"), dataset=body)
     assert not (tmp_path / "optimized").exists()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harvit.errors import HarvitError
-from harvit.views import expand_views, sensor_triples, view_groups
+from harvit.data.channels import sensor_triples
+from harvit.imaging.views import expand_views, view_groups
+from harvit.utils.errors import HarvitError
 
 CHANNELS = [f"{s}_{a}" for s in ("body_acc", "body_gyro", "total_acc") for a in "xyz"]
 

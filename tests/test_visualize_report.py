@@ -9,11 +9,11 @@ from helpers_runs import CLASSES, is_png, synthetic_dataset, train_tiny_run
 from sklearn.metrics import classification_report
 
 import harvit.data
-from harvit import visualize as viz
 from harvit.cli import main
-from harvit.errors import HarvitError
-from harvit.inference import load_trained
-from harvit.report import create_training_report, verdict
+from harvit.models.loading import load_trained
+from harvit.reporting import plots as viz
+from harvit.reporting.report import create_training_report, verdict
+from harvit.utils.errors import HarvitError
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_encoded_images_grid(tiny_run, tmp_path, mode, encodings):
         imager = tm.model
         n_cols = 9
     else:
-        from harvit.encode import SignalImager
+        from harvit.imaging.imager import SignalImager
 
         imager = SignalImager(tm.channels, mode, encodings.split(","), 16, tm.model.imager.scaler)
         n_cols = 3 * 3 * 2
@@ -165,7 +165,7 @@ def test_report_without_data_still_writes(tiny_run, monkeypatch, tmp_path):
 
 
 def test_report_names_the_augmentation_that_ran():
-    from harvit.report import _augmentation
+    from harvit.reporting.report import _augmentation
 
     assert _augmentation({"augment": False}) == "off"
     line = _augmentation({"augment": True, "augment_axis": "lying", "augment_rotation": 180.0, "augment_shift": 0.0})

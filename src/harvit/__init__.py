@@ -4,7 +4,7 @@ Wearable IMU windows are turned into images on the device (GASF, GADF, MTF, recu
 spectrogram) and classified by a timm encoder with an MLP head.
 """
 
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 __version__ = "0.1.0"
 __all__ = ["HarvitError", "__version__"]

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, Union, get_args, get_origin, get_type_hints
 
 from harvit.config import PRESETS, Config
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
+from harvit.utils.logging import setup_logging
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,11 +141,11 @@ def cmd_train(ns: argparse.Namespace) -> int:
     cfg, preset = config_from_args(ns)
     print(f"preset: {preset}" + ("" if ns.__dict__.get("preset") else " (chosen by device; --preset to change)"),
           flush=True)
-    from harvit.train import train
+    from harvit.training import train
 
     results = train(cfg)
     try:
-        from harvit.report import create_training_report
+        from harvit.reporting.report import create_training_report
 
         path = create_training_report(cfg.run_dir)
         print(f"report: {path}", flush=True)
@@ -163,7 +164,7 @@ def cmd_data(ns: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(ns: argparse.Namespace) -> int:
-    from harvit.evaluate import evaluate_checkpoint, format_evaluation
+    from harvit.evaluation.evaluate import evaluate_checkpoint, format_evaluation
 
     result = evaluate_checkpoint(ns.target, split=ns.split, dataset=ns.dataset, data_dir=ns.data_dir,
                                  device=ns.device, json_path=ns.json)
@@ -172,14 +173,14 @@ def cmd_evaluate(ns: argparse.Namespace) -> int:
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
-    from harvit.report import create_training_report
+    from harvit.reporting.report import create_training_report
 
     print(create_training_report(ns.run_dir))
     return 0
 
 
 def cmd_baseline(ns: argparse.Namespace) -> int:
-    from harvit.baseline import format_baseline, run_baseline
+    from harvit.evaluation.baseline import format_baseline, run_baseline
 
     result = run_baseline(ns.dataset, data_dir=ns.data_dir, seed=ns.seed, val_fraction=ns.val_fraction,
                           json_path=ns.json, train_stride=ns.train_stride)
@@ -188,7 +189,7 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
 
 
 def cmd_profile(ns: argparse.Namespace) -> int:
-    from harvit.profiler import profile_command
+    from harvit.reporting.profiler import profile_command
 
     cfg, _ = config_from_args(ns)
     sizes = [int(s) for s in ns.batch_sizes.split(",") if s.strip()]
@@ -197,14 +198,14 @@ def cmd_profile(ns: argparse.Namespace) -> int:
 
 
 def cmd_predict(ns: argparse.Namespace) -> int:
-    from harvit.predict import predict_command
+    from harvit.deploy.predict import predict_command
 
     print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out))
     return 0
 
 
 def cmd_export(ns: argparse.Namespace) -> int:
-    from harvit.export import export_command
+    from harvit.deploy.export import export_command
 
     print(export_command(ns.checkpoint, out=ns.out, what=ns.what))
     return 0
@@ -225,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ns.command:
             parser.print_help()
             return 2
+        setup_logging()
         return COMMANDS[ns.command](ns)
     except HarvitError as e:
         print(f"harvit: error: {e}", file=sys.stderr, flush=True)
@@ -233,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("harvit: interrupted", file=sys.stderr, flush=True)
         return 130
     except Exception as e:  # noqa: BLE001 - turn known runtime exits into codes
-        from harvit.train import Interrupted
+        from harvit.training.interrupts import Interrupted
 
         if isinstance(e, Interrupted):
             print(str(e), file=sys.stderr, flush=True)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harvit.errors import HarvitError
+from harvit.utils.atomic import write_json
+from harvit.utils.errors import HarvitError
 
 DATASETS = ("hapt6", "hapt12", "uci_har")
 MODES = ("flatten", "sensor", "stack")
@@ -24,6 +25,16 @@ AUGMENT_AXES = ("any", "x", "y", "z", "lying")
 AMP_DTYPES = ("bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "drop", "interpolate")
+
+#: The settings that must match, defined once each.
+#: Settings of the encoder and its images: ``--init-from`` takes weights only from a run that shares them.
+ENCODER_KEYS = ("mode", "encodings", "img_size", "encoder", "patch_size", "embed_dim", "depth", "num_heads")
+#: Settings that change the network's shape or meaning: a checkpoint with other values is refused.
+ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range",
+             "mtf_bins", "freeze_encoder")
+#: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
+RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "ema_decay", "augment",
+               "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
 
 
 def _f(default: Any, help: str, group: str = "train", choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
@@ -218,8 +229,6 @@ class Config:
             raise HarvitError(f"{source}: {e}") from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        from harvit.atomic import write_json
-
         write_json(path, self.to_dict())
 
     @classmethod

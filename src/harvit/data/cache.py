@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from harvit.atomic import write_with
 from harvit.data.windows import Dataset, Windows
-from harvit.errors import HarvitError
+from harvit.utils.atomic import write_with
+from harvit.utils.errors import HarvitError
 
 log = logging.getLogger("harvit.data")
 

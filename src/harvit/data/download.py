@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from harvit.atomic import atomic_open
-from harvit.errors import HarvitError
+from harvit.utils.atomic import atomic_open
+from harvit.utils.errors import HarvitError
 
 log = logging.getLogger("harvit.data")
 

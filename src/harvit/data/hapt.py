@@ -33,7 +33,7 @@ from harvit.data.signals import (
     window_starts,
 )
 from harvit.data.windows import Dataset, Windows
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 log = logging.getLogger("harvit.data")
 

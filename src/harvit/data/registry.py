@@ -13,7 +13,7 @@ from harvit.data.hapt import load_hapt
 from harvit.data.signals import DEFAULT_PREPROCESSING, Preprocessing, check_nan_policy
 from harvit.data.uci_har import load_uci_har
 from harvit.data.windows import Dataset, Windows
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from harvit.errors import HarvitError
+from harvit.config import NAN_POLICIES
+from harvit.utils.errors import HarvitError
 
 CHANNELS: list[str] = [
     "body_acc_x",
@@ -29,7 +30,6 @@ CHANNELS: list[str] = [
 ]
 """Channel order of every 9-channel window (acc in g, gyro in rad/s)."""
 
-NAN_POLICIES = ("error", "drop", "interpolate")
 
 
 @dataclass(frozen=True)

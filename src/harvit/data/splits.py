@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from harvit.data.windows import Windows
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 def n_val_subjects(n_subjects: int, val_fraction: float) -> int:

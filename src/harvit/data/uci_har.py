@@ -21,7 +21,7 @@ from harvit.data.download import Source, fetch_official, open_source
 from harvit.data.hapt import read_activity_labels
 from harvit.data.signals import CHANNELS, check_nan_policy, fill_nonfinite, parse_numeric_text
 from harvit.data.windows import Dataset, Windows
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 log = logging.getLogger("harvit.data")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 @dataclass

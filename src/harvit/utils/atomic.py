@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 @contextlib.contextmanager

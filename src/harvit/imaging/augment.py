@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from harvit.config import AUGMENT_AXES
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 
 def _randn(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:

@@ -13,17 +13,17 @@ A window's prediction is the mean of its views' log-probabilities
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-from torch import nn
-
-from harvit.atomic import write_json
-from harvit.errors import HarvitError
+import harvit.data
+from harvit.data import train_val_split
+from harvit.evaluation.inference import Split, evaluate_split
+from harvit.evaluation.metrics import classification_metrics
+from harvit.models.loading import load_trained
+from harvit.utils.atomic import write_json
+from harvit.utils.errors import HarvitError
+from harvit.utils.runtime import autocast_factory, pick_device
 
 if TYPE_CHECKING:
     from harvit.data import Dataset, Windows
@@ -31,110 +31,14 @@ if TYPE_CHECKING:
 SPLITS = ("test", "val")
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    """Window-level metrics.
-
-    Args:
-        y_true, y_pred: int [N] class indices.
-        classes: class names, index = label.
-
-    Returns:
-        accuracy, macro_f1, per_class_accuracy (name -> recall), per_class (name -> precision,
-        recall, f1, support), confusion_matrix (rows: true, columns: predicted; list of lists).
-    """
-    labels = list(range(len(classes)))
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    prec, rec, f1, sup = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class_accuracy": {c: float(rec[i]) for i, c in enumerate(classes)},
-        "per_class": {
-            c: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),
-                "support": int(sup[i])}
-            for i, c in enumerate(classes)
-        },
-        "confusion_matrix": cm.tolist(),
-    }
 
 
-# ---------------------------------------------------------------------------------------------
-# Python API: any model, any loader
-# ---------------------------------------------------------------------------------------------
-class WindowLoader:
-    """Batches ``(x [b, C, T] float32, y [b] int64)`` of a :class:`~harvit.data.Windows`, in order.
-
-    The whole window set is copied to ``device`` once; a batch is a slice, so iterating costs no
-    host-to-device copies. Iterable any number of times; ``len()`` is the number of batches.
-    """
-
-    def __init__(self, windows: Windows, batch_size: int, device: str | torch.device = "cpu") -> None:
-        if batch_size < 1:
-            raise HarvitError(f"batch size: got {batch_size!r}, expected >= 1")
-        self.batch_size = int(batch_size)
-        self.x = torch.from_numpy(windows.x).to(device)
-        self.y = torch.from_numpy(windows.y).to(device)
-
-    def __len__(self) -> int:
-        return -(-int(self.y.shape[0]) // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, int(self.y.shape[0]), self.batch_size):
-            yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
 
 
-def window_loader(windows: Windows, batch_size: int, device: str | torch.device = "cpu") -> WindowLoader:
-    """Batches ``(x [b, C, T], y [b])`` of ``windows`` on ``device`` (no DataLoader, no workers)."""
-    return WindowLoader(windows, batch_size, device)
 
 
-def _module_device(model: nn.Module) -> torch.device | None:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return None
 
 
-@torch.no_grad()
-def evaluate_model(model: nn.Module, loader: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """True and predicted labels of every window the loader yields.
-
-    Args:
-        model: maps windows x [B, C, T] to class scores [B, K] (logits or log-probabilities,
-            e.g. a :class:`~harvit.model.WindowClassifier`). Run in eval mode; its mode is restored.
-        loader: iterable of ``(x [B, C, T], y [B])`` tensors (or arrays), e.g. a
-            ``torch.utils.data.DataLoader`` over a ``TensorDataset`` or :func:`window_loader`.
-            Batches are moved to the model's device.
-
-    Returns:
-        ``(y_true, y_pred)``: int64 numpy arrays [N].
-    """
-    device = _module_device(model)
-    was_training = model.training
-    model.eval()
-    ys: list[np.ndarray] = []
-    preds: list[np.ndarray] = []
-    try:
-        for batch in loader:
-            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-                raise HarvitError("evaluate_model: the loader must yield (x, y) pairs")
-            x, y = torch.as_tensor(batch[0]), torch.as_tensor(batch[1])
-            if device is not None:
-                x = x.to(device, non_blocking=True)
-            scores = model(x.float())
-            if scores.ndim != 2 or scores.shape[0] != x.shape[0]:
-                raise HarvitError(f"evaluate_model: the model returned shape {list(scores.shape)} for "
-                                  f"{x.shape[0]} windows; expected scores [B, n_classes]")
-            preds.append(scores.argmax(dim=-1).cpu().numpy().astype(np.int64))
-            ys.append(y.cpu().numpy().astype(np.int64).reshape(-1))
-    finally:
-        model.train(was_training)
-    if not ys:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(ys), np.concatenate(preds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,9 +51,7 @@ def _run_dir_of(target: Path) -> Path:
 def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error",
                       train_stride: int | None = None) -> Dataset:
     """Load a data set by name (:func:`harvit.data.load_dataset`)."""
-    from harvit import data
-
-    return data.load_dataset(name, data_dir, nan_policy, train_stride=train_stride)
+    return harvit.data.load_dataset(name, data_dir, nan_policy, train_stride=train_stride)
 
 
 def select_split(ds: Dataset, split: str, val_fraction: float, seed: int) -> Windows:
@@ -158,8 +60,6 @@ def select_split(ds: Dataset, split: str, val_fraction: float, seed: int) -> Win
     if split == "test":
         return ds.test
     if split == "val":
-        from harvit.data import train_val_split
-
         return train_val_split(ds.train, val_fraction, seed)[1]
     raise HarvitError(f"--split: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
 
@@ -197,9 +97,6 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         confusion_matrix, classes, split, dataset, windows, subjects, checkpoint, epoch, device,
         time_s, json_path.
     """
-    from harvit.inference import load_trained
-    from harvit.train import Split, autocast_factory, evaluate_split, pick_device
-
     if split not in SPLITS:
         raise HarvitError(f"--split: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     target = Path(target)
@@ -221,7 +118,7 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
     if len(windows) == 0:
         raise HarvitError(f"--split {split}: the {name} {split} split holds no windows")
     out = evaluate_split(tm.model, Split.from_windows(split, windows, dev), cfg.eval_batch_size,
-                         autocast_factory(cfg, dev))
+                         autocast_factory(dev, cfg.amp, cfg.amp_dtype))
     metrics = classification_metrics(out["y_true"].numpy(), out["y_pred"].numpy(), tm.classes)
     json_path = Path(json_path) if json_path else _run_dir_of(target) / f"evaluation_{split}.json"
     result: dict[str, Any] = {

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from scipy import signal as sps
 
-from harvit.atomic import write_text
 from harvit.data.signals import CHANNELS, parse_numeric_text, preprocess_inertial, sliding_windows
-from harvit.errors import HarvitError
-from harvit.inference import TrainedModel, load_trained
+from harvit.models.loading import TrainedModel, load_trained
+from harvit.utils.atomic import write_text
+from harvit.utils.errors import HarvitError
 
 
 def resolve_device(requested: str) -> torch.device:

@@ -16,13 +16,19 @@ import contextlib
 import hashlib
 import io
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from harvit.atomic import write_with
+from harvit.data import cache_dir
+from harvit.evaluation.inference import run_batches
+from harvit.training.run import Run
+from harvit.utils.atomic import write_with
+from harvit.utils.errors import HarvitError
+from harvit.utils.logging import log, progress_bar
 
 
 def tensor_digest(*tensors: torch.Tensor) -> str:
@@ -49,7 +55,6 @@ def cache_key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-@torch.no_grad()
 def compute_view_features(
     encoder: torch.nn.Module,
     imager: torch.nn.Module,
@@ -60,20 +65,18 @@ def compute_view_features(
 ) -> torch.Tensor:
     """Pooled encoder features of every view: windows x [N, C, T] -> [N, V, D] float32.
 
-    Runs ``imager.all_views`` and the encoder batch by batch (``images_per_batch`` images,
-    i.e. ``images_per_batch // V`` windows) under ``autocast``.
+    Runs ``imager.all_views`` (in float32) and the encoder (under ``autocast``) batch by batch:
+    ``images_per_batch`` images, i.e. ``images_per_batch // V`` windows.
     """
     n_views = int(imager.n_views)
-    per = max(1, images_per_batch // n_views)
-    out: list[torch.Tensor] = []
-    for start in range(0, x.shape[0], per):
-        xb = x[start:start + per]
+
+    def views_features(rows: slice) -> torch.Tensor:
+        xb = x[rows]
         images = imager.all_views(xb)
         with autocast():
-            f = encoder(images)
-        out.append(f.float().view(xb.shape[0], n_views, -1))
-        if progress is not None:
-            progress(xb.shape[0])
+            return encoder(images).float().view(xb.shape[0], n_views, -1)
+
+    out = [f for _, f in run_batches(views_features, x.shape[0], max(1, images_per_batch // n_views), progress)]
     if not out:
         return torch.zeros(0, n_views, 0, device=x.device)
     return torch.cat(out)
@@ -96,8 +99,6 @@ def compute_with_backoff(
     each new attempt (e.g. a progress bar's reset). Returns the features [N, V, D] and the batch
     size that worked.
     """
-    from harvit.errors import HarvitError
-
     per = images_per_batch
     while True:
         try:
@@ -133,3 +134,52 @@ def save_cached(path: Path, feats: torch.Tensor) -> None:
         np.save(f, arr, allow_pickle=False)
 
     write_with(path, writer)
+
+
+def build_feature_cache(run: Run) -> float:
+    """Encoder features of every view of every split, from disk when the key matches. Returns seconds.
+
+    Sets ``split.feats`` [N, V, D] of each of the run's splits.
+    """
+    t0 = time.perf_counter()
+    cfg, model = run.cfg, run.model
+    base = {
+        "encoder": cfg.encoder, "weights": module_digest(model.net.encoder), "encodings": cfg.encodings,
+        "img_size": cfg.img_size, "mode": cfg.mode, "scaler": module_digest(model.imager),
+        "mtf_bins": cfg.mtf_bins, "amp": run.device.type == "cuda" and cfg.amp, "amp_dtype": cfg.amp_dtype,
+    }
+    folder = cache_dir() / "features"
+    model.eval()
+    # The frozen pass has no gradients: on CUDA start large and let out-of-memory find the size.
+    if not run.feature_batch:
+        run.feature_batch = max(cfg.eval_batch_size, 4096) if run.device.type == "cuda" else cfg.eval_batch_size
+    for name, split in run.splits.items():
+        key = cache_key({**base, "data": tensor_digest(split.x), "split": name})
+        path = folder / f"{key}.npy"
+        feats = load_cached(path)
+        source = "loaded"
+        if feats is None or feats.shape[:2] != (len(split), run.n_views):
+            bar = progress_bar(cfg.progress, len(split), f"features {name}", unit="window")
+            feats, run.feature_batch = compute_with_backoff(
+                model.net.encoder, model.imager, split.x, run.feature_batch, run.autocast,
+                bar.update if bar else None, bar.reset if bar else None, log)
+            if bar:
+                bar.close()
+            try:
+                save_cached(path, feats)
+            except HarvitError as e:
+                log(f"feature cache: not saved ({e})")
+            source = "computed"
+        split.feats = place_features(feats, run.device)
+        log(f"feature cache: {name} {tuple(split.feats.shape)} {source} ({path.name})")
+    return time.perf_counter() - t0
+
+
+def place_features(feats: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Features on the device when they fit (half the free CUDA memory), else on the host (pinned)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if feats.numel() * 4 > free // 2:
+            log("feature cache: kept on the host (too large for the device)")
+            return feats.pin_memory() if not feats.is_pinned() else feats
+    return feats.to(device)

@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from harvit import checkpoint as ck
 from harvit.config import Config
-from harvit.errors import HarvitError
-from harvit.model import WindowClassifier, build_classifier
+from harvit.models import checkpoint as ck
+from harvit.models.classifier import WindowClassifier, build_classifier
+from harvit.utils.errors import HarvitError
 
 
 @dataclass

@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import resource
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -31,9 +33,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch import profiler as tp
 
-from harvit.atomic import write_json
-from harvit.errors import HarvitError
+from harvit.data import CHANNELS, Windows
+from harvit.evaluation.inference import window_loader
+from harvit.models.classifier import build_classifier
+from harvit.utils.atomic import write_json
+from harvit.utils.errors import HarvitError
+from harvit.utils.runtime import pick_device
 
 AutocastFactory = Callable[[], contextlib.AbstractContextManager]
 #: Classes per data set (only the head's last layer depends on it).
@@ -73,8 +80,6 @@ def peak_memory_mb(device: torch.device) -> float:
                     return int(line.split()[1]) / 1024  # kB
     except (OSError, ValueError, IndexError):
         pass
-    import resource
-    import sys
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB on Linux
@@ -344,8 +349,6 @@ class PerformanceProfiler:
         Returns:
             dict: trace_dir, files (trace files written), top_ops (the 15 costliest operators as text).
         """
-        from torch import profiler as tp
-
         steps = steps or min(self.steps, 3)
         trace_dir = Path(trace_dir)
         trace_dir.mkdir(parents=True, exist_ok=True)
@@ -432,9 +435,6 @@ def random_windows(n: int, channels: list[str], length: int = WINDOW_LENGTH, see
 def build_random_model(cfg: Any, device: torch.device, n_windows: int = 512) -> nn.Module:
     """The config's :class:`~harvit.model.WindowClassifier` with random weights (no weights are fetched)
     and a scaler fitted on random windows of shape [n, 9, 128]."""
-    from harvit.data import CHANNELS
-    from harvit.model import build_classifier
-
     cfg = dataclasses.replace(cfg, pretrained=False, pretrained_path=None, init_from=None)
     channels = list(CHANNELS)
     x = random_windows(n_windows, channels)
@@ -449,10 +449,6 @@ def profile_command(cfg: Any, out: str | Path | None = "profile.json",
                     batch_sizes: Iterable[int] | None = None, trace_dir: str | Path | None = None,
                     steps: int = 5) -> str:
     """``harvit profile``: profile the config's model on random windows; write JSON; return a summary."""
-    from harvit.data import CHANNELS, Windows
-    from harvit.evaluate import window_loader
-    from harvit.train import pick_device
-
     cfg = cfg.validate()
     device = pick_device(cfg.device)
     if cfg.threads:

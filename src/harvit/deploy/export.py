@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from harvit.atomic import write_json
 from harvit.data.signals import DEFAULT_PREPROCESSING
-from harvit.errors import HarvitError
-from harvit.inference import TrainedModel, load_trained
-from harvit.model import WindowClassifier
+from harvit.models.classifier import WindowClassifier
+from harvit.models.loading import TrainedModel, load_trained
+from harvit.utils.atomic import write_json
+from harvit.utils.errors import HarvitError
 
 WHATS = ("window", "images")
 OPSET = 18

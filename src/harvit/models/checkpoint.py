@@ -16,19 +16,15 @@ from typing import Any
 
 import torch
 
-from harvit.atomic import write_bytes
-from harvit.errors import HarvitError
+from harvit.config import ARCH_KEYS, ENCODER_KEYS
+from harvit.utils.atomic import write_bytes
+from harvit.utils.errors import HarvitError
+
+__all__ = ["ARCH_KEYS", "ENCODER_KEYS", "FORMAT", "VERSION", "config_differences", "load_checkpoint",
+           "load_model_state", "save_checkpoint"]
 
 FORMAT = "harvit-checkpoint"
 VERSION = 1
-
-#: Settings that change the network's shape or meaning: resuming with another value is refused.
-ARCH_KEYS = (
-    "dataset", "mode", "encodings", "img_size", "encoder", "patch_size", "embed_dim", "depth",
-    "num_heads", "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range", "mtf_bins",
-    "freeze_encoder",
-)
-
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from harvit.config import SCALE_RANGES, SCALINGS
-from harvit.errors import HarvitError
+from harvit.utils.errors import HarvitError
 
 #: ranges narrower than this (in signal units) count as flat and map to the middle of the range
 EPS = 1e-6

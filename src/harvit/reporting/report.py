@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvit.atomic import write_text
+import harvit.data
 from harvit.config import Config
-from harvit.errors import HarvitError
+from harvit.evaluation.baseline import BASELINE_VERSION, run_baseline
+from harvit.models.loading import load_trained
+from harvit.reporting import plots as viz
+from harvit.reporting.plots import load_history
+from harvit.utils.atomic import write_text
+from harvit.utils.errors import HarvitError
 
 if TYPE_CHECKING:
     from harvit.data import Dataset
@@ -68,10 +73,8 @@ class _Data:
             if self.given is not None:
                 ds = self.given
             else:
-                from harvit.data import load_dataset
-
                 c = self.config
-                ds = load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"),
+                ds = harvit.data.load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"),
                                   train_stride=c.get("train_stride") or None)
         except HarvitError as e:
             self.problem = f"the data set could not be loaded ({e})"
@@ -90,8 +93,6 @@ class _Data:
 def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fraction: float,
                      train_stride: int | None = None) -> bool:
     """Whether a cached baseline result was made with these settings and the current feature set."""
-    from harvit.baseline import BASELINE_VERSION
-
     return (saved.get("dataset") == dataset and saved.get("seed") == seed
             and saved.get("val_fraction") == val_fraction and saved.get("version") == BASELINE_VERSION
             and saved.get("train_stride") == train_stride)
@@ -103,8 +104,6 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
     Returns:
         (baseline result or None, a note on where it came from or why it is missing).
     """
-    from harvit.baseline import run_baseline
-
     cfg = data.config
     name = data.given.name if data.given is not None else cfg["dataset"]
     seed = int(cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"])
@@ -131,8 +130,6 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
 def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | None, data: _Data
                ) -> tuple[dict[str, Path], list[str]]:
     """Draw every plot it can into ``run/plots``; returns (key -> path, notes on skipped plots)."""
-    from harvit import visualize as viz
-
     plots_dir = run / "plots"
     made: dict[str, Path] = {}
     notes: list[str] = []
@@ -158,7 +155,6 @@ def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | No
         ds = data.get()
         if ds is None:
             raise HarvitError(data.problem or "no data")
-        from harvit.inference import load_trained
 
         tm = load_trained(run, "cpu")
         return viz.plot_encoded_images(tm.model, ds.test, p, per_class=2)
@@ -359,8 +355,6 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
     cfg = results.get("config") or _read_json(run / "config.json")
     history: list[dict[str, Any]] = []
     if (run / "metrics.jsonl").is_file():
-        from harvit.visualize import load_history
-
         history, _ = load_history(run / "metrics.jsonl")
     data = _Data(cfg, results, given=dataset)
     base, base_note = (None, "turned off") if not baseline else load_or_run_baseline(run, data)

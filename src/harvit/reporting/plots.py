@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
-from harvit.atomic import write_with
-from harvit.errors import HarvitError
+from harvit.config import Config
+from harvit.training.optim import build_scheduler
+from harvit.utils.atomic import write_with
+from harvit.utils.errors import HarvitError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -169,10 +174,6 @@ def schedule_curve(config: dict[str, Any], steps_per_epoch: int = 50) -> tuple[n
         (epoch [P + 1], lr [P + 1]): the LR in effect after each of the P = epochs * steps_per_epoch
         steps (and before the first), against fractional epochs.
     """
-    import torch
-
-    from harvit.config import Config
-    from harvit.train import build_scheduler
 
     cfg = Config.from_dict(config, source="config")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
@@ -216,8 +217,6 @@ def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: 
 # Confusion matrices and per-class accuracy
 # ---------------------------------------------------------------------------------------------
 def _draw_confusion(ax: Any, cm: np.ndarray, classes: list[str], normalize: bool, title: str) -> None:
-    from sklearn.metrics import ConfusionMatrixDisplay
-
     values = cm.astype(float)
     if normalize:
         rows = values.sum(axis=1, keepdims=True)
@@ -271,8 +270,6 @@ def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
         out: PNG path.
         normalize: divide each row by its count (recall on the diagonal).
     """
-    from sklearn.metrics import confusion_matrix
-
     cm = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(len(classes))))
     return plot_confusion_matrices(cm, classes, out, ("normalized",) if normalize else ("counts",))
 
@@ -362,9 +359,6 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
         per_class: example windows per class.
         max_columns: at most this many image channels per row (the first ones).
     """
-    import torch
-    from matplotlib import colormaps
-
     imager = getattr(model_or_imager, "imager", model_or_imager)
     picks = pick_examples(windows.y, len(windows.classes), per_class, seed)
     rows = [(k, i) for k, idx in enumerate(picks) for i in idx]
@@ -409,8 +403,6 @@ def generate_classification_report(y_true: np.ndarray, y_pred: np.ndarray, class
         y_true, y_pred: int [N] class indices.
         classes: class names, index = label (default: the labels present, as numbers).
     """
-    from sklearn.metrics import classification_report
-
     if classes is None:
         return classification_report(y_true, y_pred, digits=4, zero_division=0)
     return classification_report(y_true, y_pred, labels=list(range(len(classes))), target_names=list(classes),

@@ -1,0 +1,185 @@
+"""The one batched inference routine: windows (or their cached encoder features) -> view logits.
+
+Validation, test, ``harvit evaluate``, predict, export checks and the profiler all go through
+:func:`view_logits_batches`; :func:`evaluate_split` adds the window-level loss and accuracy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harvit.data import Windows
+from harvit.models.classifier import WindowClassifier, aggregate_views
+from harvit.utils.errors import HarvitError
+from harvit.utils.runtime import module_device
+
+
+@dataclass
+class Split:
+    """One split on the device: x [N, C, T], y [N]; ``feats`` [N, V, D] when cached; ``stats`` [N, F]."""
+
+    name: str
+    x: torch.Tensor
+    y: torch.Tensor
+    subjects: list[int]
+    feats: torch.Tensor | None = None
+    stats: torch.Tensor | None = None
+
+    @classmethod
+    def from_windows(cls, name: str, w: Windows, device: torch.device) -> Split:
+        return cls(name, torch.from_numpy(w.x).to(device), torch.from_numpy(w.y).to(device), w.subjects())
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+def run_batches(fn: Callable[[slice], torch.Tensor], n_rows: int, rows_per_batch: int,
+                progress: Callable[[int], None] | None = None) -> Iterator[tuple[slice, torch.Tensor]]:
+    """The one batched inference loop: ``fn(rows)`` under ``torch.no_grad`` for consecutive row slices.
+
+    Args:
+        fn: maps a slice of rows (windows) to a tensor whose first dimension is the slice's length.
+        n_rows: rows in all; rows_per_batch: rows per call (>= 1).
+        progress: called with the number of rows done after each batch (e.g. a progress bar's update).
+
+    Yields:
+        (rows, fn(rows)) in order.
+    """
+    for start in range(0, n_rows, max(1, rows_per_batch)):
+        rows = slice(start, min(start + max(1, rows_per_batch), n_rows))
+        with torch.no_grad():
+            out = fn(rows)
+        if progress is not None:
+            progress(rows.stop - rows.start)
+        yield rows, out
+
+
+def view_logits_batches(model: WindowClassifier, split: Split, images_per_batch: int,
+                        autocast: Callable[[], contextlib.AbstractContextManager]
+                        ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (view logits [b, V, K] float32, labels [b]) over the split, in order.
+
+    Reads the split's cached encoder features when present, else makes the images; the window
+    statistics are the split's precomputed ones when present, else computed by the model.
+    """
+    n_views = model.n_views
+
+    def logits_of(rows: slice) -> torch.Tensor:
+        stats = split.stats[rows] if split.stats is not None else None
+        with autocast():
+            if split.feats is not None:
+                f = split.feats[rows].to(split.y.device, non_blocking=True)
+                s = stats.repeat_interleave(n_views, dim=0) if stats is not None else None
+                return model.net.classify(f.view(-1, f.shape[-1]), s).view(f.shape[0], n_views, -1).float()
+            return model.view_logits(split.x[rows], stats).float()
+
+    for rows, logits in run_batches(logits_of, len(split), images_per_batch // n_views):
+        yield logits, split.y[rows]
+
+
+def evaluate_split(model: WindowClassifier, split: Split, images_per_batch: int,
+                   autocast: Callable[[], contextlib.AbstractContextManager]) -> dict[str, Any]:
+    """Window-level loss/accuracy plus predictions: keys loss, acc, view_acc, y_true, y_pred, log_probs."""
+    was_training = model.training
+    model.eval()
+    loss_sum, view_correct, n_view = 0.0, 0, 0
+    ys, preds, logps = [], [], []
+    for logits, y in view_logits_batches(model, split, images_per_batch, autocast):
+        b, v, k = logits.shape
+        yv = y.repeat_interleave(v)
+        loss_sum += float(F.cross_entropy(logits.reshape(b * v, k), yv, reduction="sum"))
+        view_correct += int((logits.argmax(-1).reshape(-1) == yv).sum())
+        n_view += b * v
+        lp = aggregate_views(logits)
+        ys.append(y.cpu())
+        preds.append(lp.argmax(-1).cpu())
+        logps.append(lp.cpu())
+    model.train(was_training)
+    y_true = torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long)
+    y_pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+    return {
+        "loss": loss_sum / max(1, n_view),
+        "acc": float((y_true == y_pred).float().mean()) if len(y_true) else 0.0,
+        "view_acc": view_correct / max(1, n_view),
+        "y_true": y_true,
+        "y_pred": y_pred,
+        "log_probs": torch.cat(logps) if logps else torch.zeros(0),
+    }
+
+
+# ---- Python API: any window model, any loader ----------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Python API: any model, any loader
+# ---------------------------------------------------------------------------------------------
+class WindowLoader:
+    """Batches ``(x [b, C, T] float32, y [b] int64)`` of a :class:`~harvit.data.Windows`, in order.
+
+    The whole window set is copied to ``device`` once; a batch is a slice, so iterating costs no
+    host-to-device copies. Iterable any number of times; ``len()`` is the number of batches.
+    """
+
+    def __init__(self, windows: Windows, batch_size: int, device: str | torch.device = "cpu") -> None:
+        if batch_size < 1:
+            raise HarvitError(f"batch size: got {batch_size!r}, expected >= 1")
+        self.batch_size = int(batch_size)
+        self.x = torch.from_numpy(windows.x).to(device)
+        self.y = torch.from_numpy(windows.y).to(device)
+
+    def __len__(self) -> int:
+        return -(-int(self.y.shape[0]) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, int(self.y.shape[0]), self.batch_size):
+            yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+
+
+def window_loader(windows: Windows, batch_size: int, device: str | torch.device = "cpu") -> WindowLoader:
+    """Batches ``(x [b, C, T], y [b])`` of ``windows`` on ``device`` (no DataLoader, no workers)."""
+    return WindowLoader(windows, batch_size, device)
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, loader: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted labels of every window the loader yields.
+
+    Args:
+        model: maps windows x [B, C, T] to class scores [B, K] (logits or log-probabilities,
+            e.g. a :class:`~harvit.model.WindowClassifier`). Run in eval mode; its mode is restored.
+        loader: iterable of ``(x [B, C, T], y [B])`` tensors (or arrays), e.g. a
+            ``torch.utils.data.DataLoader`` over a ``TensorDataset`` or :func:`window_loader`.
+            Batches are moved to the model's device.
+
+    Returns:
+        ``(y_true, y_pred)``: int64 numpy arrays [N].
+    """
+    device = module_device(model)
+    was_training = model.training
+    model.eval()
+    ys: list[np.ndarray] = []
+    preds: list[np.ndarray] = []
+    try:
+        for batch in loader:
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise HarvitError("evaluate_model: the loader must yield (x, y) pairs")
+            x, y = torch.as_tensor(batch[0]), torch.as_tensor(batch[1])
+            if device is not None:
+                x = x.to(device, non_blocking=True)
+            scores = model(x.float())
+            if scores.ndim != 2 or scores.shape[0] != x.shape[0]:
+                raise HarvitError(f"evaluate_model: the model returned shape {list(scores.shape)} for "
+                                  f"{x.shape[0]} windows; expected scores [B, n_classes]")
+            preds.append(scores.argmax(dim=-1).cpu().numpy().astype(np.int64))
+            ys.append(y.cpu().numpy().astype(np.int64).reshape(-1))
+    finally:
+        model.train(was_training)
+    if not ys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(ys), np.concatenate(preds)

@@ -1,0 +1,38 @@
+"""Optimiser parameter groups, the learning-rate schedule, and the seeded order of each epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from harvit.config import Config
+
+
+def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: decay on weight matrices, none on biases, norms and embeddings' 1-D params."""
+    decay, no_decay = [], []
+    for _, p in module.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: Config, steps_per_epoch: int
+                    ) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warmup over ``warmup_epochs`` then cosine to ``min_lr``, stepped per optimiser step."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warm = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
+    eta_min = min(cfg.min_lr, cfg.lr)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm), eta_min=eta_min)
+    if warm <= 0:
+        return cosine
+    linear = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / (warm + 1), total_iters=warm)
+    return torch.optim.lr_scheduler.SequentialLR(opt, [linear, cosine], milestones=[warm])
+
+
+def epoch_order(n_samples: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled sample order of an epoch, a pure function of (seed, epoch): [n_samples] int64."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n_samples, generator=g)

@@ -1,0 +1,244 @@
+"""Build a run from a config: resume checks, data, model, optimiser, schedule, EMA and loop state.
+
+Everything the loop needs sits in one :class:`Run`. Building reads ``latest.pt`` first when
+resuming (it decides what may be built) and refuses a run folder that already holds a run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from timm.utils.model_ema import ModelEmaV3
+
+from harvit.config import RESUME_KEYS, Config
+from harvit.data import Dataset, Windows, load_dataset, train_val_split
+from harvit.data.channels import gravity_triple, sensor_triples
+from harvit.evaluation.inference import Split
+from harvit.models import checkpoint as ck
+from harvit.models.classifier import WindowClassifier, build_classifier
+from harvit.models.encoder import check_encoder_name
+from harvit.training.optim import build_scheduler, param_groups
+from harvit.training.state import TrainState, rng_state, set_rng_state
+from harvit.utils.errors import HarvitError
+from harvit.utils.logging import log
+from harvit.utils.runtime import AutocastFactory, autocast_factory, pick_device, setup_runtime
+
+
+@dataclass
+class Augmenter:
+    """Signal augmentation of the run (``--augment``): its generator and the sensor triples it turns."""
+
+    generator: torch.Generator
+    triples: list[tuple[int, int, int]]
+    gravity: tuple[int, int, int] | None
+
+
+@dataclass
+class Run:
+    """One training run: settings, device, data splits on the device, model, optimisation and loop state.
+
+    A training sample is one view of one window: sample id ``s`` is window ``s // V``, view ``s % V``.
+    """
+
+    cfg: Config
+    device: torch.device
+    autocast: AutocastFactory
+    dataset: Dataset
+    windows: dict[str, Windows]
+    splits: dict[str, Split]
+    classes: list[str]
+    channels: list[str]
+    model: WindowClassifier
+    ema: ModelEmaV3 | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    grad_scaler: torch.amp.GradScaler
+    augmenter: Augmenter | None
+    use_feature_cache: bool
+    samples_per_step: int
+    steps_per_epoch: int
+    state: TrainState
+    t_start: float = field(default_factory=time.perf_counter)
+    feature_batch: int = 0
+
+    @property
+    def run_dir(self) -> Path:
+        return self.cfg.run_dir
+
+    @property
+    def n_views(self) -> int:
+        return self.model.n_views
+
+    @property
+    def eval_model(self) -> WindowClassifier:
+        """The weights that are validated, kept as best.pt and tested: the EMA when on, else the live model."""
+        return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def global_step(self) -> int:
+        return self.state.epoch * self.steps_per_epoch + self.state.step_in_epoch
+
+    def elapsed(self) -> float:
+        return self.state.elapsed_before + (time.perf_counter() - self.t_start)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where the run is."""
+        state = {
+            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "grad_scaler": self.grad_scaler.state_dict(),
+            **self.state.to_dict(),
+            "rng": rng_state(self.augmenter.generator if self.augmenter else None),
+            "elapsed_s": self.elapsed(),
+            "classes": self.classes,
+            "channels": self.channels,
+            "rate_hz": float(self.dataset.train.rate_hz),
+            "window_length": int(self.dataset.train.length),
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
+        return state
+
+    def save(self, name: str) -> None:
+        """latest.pt holds the live weights (and the EMA); best.pt holds the weights that were validated."""
+        state = self.checkpoint()
+        if name == "best.pt" and self.ema is not None:
+            state["model"] = state.pop("ema")
+        ck.save_checkpoint(self.run_dir / name, state)
+
+
+def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
+    """``latest.pt`` when resuming (after checking its settings), None for a fresh run.
+
+    Raises :class:`HarvitError` for a resume with other settings, or a fresh run into a folder that
+    already holds one.
+    """
+    latest = cfg.run_dir / "latest.pt"
+    if cfg.resume and not latest.is_file():  # stopped before its first checkpoint: nothing to lose
+        log(f"resume: no checkpoint at {latest} yet; starting the run from the beginning")
+        return None
+    if cfg.resume:
+        c = ck.load_checkpoint(latest)
+        saved = {**Config().to_dict(), **c["config"]}  # settings newer than the file: their defaults
+        diffs = ck.config_differences(saved, cfg.to_dict(), RESUME_KEYS)
+        if diffs:
+            raise HarvitError(f"--resume: {latest} was trained with other settings ({'; '.join(diffs)}); "
+                              "use the same settings, or start a new --run-name with --init-from")
+        return c
+    if latest.is_file():
+        raise HarvitError(f"{cfg.run_dir} already holds a run; pass --resume to continue it, or choose "
+                          "another --run-name / --output-dir")
+    return None
+
+
+def build_run(cfg: Config, dataset: Dataset | None = None) -> Run:
+    """Build (or rebuild for ``--resume``) the run of ``cfg``.
+
+    A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
+    label the run.
+    """
+    cfg = cfg.validate()
+    check_encoder_name(cfg.encoder)  # fail fast, before the data loads
+    device = pick_device(cfg.device)
+    setup_runtime(device, cfg.seed, cfg.threads, cfg.deterministic)
+    t_start = time.perf_counter()
+    resumed = read_resume_checkpoint(cfg)
+    latest = cfg.run_dir / "latest.pt"
+
+    # ---- data ---------------------------------------------------------------------------------
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
+                                                             train_stride=cfg.train_stride_or_none)
+    train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed)
+    windows = {"train": train_w, "val": val_w, "test": ds.test}
+    classes, channels = list(ds.train.classes), list(ds.train.channels)
+    saved_classes = list(resumed["classes"]) if resumed is not None else classes
+    if saved_classes != classes:
+        raise HarvitError(f"--resume: {latest} was trained on classes {', '.join(saved_classes)}; the data now "
+                          f"has {', '.join(classes)}; use the same data, or start a new --run-name with --init-from")
+
+    # ---- model --------------------------------------------------------------------------------
+    torch.manual_seed(cfg.seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = build_classifier(cfg, channels, len(classes), x_train=train_w.x)
+    for w in caught:
+        log(f"warning: {w.message}")
+    model.to(device)
+    if cfg.init_from and resumed is None:
+        init_from(model, cfg, cfg.init_from)
+    if resumed is not None:
+        ck.load_model_state(model, resumed["model"], str(latest))
+    augmenter = None
+    if cfg.augment:
+        gravity = gravity_triple(channels)
+        if cfg.augment_axis == "lying" and gravity is None:
+            raise HarvitError("--augment-axis lying: needs total_acc_x/y/z channels (gravity); this data has "
+                              + ", ".join(channels))
+        augmenter = Augmenter(torch.Generator(device=device).manual_seed(cfg.seed + 1), sensor_triples(channels),
+                              gravity)
+    splits = {k: Split.from_windows(k, w, device) for k, w in windows.items()}
+    if model.stats is not None:
+        for k, w in windows.items():
+            splits[k].stats = model.stats.precompute(w.x, device)
+    use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
+    if cfg.freeze_encoder and not use_cache:
+        why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
+        log(f"feature cache: off ({why}); the frozen encoder runs on every batch")
+
+    # ---- optimisation -------------------------------------------------------------------------
+    samples_per_step = cfg.batch_size * cfg.accum_steps
+    steps_per_epoch = math.ceil(len(splits["train"]) * model.n_views / samples_per_step)
+    optimizer = torch.optim.AdamW(param_groups(model.net, cfg.weight_decay), lr=cfg.lr)
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
+    fp16 = device.type == "cuda" and cfg.amp and cfg.amp_dtype == "fp16"
+    grad_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+    if cfg.compile:
+        model.net.compile()
+    # Weight EMA: a second copy of the model whose weights trail the live ones; it is what is validated,
+    # saved as best.pt and tested. The warmup makes early steps average over fewer past steps.
+    ema = (ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True, warmup_power=3 / 4)
+           if cfg.ema_decay > 0 else None)
+
+    state = TrainState(micro_batch=cfg.batch_size)
+    if resumed is not None:
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        grad_scaler.load_state_dict(resumed["grad_scaler"])
+        state = TrainState.from_checkpoint(resumed, cfg.batch_size)
+        set_rng_state(resumed["rng"], augmenter.generator if augmenter else None)
+        if ema is not None:
+            if "ema" not in resumed:
+                raise HarvitError(f"--resume: {latest} holds no weight EMA")
+            ck.load_model_state(ema.module, resumed["ema"], str(latest))
+        where = f"epoch {state.epoch + 1}" + (f", step {state.step_in_epoch}" if state.step_in_epoch else "")
+        log(f"resume: {latest} -> continuing at {where}")
+    return Run(cfg, device, autocast_factory(device, cfg.amp, cfg.amp_dtype), ds, windows, splits, classes,
+               channels, model, ema, optimizer, scheduler, grad_scaler, augmenter, use_cache, samples_per_step,
+               steps_per_epoch, state, t_start=t_start)
+
+
+def init_from(model: WindowClassifier, cfg: Config, path: str) -> None:
+    """Start from another run's weights (two-stage fine-tuning): the encoder must match; a head of
+    another shape is re-initialised."""
+    src = ck.load_checkpoint(path)
+    diffs = ck.config_differences(src["config"], cfg.to_dict(), ck.ENCODER_KEYS)
+    if diffs:
+        raise HarvitError(f"--init-from {path}: the encoder differs ({'; '.join(diffs)})")
+    state = {k: v for k, v in src["model"].items() if not k.startswith("imager.")}
+    own = model.state_dict()
+    take = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    missing_enc = [k for k in own if k.startswith("net.encoder.") and k not in take]
+    if missing_enc:
+        raise HarvitError(f"--init-from {path}: encoder weights do not fit ({missing_enc[0]} ...)")
+    model.load_state_dict(take, strict=False)
+    skipped = len(state) - len(take)
+    log(f"init-from: {len(take)} tensors from {path}" + (f" ({skipped} head tensors re-initialised)"
+                                                          if skipped else ""))

@@ -1,0 +1,62 @@
+"""One logger for the package, and progress bars only where a person watches.
+
+Every module logs through :func:`log` (or ``logging.getLogger("harvit...")``); the CLI calls
+:func:`setup_logging` once. Code that calls harvit from Python without the CLI still sees the lines
+on stdout, unless the application gave the ``harvit`` logger handlers of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+LOGGER_NAME = "harvit"
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """A handler that writes to the *current* ``sys.stdout`` (so redirection and capture work)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def setup_logging(level: int = logging.INFO) -> logging.Logger:
+    """Send harvit's log records (data download and preparation included) to stdout, one plain line each."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(level)
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+    return logger
+
+
+def log(msg: str) -> None:
+    """Log a progress line at INFO on the ``harvit`` logger (stdout by default)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:  # not set up by the CLI or the application: plain lines on stdout
+        setup_logging()
+    logger.info(msg)
+
+
+def is_terminal() -> bool:
+    """Whether stderr (where progress bars draw) is a terminal."""
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def progress_bar(enabled: bool, total: int, desc: str, initial: int = 0, unit: str = "step") -> Any:
+    """A tqdm bar on a terminal when ``enabled``; else None (callers then log one line per epoch).
+
+    A piped or redirected run gets no bar frames in its log file.
+    """
+    if not enabled or not is_terminal():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True, unit=unit)
