@@ -29,20 +29,11 @@ import torch
 from scipy import signal as sps
 
 from harvit.data.signals import CHANNELS, parse_numeric_text, preprocess_inertial, sliding_windows
+from harvit.evaluation.inference import run_batches
 from harvit.models.loading import TrainedModel, load_trained
 from harvit.utils.atomic import write_text
 from harvit.utils.errors import HarvitError
-
-
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cuda`` without CUDA is a :class:`HarvitError`."""
-    if requested not in ("auto", "cpu", "cuda"):
-        raise HarvitError(f"--device: unknown value {requested!r}; expected auto, cpu or cuda")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise HarvitError("--device cuda: no CUDA device is available; use --device cpu or auto")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+from harvit.utils.runtime import module_device, pick_device
 
 
 # ---- input ----------------------------------------------------------------------------------------
@@ -112,16 +103,16 @@ def resample(x: np.ndarray, rate_hz: float, target_hz: float) -> np.ndarray:
 def window_log_probs(trained: TrainedModel, windows: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """Log-probabilities float32 [N, K] of windows [N, C, T], computed in batches on the model's device."""
     model = trained.model
-    device = next(model.parameters()).device
+    device = module_device(model)
     if batch_size is None:
         batch_size = max(1, int(trained.config.eval_batch_size) // max(1, model.n_views))
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(windows), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32)).to(device)
-            out.append(model(x).float().cpu().numpy())
-    k = len(trained.classes)
-    return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
+    def log_probs(rows: slice) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(windows[rows], dtype=np.float32)).to(device)
+        return model(x).float().cpu()
+
+    out = [lp.numpy() for _, lp in run_batches(log_probs, len(windows), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, len(trained.classes)), np.float32)
 
 
 def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, rate_hz: float | None = None
@@ -129,7 +120,7 @@ def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, 
     """Classify every window of one recording.
 
     Args:
-        trained: from :func:`harvit.inference.load_trained` (trained on the 9 HAR channels).
+        trained: from :func:`harvit.models.loading.load_trained` (trained on the 9 HAR channels).
         acc: [T, 3] total acceleration in g.
         gyro: [T, 3] angular velocity in rad/s.
         rate_hz: sampling rate of both, in Hz (None: the model's rate).
@@ -220,7 +211,7 @@ def format_predictions(result: dict[str, Any]) -> str:
 def predict_command(checkpoint: str | Path, acc: str | Path, gyro: str | Path, rate_hz: float | None = None,
                     device: str = "auto", out: str | Path | None = None) -> str:
     """``harvit predict``: read the two files, classify, optionally write the CSV; returns the text to print."""
-    dev = resolve_device(device)
+    dev = pick_device(device)
     rate = None if rate_hz is None else check_rate(rate_hz, 0.0)
     acc_x = read_sensor_file(acc, "--acc")
     gyro_x = read_sensor_file(gyro, "--gyro")

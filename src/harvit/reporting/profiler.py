@@ -1,10 +1,11 @@
 """Where the time and memory of a training step go: image encoding, forward, backward.
 
-:class:`PerformanceProfiler` times one training step the way :mod:`harvit.train` takes it (a
-batch of B samples = B images: one view of each window, encoded on the device, then the network
-forward, the loss and the backward pass; the optimiser step is not included) and an evaluation
-pass (every view of every window, no gradients). It sweeps batch sizes (OOM rows marked), compares
-fp32 with autocast, and can record a ``torch.profiler`` trace for TensorBoard.
+:class:`PerformanceProfiler` times the training step itself (:func:`harvit.training.step.train_step`:
+a batch of B samples = B images, one view of each window, encoded on the device, then the network
+forward, the loss, the backward pass and the optimiser update) and an evaluation pass (every view of
+every window, no gradients). The step's parts are timed beside it: the encoding alone, the
+forward pass without gradients; the backward share is the rest of the step. It sweeps batch sizes
+(OOM rows marked), compares fp32 with autocast, and can record a ``torch.profiler`` trace for TensorBoard.
 
 :func:`profile_command` is ``harvit profile``: it builds the model of a config with random weights
 (never fetching pretrained weights) and profiles it on random windows of the data set's shape
@@ -35,12 +36,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch import profiler as tp
 
-from harvit.data import CHANNELS, Windows
-from harvit.evaluation.inference import window_loader
-from harvit.models.classifier import build_classifier
+from harvit.config import Config
+from harvit.data import CHANNELS, Dataset, Windows
+from harvit.evaluation.inference import Split, window_loader
+from harvit.models.classifier import WindowClassifier, build_classifier
+from harvit.training.optim import param_groups
+from harvit.training.run import Run
+from harvit.training.state import TrainState
+from harvit.training.step import batch_logits, train_step
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
-from harvit.utils.runtime import pick_device
+from harvit.utils.runtime import module_device, pick_device
 
 AutocastFactory = Callable[[], contextlib.AbstractContextManager]
 #: Classes per data set (only the head's last layer depends on it).
@@ -89,14 +95,6 @@ def _median_ms(xs: list[float]) -> float:
     return 1000.0 * statistics.median(xs) if xs else float("nan")
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
 def autocast_for(device: torch.device, precision: str) -> AutocastFactory:
     """Context factory for ``fp32`` (no autocast), ``bf16`` or ``fp16`` on ``device``."""
     if precision == "fp32":
@@ -112,9 +110,9 @@ class PerformanceProfiler:
     """Times and measures a model on batches of windows.
 
     Args:
-        model: a :class:`~harvit.model.WindowClassifier` (``imager`` + ``net``: encoding is timed on
+        model: a :class:`~harvit.models.classifier.WindowClassifier` (``imager`` + ``net``: encoding is timed on
             its own), or any module mapping windows [B, C, T] to scores [B, K] (no encoding time).
-        loader: iterable of ``(x [B, C, T], y [B])`` batches (e.g. :func:`harvit.evaluate.window_loader`);
+        loader: iterable of ``(x [B, C, T], y [B])`` batches (e.g. :func:`harvit.evaluation.inference.window_loader`);
             its first batches are the profiled data, tiled to any batch size.
         steps: timed steps per measurement (after ``warmup`` untimed ones).
         max_seconds: stop a measurement's training (and its evaluation) steps once this long has
@@ -130,7 +128,7 @@ class PerformanceProfiler:
         self.steps = int(steps)
         self.warmup = int(warmup)
         self.max_seconds = float(max_seconds)
-        self.device = _device_of(model)
+        self.device = module_device(model)
         xs, ys = [], []
         for x, y in loader:
             xs.append(torch.as_tensor(x))
@@ -160,33 +158,68 @@ class PerformanceProfiler:
         stats = self.pool_stats[idx] if self.pool_stats is not None else None
         return self.pool_x[idx], self.pool_y[idx], stats
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor | None, autocast: AutocastFactory,
-                    gen: torch.Generator) -> tuple[float, float, float | None]:
-        """(encode, forward, backward) seconds of one step: B windows -> B images (one random view each)."""
-        t0 = time.perf_counter()
-        if self.imager is not None and self.net is not None:
-            view = torch.randint(0, self.n_views, (x.shape[0],), generator=gen).to(self.device)
+    def _step_run(self, autocast: AutocastFactory) -> Run:
+        """A training run around the profiled :class:`WindowClassifier`: the window pool is its training
+        split, and the real AdamW runs at learning rate 0, so the step costs what it costs in training and
+        the weights stay as they are."""
+        model = self.model
+        assert isinstance(model, WindowClassifier)
+        cfg = Config(weight_decay=0.0, lr=1e-3, augment=False)
+        optimizer = torch.optim.AdamW(param_groups(model.net, 0.0), lr=0.0)
+        y = self.pool_y.cpu().numpy()
+        channels = list(model.imager.channels)
+        pool = Windows(self.pool_x.cpu().numpy(), y, np.zeros(len(y), np.int64), channels,
+                       [f"class{i}" for i in range(int(y.max(initial=0)) + 1)], 50.0)
+        split = Split("train", self.pool_x, self.pool_y, [], stats=self.pool_stats)
+        fp16 = self.device.type == "cuda" and autocast is not contextlib.nullcontext
+        return Run(cfg, self.device, autocast, Dataset("profile", pool, pool), {}, {"train": split}, pool.classes,
+                   channels, model, None, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0),
+                   torch.amp.GradScaler(self.device.type, enabled=fp16), None, False, 0, 1,
+                   TrainState(micro_batch=1 << 30))
+
+    def _sample_ids(self, b: int, offset: int) -> torch.Tensor:
+        """Training sample ids [b] (window = id // V, view = id % V), tiled over the pool's windows and views."""
+        n = self.pool_x.shape[0] * self.n_views
+        return (torch.arange(b, device=self.device) + offset * b) % n
+
+    def _train_step(self, run: Run | None, x: torch.Tensor, y: torch.Tensor, offset: int,
+                    autocast: AutocastFactory) -> tuple[float | None, float, float | None]:
+        """(encode, forward, backward) seconds of one training step of B samples.
+
+        A :class:`WindowClassifier` runs the real step (:func:`~harvit.training.step.train_step`); its
+        encoding and forward pass are timed on their own beside it, and backward is the rest of the step
+        (backward, clipping, optimiser update). Any other window model: its forward and backward.
+        """
+        if run is not None:
+            idx = self._sample_ids(x.shape[0], offset)
+            win, view = torch.div(idx, self.n_views, rounding_mode="floor"), idx % self.n_views
+            t0 = time.perf_counter()
             with torch.no_grad():
-                images = self.imager(x, view)
+                self.imager(self.pool_x[win], view)
             _sync(self.device)
             t1 = time.perf_counter()
-            with autocast():
-                logits = self.net(images) if stats is None else self.net(images, stats)
-            loss = F.cross_entropy(logits.float(), y)
-        else:
-            t1 = t0
-            with autocast():
-                scores = self.model(x)
-            loss = F.cross_entropy(scores.float(), y)
+            with torch.no_grad():
+                batch_logits(run, idx)
+            _sync(self.device)
+            t2 = time.perf_counter()
+            train_step(run, idx)
+            _sync(self.device)
+            step = time.perf_counter() - t2
+            encode, forward = t1 - t0, max(1e-9, (t2 - t1) - (t1 - t0))
+            return encode, forward, max(1e-9, step - encode - forward)
+        t0 = time.perf_counter()
+        with autocast():
+            scores = self.model(x)
+        loss = F.cross_entropy(scores.float(), y)
         _sync(self.device)
-        t2 = time.perf_counter()
+        t1 = time.perf_counter()
         backward = None
         if loss.requires_grad:
             loss.backward()
             _sync(self.device)
-            backward = time.perf_counter() - t2
+            backward = time.perf_counter() - t1
             self.model.zero_grad(set_to_none=True)
-        return t1 - t0, t2 - t1, backward
+        return None, t1 - t0, backward
 
     @torch.no_grad()
     def _eval_step(self, x: torch.Tensor, autocast: AutocastFactory) -> float:
@@ -206,7 +239,7 @@ class PerformanceProfiler:
         """
         steps = steps or self.steps
         autocast = autocast_for(self.device, precision)
-        gen = torch.Generator().manual_seed(0)
+        run = self._step_run(autocast) if self.imager is not None and self.net is not None else None
         was_training = self.model.training
         self.model.train()
         kind = reset_peak_memory(self.device)
@@ -214,8 +247,8 @@ class PerformanceProfiler:
         try:
             t_start = time.perf_counter()
             for i in range(self.warmup + steps):
-                x, y, st = self._batch(batch_size, i)
-                e, f, b = self._train_step(x, y, st, autocast, gen)
+                x, y, _ = self._batch(batch_size, i)
+                e, f, b = self._train_step(run, x, y, i, autocast)
                 if i >= self.warmup:
                     enc.append(e)
                     fwd.append(f)
@@ -235,13 +268,13 @@ class PerformanceProfiler:
             self.model.zero_grad(set_to_none=True)
             self.model.train(was_training)
         has_bwd = all(b is not None for b in bwd)
-        step_ms = _median_ms([e + f + (b or 0.0) for e, f, b in zip(enc, fwd, bwd, strict=True)])
+        step_ms = _median_ms([(e or 0.0) + f + (b or 0.0) for e, f, b in zip(enc, fwd, bwd, strict=True)])
         eval_ms = _median_ms(ev)
         return {
             "batch_size": batch_size,
             "precision": precision,
             "status": "ok",
-            "encode_ms": round(_median_ms(enc), 3) if self.imager is not None else None,
+            "encode_ms": round(_median_ms(enc), 3) if run is not None else None,
             "forward_ms": round(_median_ms(fwd), 3),
             "backward_ms": round(_median_ms([b for b in bwd if b is not None]), 3) if has_bwd else None,
             "step_ms": round(step_ms, 3),
@@ -354,7 +387,7 @@ class PerformanceProfiler:
         trace_dir.mkdir(parents=True, exist_ok=True)
         before = set(trace_dir.rglob("*"))
         acts = [tp.ProfilerActivity.CPU] + ([tp.ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
-        gen = torch.Generator().manual_seed(0)
+        run = self._step_run(contextlib.nullcontext) if self.imager is not None and self.net is not None else None
         self.model.train()
         write_trace = tp.tensorboard_trace_handler(str(trace_dir))
         sort = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
@@ -369,9 +402,12 @@ class PerformanceProfiler:
                                                    on_trace_ready=on_ready, profile_memory=True) as prof:
             warnings.filterwarnings("ignore", message=".*clears events at the end of each cycle.*")
             for i in range(1 + steps):
-                x, y, st = self._batch(self.batch_size, i)
+                x, y, _ = self._batch(self.batch_size, i)
                 with tp.record_function("harvit_train_step"):
-                    self._train_step(x, y, st, contextlib.nullcontext, gen)
+                    if run is not None:
+                        train_step(run, self._sample_ids(self.batch_size, i))
+                    else:
+                        self._train_step(None, x, y, i, contextlib.nullcontext)
                 prof.step()
         self.model.zero_grad(set_to_none=True)
         files = sorted(str(p) for p in set(trace_dir.rglob("*")) - before if p.is_file())
@@ -433,7 +469,7 @@ def random_windows(n: int, channels: list[str], length: int = WINDOW_LENGTH, see
 
 
 def build_random_model(cfg: Any, device: torch.device, n_windows: int = 512) -> nn.Module:
-    """The config's :class:`~harvit.model.WindowClassifier` with random weights (no weights are fetched)
+    """The config's :class:`~harvit.models.classifier.WindowClassifier` with random weights (no weights are fetched)
     and a scaler fitted on random windows of shape [n, 9, 128]."""
     cfg = dataclasses.replace(cfg, pretrained=False, pretrained_path=None, init_from=None)
     channels = list(CHANNELS)

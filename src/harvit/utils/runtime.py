@@ -17,6 +17,8 @@ AutocastFactory = Callable[[], contextlib.AbstractContextManager]
 
 def pick_device(requested: str) -> torch.device:
     """``auto`` -> CUDA when present, else CPU (said aloud); ``cuda`` without CUDA is an error."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise HarvitError(f"--device: unknown value {requested!r}; expected auto, cpu or cuda")
     if requested == "cuda" and not torch.cuda.is_available():
         raise HarvitError("--device cuda: no CUDA device is available; use --device cpu or auto")
     if requested == "auto":
