@@ -24,7 +24,7 @@ from harvit.cli import main
 from harvit.config import Config
 from harvit.data.signals import preprocess_inertial, sliding_windows
 from harvit.deploy.predict import predict_recording
-from harvit.features.statistics import window_features
+from harvit.features.statistics import window_statistics
 from harvit.models.loading import load_trained
 from harvit.utils.errors import HarvitError
 
@@ -199,24 +199,22 @@ def test_export_matches_torch(runs, tmp_path, variant, what):
     assert out.is_file() and info["verified"]["max_abs_diff"] <= 1e-4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
 
-    # the documented recipe on real windows reproduces the PyTorch model (numpy statistics included)
+    # the documented recipe on real windows reproduces the PyTorch model (statistics included)
     x = _windows(4)
     model = trained.model
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    stats = window_features(x, trained.channels) if model.stats is not None else None
+    stats = window_statistics(torch.from_numpy(x), trained.channels).numpy() if model.stats is not None else None
     if what == "window":
-        feeds = {"signals": x}
-        if stats is not None:
-            feeds["window_features"] = stats
+        feeds = {"signals": x}  # the window alone: the graph computes its statistics
         got = session.run(None, feeds)[0]
     else:
         v = model.n_views
         with torch.no_grad():
             feeds = {"images": model.imager.all_views(torch.from_numpy(x)).numpy()}
         if stats is not None:
-            feeds["window_features"] = np.repeat(stats, v, axis=0)
+            feeds["window_statistics"] = np.repeat(stats, v, axis=0)
         logits = torch.from_numpy(session.run(None, feeds)[0]).view(len(x), v, -1)
         got = torch.log_softmax(logits, -1).mean(1).numpy()
     assert [i.name for i in session.get_inputs()] == list(feeds)
@@ -230,7 +228,7 @@ def test_export_sidecar(runs, tmp_path):
     export_onnx(trained, tmp_path / "model.onnx", "images")
     meta = json.loads((tmp_path / "model.onnx.json").read_text())
     assert meta["what"] == "images" and meta["onnx"] == "model.onnx"
-    assert [i["name"] for i in meta["inputs"]] == ["images", "window_features"]
+    assert [i["name"] for i in meta["inputs"]] == ["images", "window_statistics"]
     assert meta["inputs"][0]["shape"] == ["batch", 9, 16, 16] and meta["inputs"][1]["shape"] == ["batch", 300]
     assert meta["outputs"][0]["name"] == "logits"
     assert meta["classes"] == trained.classes and meta["channels"] == trained.channels

@@ -9,15 +9,15 @@ Two graphs (both with a dynamic batch axis ``batch``):
     included), the encoder, the head and the mean over views are inside the graph.
 ``images``
     ``images`` float32 [N, in_chans, S, S] (one view each, as
-    :meth:`harvit.encode.SignalImager.all_views` makes them) -> ``logits`` float32 [N, K]. A window's
+    :meth:`harvit.imaging.imager.SignalImager.all_views` makes them) -> ``logits`` float32 [N, K]. A window's
     log-probabilities are the mean over its V views of ``log_softmax(logits)``.
 
-Models trained with ``window_stats`` read per-window statistics beside the images. Those are
-computed in NumPy (:func:`harvit.baseline.window_features`: percentiles, band energies, axis
-correlations, ...), which does not trace into a graph, so both graphs then take a second input
-``window_features`` float32 [B, F]: the *raw* output of ``harvit.baseline.window_features(windows,
-channels)`` for the same windows (for ``images``: one row per image, i.e. each window's row repeated
-for its V views). The graph standardises them with the training mean/std (also in the sidecar).
+Models trained with ``window_stats`` read per-window statistics beside the images. The ``window``
+graph computes them from the signals inside the graph (:mod:`harvit.features.statistics` is plain
+torch), so it takes the window alone. The ``images`` graph cannot (images do not hold the signals):
+it takes a second input ``window_statistics`` float32 [N, F], the *raw* output of
+``harvit.features.statistics.window_statistics(windows, channels)``, one row per image (each window's
+row repeated for its V views), and standardises it with the training mean/std (also in the sidecar).
 
 Next to ``model.onnx`` a ``model.onnx.json`` sidecar records the inputs and outputs, classes,
 channels, rates, window length, image settings, the scaler's fitted range and the statistics'
@@ -56,36 +56,26 @@ DEFAULT_NAMES = {"window": "model.onnx", "images": "model_images.onnx"}
 
 
 class WindowGraph(nn.Module):
-    """signals [B, C, T] (+ raw window_features [B, F]) -> window log-probabilities [B, K]."""
+    """signals [B, C, T] -> window log-probabilities [B, K]: the whole :class:`WindowClassifier`."""
 
     def __init__(self, model: WindowClassifier) -> None:
         super().__init__()
-        self.imager = model.imager
-        self.net = model.net
-        self.stats = model.stats
-        self.n_views = model.n_views
+        self.model = model
 
-    def forward(self, signals: Tensor, window_features: Tensor | None = None) -> Tensor:
-        images = self.imager.all_views(signals)  # [B*V, in_chans, S, S], window-major
-        stats = None
-        if self.stats is not None:
-            std = self.stats.standardise(window_features)  # [B, F]
-            stats = std.unsqueeze(1).expand(-1, self.n_views, -1).reshape(-1, std.shape[-1])
-        logits = self.net(images, stats)
-        logits = logits.reshape(-1, self.n_views, logits.shape[-1])
-        return torch.log_softmax(logits.float(), dim=-1).mean(dim=1)
+    def forward(self, signals: Tensor) -> Tensor:
+        return self.model(signals)
 
 
 class ImagesGraph(nn.Module):
-    """images [N, in_chans, S, S] (+ raw window_features [N, F]) -> logits [N, K]."""
+    """images [N, in_chans, S, S] (+ raw window_statistics [N, F]) -> logits [N, K]."""
 
     def __init__(self, model: WindowClassifier) -> None:
         super().__init__()
         self.net = model.net
         self.stats = model.stats
 
-    def forward(self, images: Tensor, window_features: Tensor | None = None) -> Tensor:
-        stats = self.stats.standardise(window_features) if self.stats is not None else None
+    def forward(self, images: Tensor, window_statistics: Tensor | None = None) -> Tensor:
+        stats = self.stats.standardise(window_statistics) if self.stats is not None else None
         return self.net(images, stats)
 
 
@@ -115,9 +105,9 @@ def example_inputs(trained: TrainedModel, what: str, batch: int, seed: int = 0) 
         with torch.no_grad():
             inputs["images"] = model.imager.all_views(signals.to(scaler.lo.device)).float().cpu()
         n = batch * model.n_views
-    if model.stats is not None:
+    if model.stats is not None and what == "images":
         mean, std = model.stats.mean.float().cpu(), model.stats.std.float().cpu()
-        inputs["window_features"] = mean + std * torch.randn(n, mean.numel(), generator=gen)
+        inputs["window_statistics"] = mean + std * torch.randn(n, mean.numel(), generator=gen)
     return inputs
 
 
@@ -210,16 +200,16 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
         rows = "window"
     else:
         inputs = [dict(name="images", shape=["batch", imager.in_chans, s, s], dtype="float32",
-                       meaning="one view image per row, as harvit.encode.SignalImager.all_views makes them "
+                       meaning="one view image per row, as harvit.imaging.imager.SignalImager.all_views makes them "
                                "(window-major: row w*n_views + v is window w, view v)")]
         outputs = [dict(name="logits", shape=["batch", k], dtype="float32",
                         meaning="per-image logits; a window's log-probs = mean over its views of log_softmax")]
         rows = "image (each window's row repeated for its n_views views)"
-    if stats is not None:
-        inputs.append(dict(name="window_features", shape=["batch", f], dtype="float32",
-                           meaning=f"raw window statistics, one row per {rows}: harvit.baseline.window_features"
-                                   "(windows, channels); standardised inside the graph with window_stats.mean/std "
-                                   "and clipped to +-10"))
+    if stats is not None and what == "images":
+        inputs.append(dict(name="window_statistics", shape=["batch", f], dtype="float32",
+                           meaning=f"raw window statistics, one row per {rows}: harvit.features.statistics."
+                                   "window_statistics(windows, channels); standardised inside the graph with "
+                                   "window_stats.mean/std and clipped to +-10"))
     scaler = imager.scaler
     return {
         "format": "harvit-onnx", "version": 1, "onnx": onnx_path.name, "what": what,
@@ -234,8 +224,9 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
         "window_stats": None if stats is None else {
             "n_features": f, "clip": 10.0,
             "mean": stats.mean.float().cpu().tolist(), "std": stats.std.float().cpu().tolist(),
-            "compute": "harvit.baseline.window_features(windows [B, C, T], channels) -> raw [B, F]; "
-                       "standardised = clip((raw - mean) / std, -10, 10)"},
+            "compute": ("inside the graph" if what == "window" else
+                        "harvit.features.statistics.window_statistics(windows [B, C, T], channels) -> raw [B, F]")
+                       + "; standardised = clip((raw - mean) / std, -10, 10)"},
         "preprocessing": {**DEFAULT_PREPROCESSING.as_dict(), "window": t, "stride": max(1, t // 2),
                           "recipe": "acc (g) + gyro (rad/s) at rate_hz -> harvit.data.signals.preprocess_inertial "
                                     "-> sliding_windows(window, stride)"},
@@ -293,7 +284,8 @@ def export_command(checkpoint: str | Path, out: str | Path | None = None, what: 
              f"inputs: {ins}", f"outputs: {outs}",
              f"verified with onnxruntime: max |diff| {info['verified']['max_abs_diff']:.1e} (<= {TOLERANCE:g})",
              f"sidecar: {out}.json"]
-    if info["window_stats"] is not None:
-        lines.append("note: this model reads window statistics; feed window_features = "
-                     "harvit.baseline.window_features(windows, channels) (raw; the graph standardises them)")
+    if info["window_stats"] is not None and what == "images":
+        lines.append("note: this model reads window statistics; feed window_statistics = "
+                     "harvit.features.statistics.window_statistics(windows, channels) (raw; the graph "
+                     "standardises them)")
     return "\n".join(lines)

@@ -7,7 +7,7 @@
 * :func:`evaluate_checkpoint` and :func:`format_evaluation`: ``harvit evaluate RUN|CKPT``.
 
 A window's prediction is the mean of its views' log-probabilities
-(:func:`harvit.model.aggregate_views`); view accuracy scores every view image on its own.
+(:func:`harvit.models.classifier.aggregate_views`); view accuracy scores every view image on its own.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error"
 
 def select_split(ds: Dataset, split: str, val_fraction: float, seed: int) -> Windows:
     """The windows of ``split``: ``test`` (the data set's test subjects) or ``val`` (the seeded
-    subject hold-out of training, exactly as :func:`harvit.train.train` made it)."""
+    subject hold-out of training, exactly as :func:`harvit.training.train` made it)."""
     if split == "test":
         return ds.test
     if split == "val":

@@ -152,7 +152,7 @@ def evaluate_model(model: nn.Module, loader: Iterable[Any]) -> tuple[np.ndarray,
 
     Args:
         model: maps windows x [B, C, T] to class scores [B, K] (logits or log-probabilities,
-            e.g. a :class:`~harvit.model.WindowClassifier`). Run in eval mode; its mode is restored.
+            e.g. a :class:`~harvit.models.classifier.WindowClassifier`). Run in eval mode; its mode is restored.
         loader: iterable of ``(x [B, C, T], y [B])`` tensors (or arrays), e.g. a
             ``torch.utils.data.DataLoader`` over a ``TensorDataset`` or :func:`window_loader`.
             Batches are moved to the model's device.

@@ -161,7 +161,7 @@ def augment_batch(
 
     Args:
         x: float [B, C, T] windows in signal units, on any device.
-        triples: x/y/z channel triples to rotate (:func:`harvit.views.sensor_triples`).
+        triples: x/y/z channel triples to rotate (:func:`harvit.data.channels.sensor_triples`).
         generator: source of randomness (any device); None uses torch's global generator.
         jitter_std: noise std relative to each channel's std (0: off).
         scale_std: std of the per-sensor magnitude factor around 1 (0: off).

@@ -15,7 +15,7 @@ class SignalImager(nn.Module):
     """Windows -> images of one view each, on whatever device the windows are.
 
     Attributes:
-        groups: V lists of K channel indices (:func:`harvit.views.view_groups`).
+        groups: V lists of K channel indices (:func:`harvit.imaging.views.view_groups`).
         n_views: V.
         in_chans: K * E, the image channels the encoder sees.
         view_index: int64 buffer [V, K] (not saved; rebuilt from channels and mode).

@@ -58,7 +58,7 @@ def expand_views(n_windows: int, n_views: int, device: torch.device | str | None
     """Window-major (window, view) index pairs of ``n_windows * n_views`` images.
 
     Row ``r`` is window ``r // n_views``, view ``r % n_views``: the order of
-    :meth:`harvit.encode.SignalImager.all_views`.
+    :meth:`harvit.imaging.imager.SignalImager.all_views`.
 
     Returns:
         ``window`` int64 [n_windows * n_views] and ``view`` int64 [n_windows * n_views].

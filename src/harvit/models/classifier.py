@@ -20,8 +20,8 @@ from harvit.models.net import HarNet, build_net
 class WindowClassifier(nn.Module):
     """Signal windows [B, C, T] -> window log-probabilities [B, n_classes].
 
-    ``imager`` (a :class:`harvit.encode.SignalImager`) makes the V view images of each window on
-    the device; ``stats`` (a :class:`harvit.stats.WindowStats`, optional) gives each window's
+    ``imager`` (a :class:`harvit.imaging.imager.SignalImager`) makes the V view images of each window on
+    the device; ``stats`` (a :class:`harvit.features.statistics.WindowStats`, optional) gives each window's
     standardised statistics; ``net`` classifies each view; the window's log-probabilities are
     the mean over its views of the views' log-softmax.
     """

@@ -1,4 +1,4 @@
-"""Rebuild a trained :class:`~harvit.model.WindowClassifier` from a checkpoint, ready for inference."""
+"""Rebuild a trained :class:`~harvit.models.classifier.WindowClassifier` from a checkpoint, ready for inference."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 encoded images the model sees.
 
 Figures are built with matplotlib's object API on the Agg canvas (no pyplot state, no display
-needed) and written as PNG atomically (:func:`harvit.atomic.write_with`). Every ``plot_*``
+needed) and written as PNG atomically (:func:`harvit.utils.atomic.write_with`). Every ``plot_*``
 function returns the path it wrote.
 """
 
@@ -168,7 +168,7 @@ def steps_per_epoch(run: Path | None, records: list[dict[str, Any]], config: dic
 def schedule_curve(config: dict[str, Any], steps_per_epoch: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """The LR schedule of a config, per optimiser step.
 
-    Rebuilds the trainer's scheduler (:func:`harvit.train.build_scheduler`) on a dummy optimiser.
+    Rebuilds the trainer's scheduler (:func:`harvit.training.optim.build_scheduler`) on a dummy optimiser.
 
     Returns:
         (epoch [P + 1], lr [P + 1]): the LR in effect after each of the P = epochs * steps_per_epoch
@@ -352,8 +352,8 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
     image channel of every view (signal x encoding), each column on its own colour scale.
 
     Args:
-        model_or_imager: a :class:`~harvit.model.WindowClassifier` (its ``imager`` is used) or a
-            :class:`~harvit.encode.SignalImager`.
+        model_or_imager: a :class:`~harvit.models.classifier.WindowClassifier` (its ``imager`` is used) or a
+            :class:`~harvit.imaging.imager.SignalImager`.
         windows: windows to draw from (e.g. the test split); classes name the rows.
         out: PNG path.
         per_class: example windows per class.

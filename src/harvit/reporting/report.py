@@ -295,8 +295,8 @@ def _baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, 
     return out + [
         verdict(results["test_accuracy"], baseline), "",
         md_table(["model", "val accuracy", "test accuracy", "test macro-F1", "fit / train time"], rows), "",
-        f"Baselines: {baseline['n_features']} hand-made statistics per window (`harvit.baseline`), fitted on "
-        f"the same training subjects (validation subjects held out); {note}.", "",
+        f"Baselines: {baseline['n_features']} hand-made statistics per window (`harvit.features.statistics`), "
+        f"fitted on the same training subjects (validation subjects held out); {note}.", "",
     ]
 
 
