@@ -48,7 +48,6 @@ import csv, json, sys
 import numpy as np
 import onnxruntime as ort
 
-from harvit.baseline import window_features
 from harvit.data.signals import preprocess_inertial, sliding_windows
 
 onnx_path, rec, pred_csv = sys.argv[1:4]
@@ -56,9 +55,7 @@ meta = json.load(open(onnx_path + ".json"))
 acc, gyro = np.loadtxt(f"{rec}/acc.txt"), np.loadtxt(f"{rec}/gyro.txt")
 sig = preprocess_inertial(acc, gyro, meta["rate_hz"])
 windows = sliding_windows(sig, meta["window_length"], meta["stride"]).astype(np.float32)
-feeds = {"signals": windows}
-if meta["window_stats"] is not None:  # the model also reads raw window statistics
-    feeds["window_features"] = window_features(windows, meta["channels"])
+feeds = {"signals": windows}  # the window alone: the graph computes its own window statistics
 session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
 labels = [meta["classes"][i] for i in session.run(None, feeds)[0].argmax(1)]
 with open(pred_csv) as f:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,11 @@ def cached_dataset(name: str, key: str, build: Callable[[], Dataset], use_cache:
             return ds
         except Exception as e:  # any unreadable cache file is simply rebuilt
             log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, e)
+    log.info("preparing %s windows (once; later runs read them from %s)", name, path.parent)
+    t0 = time.perf_counter()
     ds = build()
+    log.info("prepared %s: %d train / %d test windows in %.1f s", name, len(ds.train), len(ds.test),
+             time.perf_counter() - t0)
     if use_cache:
         try:
             save_dataset(path, ds)

@@ -17,6 +17,7 @@ import logging
 import os
 import stat
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -27,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from harvit.utils.atomic import atomic_open
 from harvit.utils.errors import HarvitError
+from harvit.utils.logging import progress_bar
 
 log = logging.getLogger("harvit.data")
 
@@ -59,12 +61,21 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout_s: float =
     try:
         log.info("downloading %s -> %s", url, dest)
         digest = hashlib.sha256()
+        t0, size = time.perf_counter(), 0
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout_s) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            bar = progress_bar(True, total, f"download {dest.name}", unit="B", unit_scale=True)
             while chunk := response.read(_CHUNK):
                 f.write(chunk)
                 digest.update(chunk)
+                size += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
             f.flush()
             os.fsync(f.fileno())
+        log.info("downloaded %.1f MB in %.1f s", size / 1e6, time.perf_counter() - t0)
         got = digest.hexdigest()
         if sha256 is not None and got != sha256.strip().lower():
             raise HarvitError(

@@ -1,1 +1,2 @@
-"""TODO"""
+"""Scoring: metrics (:mod:`.metrics`), the one batched inference routine (:mod:`.inference`),
+``harvit evaluate`` (:mod:`.evaluate`) and the classic baseline (:mod:`.baseline`)."""

@@ -1,1 +1,1 @@
-"""TODO"""
+"""What people read: plots (:mod:`.plots`), report.md (:mod:`.report`) and the profiler (:mod:`.profiler`)."""

@@ -11,6 +11,8 @@ import logging
 import sys
 from typing import Any
 
+from tqdm.auto import tqdm
+
 LOGGER_NAME = "harvit"
 
 
@@ -50,13 +52,13 @@ def is_terminal() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress_bar(enabled: bool, total: int, desc: str, initial: int = 0, unit: str = "step") -> Any:
-    """A tqdm bar on a terminal when ``enabled``; else None (callers then log one line per epoch).
+def progress_bar(enabled: bool, total: int | None, desc: str, initial: int = 0, unit: str = "step",
+                 **kwargs: Any) -> Any:
+    """A tqdm bar on a terminal when ``enabled``; else None (callers then log plain lines instead).
 
-    A piped or redirected run gets no bar frames in its log file.
+    A piped or redirected run gets no bar frames in its log file. ``kwargs`` go to tqdm (e.g.
+    ``unit_scale=True`` for bytes).
     """
     if not enabled or not is_terminal():
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True, unit=unit)
+    return tqdm(total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True, unit=unit, **kwargs)
