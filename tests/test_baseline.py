@@ -9,38 +9,38 @@ from helpers_runs import CHANNELS, synthetic_dataset
 import harvit.data
 from harvit.cli import main
 from harvit.evaluation.baseline import format_baseline, run_baseline
-from harvit.features.statistics import window_features
+from harvit.features.statistics import window_statistics_array
 from harvit.utils.errors import HarvitError
 
 
 def test_window_features_shape_and_finite():
     x = np.random.default_rng(0).normal(size=(7, 9, 128)).astype(np.float32)
-    f = window_features(x, CHANNELS)
+    f = window_statistics_array(x, CHANNELS)
     assert f.shape == (7, 300) and f.dtype == np.float32
     assert np.isfinite(f).all()
-    assert np.array_equal(window_features(x), f)  # 9 unnamed channels = the standard HAR order
+    assert np.array_equal(window_statistics_array(x), f)  # 9 unnamed channels = the standard HAR order
     # unnamed channels: per-signal statistics only (24 each), no sensor features
-    assert window_features(x[:, :4]).shape == (7, 4 * 24)
+    assert window_statistics_array(x[:, :4]).shape == (7, 4 * 24)
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, -3.5])
 def test_window_features_constant_windows_have_no_nan(value):
-    f = window_features(np.full((3, 9, 128), value, np.float32), CHANNELS)
+    f = window_statistics_array(np.full((3, 9, 128), value, np.float32), CHANNELS)
     assert np.isfinite(f).all()
-    assert np.isfinite(window_features(np.zeros((2, 9, 1), np.float32))).all()  # one sample
+    assert np.isfinite(window_statistics_array(np.zeros((2, 9, 1), np.float32))).all()  # one sample
 
 
 def test_window_features_gravity_direction():
     x = np.zeros((1, 9, 64), np.float32)
     x[0, 6:] = np.array([0.0, 0.0, -2.0])[:, None]  # total_acc along -z
-    assert np.allclose(window_features(x, CHANNELS)[0, -3:], [0.0, 0.0, -1.0])
+    assert np.allclose(window_statistics_array(x, CHANNELS)[0, -3:], [0.0, 0.0, -1.0])
 
 
 def test_window_features_rejects_bad_shapes():
     with pytest.raises(HarvitError, match="N, C, T"):
-        window_features(np.zeros((9, 128)))
+        window_statistics_array(np.zeros((9, 128)))
     with pytest.raises(HarvitError, match="channel names"):
-        window_features(np.zeros((2, 3, 16)), CHANNELS)
+        window_statistics_array(np.zeros((2, 3, 16)), CHANNELS)
 
 
 def test_baseline_learns_synthetic_classes(tmp_path):

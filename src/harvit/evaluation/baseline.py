@@ -1,6 +1,6 @@
 """Classical baselines on window statistics: what the ViT has to beat.
 
-:func:`~harvit.features.statistics.window_features` turns windows [N, C, T] into hand-made
+:func:`~harvit.features.statistics.window_statistics_array` turns windows [N, C, T] into hand-made
 statistics [N, F];
 :func:`run_baseline` fits a logistic regression (standardised features) and gradient-boosted
 trees (scikit-learn's ``HistGradientBoostingClassifier``) on the training subjects minus the
@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 import harvit.data
 from harvit.data import train_val_split
 from harvit.evaluation.metrics import classification_metrics
-from harvit.features.statistics import window_features
+from harvit.features.statistics import window_statistics_array
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 
@@ -93,7 +93,7 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
             raise HarvitError(f"baseline: the {k} split of {dataset} holds no windows")
     classes = list(ds.train.classes)
     t_feat = time.perf_counter()
-    feats = {k: window_features(w.x, w.channels) for k, w in splits.items()}
+    feats = {k: window_statistics_array(w.x, w.channels) for k, w in splits.items()}
     feature_time = time.perf_counter() - t_feat
     with threadpool_limits(limits=threads):
         models = fit_models(feats, splits, classes, seed)

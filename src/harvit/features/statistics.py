@@ -5,7 +5,7 @@ spectra and the relation between axes. :func:`window_statistics` computes them f
 [N, C, T], vectorised over windows and signals, on the windows' device; the model's
 :class:`WindowStats` standardises them (mean and std fitted on the training windows) and the head
 reads ``concat(image features, window statistics)``; the classic baseline
-(:mod:`harvit.evaluation.baseline`) fits its models on the same numbers (:func:`window_features`).
+(:mod:`harvit.evaluation.baseline`) fits its models on the same numbers (:func:`window_statistics_array`).
 
 Per signal (the C channels, then the magnitude of every complete x/y/z sensor), 24 values:
 mean, std, min, max, percentiles 10/25/50/75/90 (NumPy's default linear interpolation), energy
@@ -34,7 +34,7 @@ from harvit.data.channels import sensor_triples
 from harvit.data.signals import CHANNELS
 from harvit.utils.errors import HarvitError
 
-__all__ = ["N_SIGNAL_STATISTICS", "WindowStats", "n_statistics", "window_features", "window_statistics"]
+__all__ = ["N_SIGNAL_STATISTICS", "WindowStats", "n_statistics", "window_statistics_array", "window_statistics"]
 
 PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)
 BAND_EDGES = (0.0, 1 / 64, 3 / 64, 8 / 64, 16 / 64, 32 / 64, 1.0)
@@ -221,7 +221,7 @@ def window_statistics(x: torch.Tensor, channels: list[str]) -> torch.Tensor:
     return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def window_features(x: np.ndarray, channels: list[str] | None = None) -> np.ndarray:
+def window_statistics_array(x: np.ndarray, channels: list[str] | None = None) -> np.ndarray:
     """:func:`window_statistics` of NumPy windows, for the classic baseline: float32 [N, F].
 
     Args:
@@ -231,11 +231,11 @@ def window_features(x: np.ndarray, channels: list[str] | None = None) -> np.ndar
     """
     x = np.asarray(x)
     if x.ndim != 3:
-        raise HarvitError(f"window_features: expected windows [N, C, T], got shape {list(x.shape)}")
+        raise HarvitError(f"window_statistics_array: expected windows [N, C, T], got shape {list(x.shape)}")
     if channels is None:
         channels = list(CHANNELS) if x.shape[1] == 9 else [f"ch{i}" for i in range(x.shape[1])]
     if len(channels) != x.shape[1]:
-        raise HarvitError(f"window_features: {len(channels)} channel names for {x.shape[1]} channels")
+        raise HarvitError(f"window_statistics_array: {len(channels)} channel names for {x.shape[1]} channels")
     with torch.no_grad():  # in chunks: the statistics' intermediates hold ~100 KB per window
         return np.concatenate([window_statistics(torch.from_numpy(c.astype(np.float64)), list(channels)).float().numpy()
                                for c in np.array_split(x, max(1, -(-len(x) // CHUNK)))]) if len(x) else \
@@ -265,7 +265,7 @@ class WindowStats(nn.Module):
     @classmethod
     def fit(cls, x_train: np.ndarray, channels: list[str]) -> WindowStats:
         """Fit the standardisation on training windows [N, C, T]."""
-        f = window_features(x_train, channels).astype(np.float64)
+        f = window_statistics_array(x_train, channels).astype(np.float64)
         module = cls(channels, f.shape[1])
         module.mean.copy_(torch.from_numpy(f.mean(0)).float())
         module.std.copy_(torch.from_numpy(np.maximum(f.std(0), 1e-6)).float())

@@ -46,7 +46,7 @@ from harvit.training.state import TrainState
 from harvit.training.step import batch_logits, train_step
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
-from harvit.utils.runtime import module_device, pick_device
+from harvit.utils.runtime import count_parameters, module_device, pick_device, setup_runtime
 
 AutocastFactory = Callable[[], contextlib.AbstractContextManager]
 #: Classes per data set (only the head's last layer depends on it).
@@ -291,8 +291,7 @@ class PerformanceProfiler:
     def describe(self) -> dict[str, Any]:
         """Device and model facts: device, device_name, torch_threads, params_total, params_trainable,
         n_views, in_chans, img_size, window_shape."""
-        total = sum(p.numel() for p in self.model.parameters())
-        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        total, trainable = count_parameters(self.model)
         dev = self.device
         return {
             "device": str(dev),
@@ -487,11 +486,7 @@ def profile_command(cfg: Any, out: str | Path | None = "profile.json",
     """``harvit profile``: profile the config's model on random windows; write JSON; return a summary."""
     cfg = cfg.validate()
     device = pick_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    setup_runtime(device, cfg.seed, cfg.threads)
     model = build_random_model(cfg, device)
     n = cfg.batch_size * (steps + 1)
     x = random_windows(n, list(CHANNELS), seed=1)
