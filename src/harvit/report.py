@@ -68,11 +68,11 @@ class _Data:
             if self.given is not None:
                 ds = self.given
             else:
-                from harvit.data import load_dataset
+                from harvit.data import OwnOptions, load_dataset
 
                 c = self.config
                 ds = load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"),
-                                  train_stride=c.get("train_stride") or None)
+                                  train_stride=c.get("train_stride") or None, options=OwnOptions.from_settings(c))
         except HarvitError as e:
             self.problem = f"the data set could not be loaded ({e})"
             return None

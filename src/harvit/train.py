@@ -31,7 +31,7 @@ from harvit import checkpoint as ck
 from harvit.atomic import write_json, write_text
 from harvit.augment import augment_batch
 from harvit.config import Config
-from harvit.data import Dataset, Windows, cache_dir, load_dataset, train_val_split
+from harvit.data import Dataset, OwnOptions, Windows, cache_dir, load_dataset, train_val_split
 from harvit.errors import HarvitError
 from harvit.evaluate import classification_metrics
 from harvit.features import cache_key, compute_with_backoff, load_cached, module_digest, save_cached, tensor_digest
@@ -271,7 +271,8 @@ class Trainer:
 
         # ---- data ---------------------------------------------------------------------------
         ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
-                                                                     train_stride=cfg.train_stride_or_none)
+                                                                     train_stride=cfg.train_stride_or_none,
+                                                                     options=OwnOptions.from_settings(cfg.to_dict()))
         self.dataset = ds
         train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed)
         self.windows = {"train": train_w, "val": val_w, "test": ds.test}

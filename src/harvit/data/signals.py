@@ -225,3 +225,59 @@ def _as_signal(x: np.ndarray, name: str) -> np.ndarray:
         bad = int((~np.isfinite(x)).sum())
         raise HarvitError(f"{name} has {bad} NaN/Inf values; expected finite samples (fill them first)")
     return x
+
+
+def prepare_channels(
+    x: np.ndarray,
+    channels: list[str],
+    rate_hz: float,
+    lowpass_hz: float = 0.0,
+    gravity_sensor: str | None = None,
+    params: Preprocessing = DEFAULT_PREPROCESSING,
+) -> tuple[np.ndarray, list[str]]:
+    """UCI HAR's preprocessing for any channel set (a user's own recording).
+
+    Args:
+        x: [T, C] finite samples of one recording piece.
+        channels: C names; ``<sensor>_x/_y/_z`` form a sensor triple.
+        rate_hz: sampling rate in Hz.
+        lowpass_hz: > 0: every channel gets :func:`denoise` (median filter of ``params.median_kernel``,
+            then a Butterworth low-pass of ``params.noise_order`` at this cutoff); 0: untouched.
+        gravity_sensor: a sensor prefix whose triple (total acceleration) is split at
+            ``params.gravity_cutoff_hz``: its channels become ``body_<s>_x..z`` (total minus gravity) in
+            place, and ``total_<s>_x..z`` are appended (downstream finds the gravity direction in triples
+            whose prefix contains ``total``).
+
+    Returns:
+        (float32 [T, C'] channels, C' names), C' = C + 3 with a gravity split, else C.
+
+    With ``lowpass_hz=20`` and ``gravity_sensor="acc"`` on acc + gyro this is :func:`preprocess_inertial`
+    channel for channel (names ``body_acc_*``, ``gyro_*``, ``total_acc_*``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    names = list(channels)
+    if lowpass_hz > 0:
+        x = denoise(x, rate_hz, Preprocessing(**{**params.as_dict(), "noise_cutoff_hz": lowpass_hz}))
+    if gravity_sensor:
+        index = triple_index(names, gravity_sensor)
+        total = x[:, index]
+        gravity = lowpass(total, params.gravity_cutoff_hz, params.gravity_order, rate_hz)
+        x = np.concatenate([x, total], axis=1)
+        x[:, index] = total - gravity
+        for k, axis in zip(index, "xyz", strict=True):
+            names[k] = f"body_{gravity_sensor}_{axis}"
+        names += [f"total_{gravity_sensor}_{axis}" for axis in "xyz"]
+    return x.astype(np.float32), names
+
+
+def triple_index(channels: list[str], sensor: str) -> list[int]:
+    """Indices of ``<sensor>_x``, ``<sensor>_y``, ``<sensor>_z`` in ``channels``; a missing one raises
+    :class:`HarvitError` naming ``--gravity-split`` and the triples present."""
+    wanted = [f"{sensor}_{axis}" for axis in "xyz"]
+    if all(w in channels for w in wanted):
+        return [channels.index(w) for w in wanted]
+    prefixes = sorted({c[:-2] for c in channels if c[-2:] in ("_x", "_y", "_z")})
+    raise HarvitError(
+        f"--gravity-split {sensor}: channels {', '.join(wanted)} not all found; sensor triples present: "
+        f"{', '.join(prefixes) or 'none'}"
+    )
