@@ -160,8 +160,15 @@ def cmd_train(ns: argparse.Namespace) -> int:
 def cmd_data(ns: argparse.Namespace) -> int:
     if ns.data_command != "info":
         raise HarvitError("harvit data: expected an action: info")
+    import logging
+
     from harvit.data import dataset_info
     from harvit.data.options import OwnOptions
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.getLogger("harvit.data").addHandler(handler)  # units, rates and skipped pieces, as they are found
+    logging.getLogger("harvit.data").setLevel(logging.INFO)
 
     settings = Config.load(ns.config).to_dict() if ns.config else {}
     settings.update(_explicit(ns))

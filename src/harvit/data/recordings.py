@@ -28,7 +28,16 @@ from harvit.data.options import OwnOptions, split_list
 from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, run_window_starts
 from harvit.data.signals import fill_nonfinite, prepare_channels
 from harvit.data.tables import Columns, numeric_column, numeric_columns, numeric_share, read_table, resolve_columns
-from harvit.data.timebase import UNITS, detect_unit, gap_pieces, is_jittery, median_rate, onto_grid, resample
+from harvit.data.timebase import (
+    UNITS,
+    detect_unit,
+    gap_pieces,
+    is_jittery,
+    median_rate,
+    onto_grid,
+    resample,
+    round_rate,
+)
 from harvit.data.windows import NO_SUBJECT
 from harvit.errors import HarvitError
 
@@ -66,6 +75,7 @@ class TableData:
     classes: list[str] = field(default_factory=list)
     subject_names: dict[int, str] = field(default_factory=dict)
     file_rates: dict[str, float] = field(default_factory=dict)
+    time_units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,7 +118,7 @@ def read_tables(files: list[Path], opts: OwnOptions, nan_policy: str) -> TableDa
                 f"{where} has columns {', '.join(found)}; expected those of {files[0]}: {', '.join(first_columns)}"
             )
         cols = data.columns
-        for piece, labels, subject in _file_pieces(frame, cols, where, opts, nan_policy):
+        for piece, labels, subject in _file_pieces(frame, cols, where, opts, nan_policy, data.time_units):
             data.pieces.append(piece)
             raw_labels.append((piece, labels))
             raw_subjects.append([subject])
@@ -137,8 +147,10 @@ def _numeric_channels(frame: pd.DataFrame, cols: Columns, where: str) -> Columns
     return Columns(cols.label, cols.subject, cols.recording, cols.time, keep)
 
 
-def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, nan_policy: str):
-    """Yield ``(piece, its label values, its subject value)`` for the gap-free pieces of one file."""
+def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, nan_policy: str,
+                 time_units: dict[str, str]):
+    """Yield ``(piece, its label values, its subject value)`` for the gap-free pieces of one file; the time
+    column's unit goes into ``time_units[where]``."""
     labels = frame[cols.label]
     if labels.dtype == object or pd.api.types.is_string_dtype(labels.dtype):
         labels = labels.astype("string").str.strip().replace("", pd.NA)
@@ -147,7 +159,9 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
     subj_codes, subj_values = _codes(frame, cols.subject)
     rec_codes, _ = _codes(frame, cols.recording)
     x = numeric_columns(frame, cols.channels, where)
-    t = _seconds(frame[cols.time], cols.time, where) if cols.time else None
+    t = None
+    if cols.time:
+        t, time_units[where] = _seconds(frame[cols.time], cols.time, where)
     if t is None and not opts.rate:
         raise HarvitError(f"{where}: no time column (looked for time, timestamp, time_s, t; --time-column names "
                           "one); pass --rate HZ to give the sampling rate")
@@ -195,8 +209,8 @@ def _codes(frame: pd.DataFrame, column: str | None) -> tuple[np.ndarray, np.ndar
     return codes.astype(np.int64), np.asarray(values, dtype=object)
 
 
-def _seconds(values: pd.Series, name: str, where: str) -> np.ndarray:
-    """A time column as float64 seconds (relative to its first value); unit stated in the log."""
+def _seconds(values: pd.Series, name: str, where: str) -> tuple[np.ndarray, str]:
+    """(float64 seconds relative to the first value, the unit found) of a time column; unit stated in the log."""
     if not pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
         if parsed.notna().mean() > 0.99 and parsed.notna().any():
@@ -207,7 +221,7 @@ def _seconds(values: pd.Series, name: str, where: str) -> np.ndarray:
                               "empty time; expected a time on every row")
         ns = values.to_numpy().astype("datetime64[ns]").astype(np.int64)
         log.info("%s: time column %r holds ISO datetimes", where, name)
-        return (ns - ns[0]).astype(np.float64) * 1e-9
+        return (ns - ns[0]).astype(np.float64) * 1e-9, "ISO datetime"
     raw = numeric_column(values, name, where)
     if np.isnan(raw).any():
         raise HarvitError(f"{where} row {int(np.argmax(np.isnan(raw))) + 1} column {name!r}: empty time; "
@@ -216,8 +230,8 @@ def _seconds(values: pd.Series, name: str, where: str) -> np.ndarray:
     log.info("%s: time column %r is in %s", where, name, unit)
     if pd.api.types.is_integer_dtype(values.dtype):
         ints = values.to_numpy(dtype=np.int64)
-        return (ints - ints[0]).astype(np.float64) * UNITS[unit]
-    return (raw - raw[0]) * UNITS[unit]
+        return (ints - ints[0]).astype(np.float64) * UNITS[unit], unit
+    return (raw - raw[0]) * UNITS[unit], unit
 
 
 def _file_rate(pieces: list[Piece]) -> float:
@@ -225,7 +239,7 @@ def _file_rate(pieces: list[Piece]) -> float:
     steps = [np.diff(p.t) for p in pieces if p.t is not None and len(p.t) > 1]
     if not steps:
         return 0.0
-    return float(1.0 / np.median(np.concatenate(steps)))
+    return round_rate(1.0 / float(np.median(np.concatenate(steps))))
 
 
 def _label_name(value: object) -> str:
@@ -272,7 +286,7 @@ def check_rates(file_rates: dict[str, float]) -> float:
             f"sampling rates differ by more than {RATE_TOLERANCE:.0%}: {hi} is at {file_rates[hi]:.4g} Hz, "
             f"{lo} at {file_rates[lo]:.4g} Hz; pass --rate HZ to resample them all, or load them separately"
         )
-    return float(np.median(list(file_rates.values())))
+    return round_rate(float(np.median(list(file_rates.values()))))
 
 
 def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: int | None = None) -> TableWindows:
@@ -325,6 +339,8 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
             f"no windows: none of the {stats['pieces']} recording pieces holds a labelled run of {length} samples "
             f"(--window-s {opts.window_s} at {rate:g} Hz); {stats['short_pieces']} pieces are shorter than a window"
         )
+    stats["time_units"] = sorted(set(data.time_units.values())) or ["none (--rate)"]
+    stats["own_rate_hz"] = round(own_rate, 4)
     return TableWindows(np.concatenate(xs), np.concatenate(ys), np.concatenate(subjects), channels,
                         list(data.classes), rate, stride, data.subject_names, stats)
 

@@ -179,6 +179,12 @@ def format_info(ds: Dataset, description: str = "") -> str:
                   f"          test  {len(test.subjects())}: {_ids(test)}"]
     else:
         lines.append("subjects  none named")
+    load = ref.meta.get("load_stats") or {}
+    if load:
+        units = ", ".join(load.get("time_units", []))
+        lines.append(f"time      {units}; data's own rate {load.get('own_rate_hz')} Hz; "
+                     f"{load.get('pieces')} recording pieces ({load.get('short_pieces')} shorter than a window, "
+                     f"{load.get('gridded_pieces')} put on a regular grid, {load.get('resampled_pieces')} resampled)")
     if ref.meta.get("test_split"):
         lines.append(f"test      {ref.meta['test_split']}")
     lines += [f"note      {note}" for note in ds.notes]

@@ -51,12 +51,18 @@ def detect_unit(name: str, t: np.ndarray) -> str:
 
 
 def median_rate(t: np.ndarray) -> float:
-    """Sampling rate in Hz from the median positive step of ``t`` (seconds, float [n], n >= 2)."""
+    """Sampling rate in Hz from the median positive step of ``t`` (seconds, float [n], n >= 2), to 6 significant
+    digits (so float noise in the times does not show as 50.000000000001 Hz)."""
     steps = np.diff(t)
     steps = steps[steps > 0]
     if steps.size == 0:
         raise HarvitError("time never increases; expected at least two distinct sample times")
-    return float(1.0 / np.median(steps))
+    return round_rate(1.0 / float(np.median(steps)))
+
+
+def round_rate(rate_hz: float) -> float:
+    """``rate_hz`` to 6 significant digits."""
+    return float(f"{rate_hz:.6g}")
 
 
 def gap_pieces(t: np.ndarray, max_gap_s: float = MAX_GAP_S) -> list[tuple[int, int]]:
