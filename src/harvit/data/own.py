@@ -117,9 +117,9 @@ def load_own(
         if stride is not None:
             raise HarvitError(f"--train-stride: {path.name} holds ready windows; only tables are windowed here")
     files = source_files(path, kind)
+    name = _name(files[0] if kind == "ts" else path)
     key = cache_key(dataset="own", kind=kind, source=fingerprint(files), options=options.as_dict(),
                     nan_policy=nan_policy, stride=stride)
-    name = _name(path)
 
     def build() -> Dataset:
         if kind == "table":

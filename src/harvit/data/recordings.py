@@ -295,7 +295,10 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
     Args:
         stride: step between window starts in samples (None: from ``--overlap``).
     """
-    own_rate = check_rates(data.file_rates)
+    if opts.rate:  # every file is resampled to the rate asked for, whatever its own
+        own_rate = round_rate(float(np.median(list(data.file_rates.values())))) if data.file_rates else 0.0
+    else:
+        own_rate = check_rates(data.file_rates)
     rate = float(opts.rate) or own_rate
     if own_rate:
         log.info("sampling rate: %.4g Hz (median time step)%s", own_rate,
