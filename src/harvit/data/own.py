@@ -150,6 +150,7 @@ def _table_dataset(name: str, path: Path, files: list[Path], options: OwnOptions
                    stride: int | None) -> Dataset:
     data = read_tables(files, options, nan_policy)
     tw = table_windows(data, options, nan_policy, stride)
+    del data
     present = np.unique(tw.y)
     if len(present) < len(tw.classes):
         empty = [c for k, c in enumerate(tw.classes) if k not in set(present.tolist())]

@@ -166,7 +166,8 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
         raise HarvitError(f"{where}: no time column (looked for time, timestamp, time_s, t; --time-column names "
                           "one); pass --rate HZ to give the sampling rate")
     key = subj_codes * (int(rec_codes.max(initial=0)) + 2) + rec_codes
-    order = np.arange(len(key)) if np.all(np.diff(key) >= 0) else np.argsort(key, kind="stable")
+    contiguous = bool(np.all(np.diff(key) >= 0))  # rows already grouped: pieces are views, not copies
+    order = np.arange(len(key)) if contiguous else np.argsort(key, kind="stable")
     sorted_key = key[order]
     bounds = np.flatnonzero(np.diff(sorted_key)) + 1
     for rows in np.split(order, bounds):
@@ -193,9 +194,10 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
             log.info("%s: a recording splits into %d pieces at gaps > 1 s", where, len(spans))
         for a, b in spans:
             piece_rows = rows[a:b]
-            piece_x = x[piece_rows]
+            if contiguous and keep.all():
+                piece_rows = slice(int(piece_rows[0]), int(piece_rows[-1]) + 1)
             yield (
-                Piece(where, NO_SUBJECT, piece_x, codes[piece_rows], None if seg_t is None else seg_t[a:b]),
+                Piece(where, NO_SUBJECT, x[piece_rows], codes[piece_rows], None if seg_t is None else seg_t[a:b]),
                 list(label_values),
                 subject,
             )
@@ -311,6 +313,7 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
     channels = list(data.columns.channels)
     for piece in data.pieces:
         x, labels = piece.x, piece.labels
+        piece.x = piece.x[:0]  # the windows are all that is kept
         if piece.t is not None and len(piece.t) > 1:
             piece_rate = median_rate(piece.t)
             if is_jittery(piece.t, piece_rate):
@@ -344,7 +347,9 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
         )
     stats["time_units"] = sorted(set(data.time_units.values())) or ["none (--rate)"]
     stats["own_rate_hz"] = round(own_rate, 4)
-    return TableWindows(np.concatenate(xs), np.concatenate(ys), np.concatenate(subjects), channels,
+    x_all = np.concatenate(xs)
+    del xs
+    return TableWindows(x_all, np.concatenate(ys), np.concatenate(subjects), channels,
                         list(data.classes), rate, stride, data.subject_names, stats)
 
 
