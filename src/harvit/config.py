@@ -48,19 +48,19 @@ class Config:
     data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
     val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
     train_stride: int = _f(0, "step between training-window starts in samples (0: the data set's own, 64 for "
-                           "HAPT); test windows keep the standard stride. hapt6/hapt12 only", "data")
+                           "HAPT); test windows keep the standard stride. hapt6/hapt12 and tables", "data")
     nan_policy: str = _f("error", "what to do with NaN/Inf in recordings", "data", NAN_POLICIES)
     # your own data (--dataset PATH); every one of these goes into the prepared-windows cache key
-    label_column: str | None = _f(None, "table column of the activity labels (default: the first of label, "
-                                  "activity, class); an empty cell is an unlabelled sample", "data")
-    subject_column: str | None = _f(None, "table column of the subject ids (default: the first of subject, user, "
-                                    "participant; none: windows are split stratified by class, with a warning)", "data")
+    label_column: str | None = _f(None, "table column of the activity labels; unset: the first of label, activity, "
+                                  "class. An empty cell is an unlabelled sample", "data")
+    subject_column: str | None = _f(None, "table column of the subject ids; unset: the first of subject, user, "
+                                    "participant (none: windows are split stratified by class, with a warning)", "data")
     recording_column: str | None = _f(None, "table column of the recording ids; a window never crosses recordings "
-                                      "(default: the first of recording, session, experiment; else each file and "
+                                      "(unset: the first of recording, session, experiment, else each file and "
                                       "subject)", "data")
     time_column: str | None = _f(None, "table column of the sample times in s, ms, us, ns or ISO datetimes, detected "
-                                 "(default: the first of time, timestamp, time_s, t; none: --rate is required)", "data")
-    channels: str | None = _f(None, "comma-separated table columns used as channels (default: every other numeric "
+                                 "(unset: the first of time, timestamp, time_s, t; none: --rate is required)", "data")
+    channels: str | None = _f(None, "comma-separated table columns used as channels (unset: every other numeric "
                               "column); <sensor>_x/_y/_z names form sensor triples", "data")
     columns: str | None = _f(None, "comma-separated column names of header-less CSV files", "data")
     rate: float = _f(0.0, "sampling rate in Hz: tables are resampled to it (anti-aliased; 0: the data's own rate, "
@@ -73,7 +73,7 @@ class Config:
     gravity_split: str | None = _f(None, "table preprocessing: split the total-acceleration triple SENSOR_x/_y/_z at "
                                    "0.3 Hz into body_SENSOR_* (in place) and total_SENSOR_* (appended), as UCI HAR",
                                    "data")
-    test_subjects: str | None = _f(None, "own data: comma-separated subject ids held out for test (default: a seeded "
+    test_subjects: str | None = _f(None, "own data: comma-separated subject ids held out for test (unset: a seeded "
                                    "draw of --test-fraction of the subjects; files with their own split keep it)",
                                    "data")
     test_fraction: float = _f(0.3, "own data without --test-subjects or a split of its own: fraction of the subjects "
