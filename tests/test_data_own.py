@@ -539,3 +539,17 @@ def _train_from_config(output_dir: Path, dataset: str, extra: dict) -> Path:
     cfg = tiny_config(output_dir, dataset=dataset, epochs=1, **extra).validate()
     train(cfg)
     return cfg.run_dir
+
+
+def test_nan_policy_on_tables(tmp_path: Path):
+    frame = table(subjects=(1, 2))
+    frame["gyro_x"] = frame["gyro_x"].astype(float)
+    frame.loc[[10, 11], "gyro_x"] = np.nan  # inside subject 1's first walking run
+    path = write_csv(frame, tmp_path / "nan.csv")
+    with pytest.raises(HarvitError, match=r"nan\.csv: 2 empty or NaN/Inf channel values.*--nan-policy"):
+        load_dataset(str(path))
+    clean = sum(expected_counts((("walk", 600), ("", 40), ("sit", 500)), 4).values())
+    dropped = load_dataset(str(path), nan_policy="drop")
+    assert len(dropped.train) + len(dropped.test) == clean - 1  # the one window holding rows 10-11
+    filled = load_dataset(str(path), nan_policy="interpolate")
+    assert len(filled.train) + len(filled.test) == clean and np.isfinite(filled.train.x).all()

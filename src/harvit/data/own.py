@@ -148,7 +148,7 @@ def _name(path: Path) -> str:
 
 def _table_dataset(name: str, path: Path, files: list[Path], options: OwnOptions, nan_policy: str,
                    stride: int | None) -> Dataset:
-    data = read_tables(files, options, nan_policy)
+    data = read_tables(files, options)
     tw = table_windows(data, options, nan_policy, stride)
     del data
     present = np.unique(tw.y)

@@ -97,12 +97,12 @@ class TableWindows:
     stats: dict
 
 
-def read_tables(files: list[Path], opts: OwnOptions, nan_policy: str) -> TableData:
+def read_tables(files: list[Path], opts: OwnOptions) -> TableData:
     """Read every file into gap-free :class:`Piece` s with labels mapped onto one class list."""
     header = split_list(opts.columns) or None
     data: TableData | None = None
     raw_labels: list[tuple[Piece, list]] = []
-    raw_subjects: list[list] = []
+    raw_subjects: list[object] = []
     first_columns: list[str] = []
     for path in files:
         frame = read_table(path, header)
@@ -118,10 +118,10 @@ def read_tables(files: list[Path], opts: OwnOptions, nan_policy: str) -> TableDa
                 f"{where} has columns {', '.join(found)}; expected those of {files[0]}: {', '.join(first_columns)}"
             )
         cols = data.columns
-        for piece, labels, subject in _file_pieces(frame, cols, where, opts, nan_policy, data.time_units):
+        for piece, labels, subject in _file_pieces(frame, cols, where, opts, data.time_units):
             data.pieces.append(piece)
             raw_labels.append((piece, labels))
-            raw_subjects.append([subject])
+            raw_subjects.append(subject)
         rate = _file_rate([p for p in data.pieces if p.where == where])
         if rate:
             data.file_rates[where] = rate
@@ -132,7 +132,7 @@ def read_tables(files: list[Path], opts: OwnOptions, nan_policy: str) -> TableDa
     for piece, labels in raw_labels:
         table = np.array([lookup[_label_name(v)] for v in labels] + [UNLABELLED], dtype=np.int64)
         piece.labels = table[piece.labels]  # UNLABELLED (-1) picks the appended entry
-    data.subject_names = _subject_ids(data.pieces, [s[0] for s in raw_subjects])
+    data.subject_names = _subject_ids(data.pieces, raw_subjects)
     return data
 
 
@@ -147,8 +147,7 @@ def _numeric_channels(frame: pd.DataFrame, cols: Columns, where: str) -> Columns
     return Columns(cols.label, cols.subject, cols.recording, cols.time, keep)
 
 
-def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, nan_policy: str,
-                 time_units: dict[str, str]):
+def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, time_units: dict[str, str]):
     """Yield ``(piece, its label values, its subject value)`` for the gap-free pieces of one file; the time
     column's unit goes into ``time_units[where]``."""
     labels = frame[cols.label]
