@@ -77,7 +77,8 @@ def preprocess_inertial(
 
     Returns:
         float32 [9, T] in :data:`CHANNELS` order: body_acc (g), body_gyro (rad/s), total_acc (g).
-        body_acc = total_acc - gravity, gravity being the low-passed total acceleration.
+        body_acc = total_acc - gravity, gravity being the low-passed total acceleration
+        (:func:`prepare_channels` with the noise cutoff of ``params`` and a gravity split of acc).
     """
     acc = _as_signal(acc, "acc")
     gyro = _as_signal(gyro, "gyro")
@@ -85,11 +86,10 @@ def preprocess_inertial(
         raise HarvitError(f"acc has {acc.shape[0]} samples, gyro {gyro.shape[0]}; expected equal lengths")
     if not rate_hz > 0:
         raise HarvitError(f"rate_hz is {rate_hz}; expected a positive sampling rate in Hz")
-    total_acc = denoise(acc, rate_hz, params)
-    body_gyro = denoise(gyro, rate_hz, params)
-    gravity = lowpass(total_acc, params.gravity_cutoff_hz, params.gravity_order, rate_hz)
-    body_acc = total_acc - gravity
-    return np.concatenate([body_acc.T, body_gyro.T, total_acc.T], axis=0).astype(np.float32)
+    # the generic recipe (a user's own tables take the same path): acc, gyro -> body_acc, gyro, total_acc
+    names = [f"{sensor}_{axis}" for sensor in ("acc", "gyro") for axis in "xyz"]
+    x, _ = prepare_channels(np.concatenate([acc, gyro], axis=1), names, rate_hz, params.noise_cutoff_hz, "acc", params)
+    return np.ascontiguousarray(x.T)
 
 
 def denoise(x: np.ndarray, rate_hz: float, params: Preprocessing = DEFAULT_PREPROCESSING) -> np.ndarray:
@@ -251,8 +251,8 @@ def prepare_channels(
     Returns:
         (float32 [T, C'] channels, C' names), C' = C + 3 with a gravity split, else C.
 
-    With ``lowpass_hz=20`` and ``gravity_sensor="acc"`` on acc + gyro this is :func:`preprocess_inertial`
-    channel for channel (names ``body_acc_*``, ``gyro_*``, ``total_acc_*``).
+    :func:`preprocess_inertial` (HAPT, ``predict``) is this with ``lowpass_hz=20`` and ``gravity_sensor="acc"``
+    on acc + gyro (names ``body_acc_*``, ``gyro_*``, ``total_acc_*``, i.e. :data:`CHANNELS` order).
     """
     x = np.asarray(x, dtype=np.float64)
     names = list(channels)
