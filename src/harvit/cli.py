@@ -13,7 +13,7 @@ import types
 from collections.abc import Sequence
 from typing import Any, NoReturn, Union, get_args, get_origin, get_type_hints
 
-from harvit.config import PRESETS, Config
+from harvit.config import OWN_DATA_FIELDS, PRESETS, Config
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import setup_logging
 
@@ -32,14 +32,16 @@ def _base_type(tp: Any) -> Any:
     return tp
 
 
-def add_config_flags(parser: argparse.ArgumentParser, groups: Sequence[str] | None = None) -> None:
-    """One flag per Config field (``--snake-case``), default SUPPRESS so only given flags are seen."""
+def add_config_flags(parser: argparse.ArgumentParser, groups: Sequence[str] | None = None,
+                     only: Sequence[str] | None = None) -> None:
+    """One flag per Config field (``--snake-case``), default SUPPRESS so only given flags are seen;
+    ``groups``/``only`` restrict them to some groups or field names."""
     hints = get_type_hints(Config)
     arg_groups: dict[str, argparse._ArgumentGroup] = {}
     defaults = Config()
     for f in dataclasses.fields(Config):
         group = f.metadata.get("group", "train")
-        if groups is not None and group not in groups:
+        if (groups is not None and group not in groups) or (only is not None and f.name not in only):
             continue
         g = arg_groups.setdefault(group, parser.add_argument_group(f"{group} settings"))
         tp = _base_type(hints[f.name])
@@ -69,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     di = dsub.add_parser("info", help="windows per split and class, subjects, channels, rate")
-    di.add_argument("dataset", help="hapt6, hapt12 or uci_har")
+    di.add_argument("dataset", help="hapt6, hapt12, uci_har, or a path to your own data (table, .npz, .ts)")
     di.add_argument("--data-dir", default=None, help=data_dir_help)
+    di.add_argument("--config", default=None, help="read the own-data settings from a run's config.json")
+    add_config_flags(di, only=OWN_DATA_FIELDS + ("nan_policy", "train_stride"))
 
     e = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     e.add_argument("target", help="run folder or checkpoint file")
@@ -157,9 +161,22 @@ def cmd_train(ns: argparse.Namespace) -> int:
 def cmd_data(ns: argparse.Namespace) -> int:
     if ns.data_command != "info":
         raise HarvitError("harvit data: expected an action: info")
-    from harvit.data import dataset_info
+    import logging
 
-    print(dataset_info(ns.dataset, ns.data_dir))
+    from harvit.data import dataset_info
+    from harvit.data.options import OwnOptions
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.getLogger("harvit.data").addHandler(handler)  # units, rates and skipped pieces, as they are found
+    logging.getLogger("harvit.data").setLevel(logging.INFO)
+
+    settings = Config.load(ns.config).to_dict() if ns.config else {}
+    settings.update(_explicit(ns))
+    Config.from_dict({k: v for k, v in settings.items() if k != "dataset"}, source="settings")  # type checks
+    print(dataset_info(ns.dataset, ns.data_dir, OwnOptions.from_settings(settings),
+                       nan_policy=settings.get("nan_policy", "error"),
+                       train_stride=settings.get("train_stride") or None))
     return 0
 
 

@@ -16,7 +16,12 @@ from typing import Any
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 
-DATASETS = ("hapt6", "hapt12", "uci_har")
+#: The built-in data sets: name -> what it is (their loaders: :mod:`harvit.data.registry`).
+DATASETS = {
+    "hapt6": "HAPT raw recordings, UCI HAR preprocessing, 6 basic activities",
+    "hapt12": "HAPT raw recordings, UCI HAR preprocessing, 6 activities + 6 postural transitions",
+    "uci_har": "UCI HAR official 9-channel windows, 6 activities",
+}
 MODES = ("flatten", "sensor", "stack")
 ENCODINGS = ("gasf", "gadf", "mtf", "rp", "spec")
 SCALINGS = ("global", "window")
@@ -25,6 +30,9 @@ AUGMENT_AXES = ("any", "x", "y", "z", "lying")
 AMP_DTYPES = ("bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "drop", "interpolate")
+OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "channels", "columns", "rate",
+                   "window_s", "overlap", "lowpass", "gravity_split", "test_subjects", "test_fraction")
+"""Settings of the user's own data (``--dataset PATH``): :class:`harvit.data.options.OwnOptions`."""
 
 #: The settings that must match, defined once each.
 #: Settings of the encoder and its images: ``--init-from`` takes weights only from a run that shares them.
@@ -50,12 +58,42 @@ class Config:
     """Every setting of a harvit run. Field metadata holds the help text and CLI group."""
 
     # data
-    dataset: str = _f("hapt6", "dataset name", "data", DATASETS)
+    dataset: str = _f("hapt6", f"a built-in data set ({', '.join(DATASETS)}) or a path to your own: a table of "
+                      "recordings (.csv, .csv.gz, .parquet or a folder of them), an .npz of windows, or NAME_TRAIN.ts",
+                      "data")
     data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
     val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
     train_stride: int = _f(0, "step between training-window starts in samples (0: the data set's own, 64 for "
-                           "HAPT); test windows keep the standard stride. hapt6/hapt12 only", "data")
+                           "HAPT); test windows keep the standard stride. hapt6/hapt12 and tables", "data")
     nan_policy: str = _f("error", "what to do with NaN/Inf in recordings", "data", NAN_POLICIES)
+    # your own data (--dataset PATH); every one of these goes into the prepared-windows cache key
+    label_column: str | None = _f(None, "table column of the activity labels; unset: the first of label, activity, "
+                                  "class. An empty cell is an unlabelled sample", "data")
+    subject_column: str | None = _f(None, "table column of the subject ids; unset: the first of subject, user, "
+                                    "participant (none: windows are split stratified by class, with a warning)", "data")
+    recording_column: str | None = _f(None, "table column of the recording ids; a window never crosses recordings "
+                                      "(unset: the first of recording, session, experiment, else each file and "
+                                      "subject)", "data")
+    time_column: str | None = _f(None, "table column of the sample times in s, ms, us, ns or ISO datetimes, detected "
+                                 "(unset: the first of time, timestamp, time_s, t; none: --rate is required)", "data")
+    channels: str | None = _f(None, "comma-separated table columns used as channels (unset: every other numeric "
+                              "column); <sensor>_x/_y/_z names form sensor triples", "data")
+    columns: str | None = _f(None, "comma-separated column names of header-less CSV files", "data")
+    rate: float = _f(0.0, "sampling rate in Hz: tables are resampled to it (anti-aliased; 0: the data's own rate, "
+                     "required for tables without a time column); .npz/.ts without a stated rate: their rate",
+                     "data")
+    window_s: float = _f(2.56, "table windows: length in seconds", "data")
+    overlap: float = _f(0.5, "table windows: overlap of consecutive windows, a fraction in [0, 1)", "data")
+    lowpass: float = _f(0.0, "table preprocessing: 3-sample median filter and a 3rd-order Butterworth low-pass at "
+                        "this cutoff in Hz on every channel (UCI HAR: 20; 0: off)", "data")
+    gravity_split: str | None = _f(None, "table preprocessing: split the total-acceleration triple SENSOR_x/_y/_z at "
+                                   "0.3 Hz into body_SENSOR_* (in place) and total_SENSOR_* (appended), as UCI HAR",
+                                   "data")
+    test_subjects: str | None = _f(None, "own data: comma-separated subject ids held out for test (unset: a seeded "
+                                   "draw of --test-fraction of the subjects; files with their own split keep it)",
+                                   "data")
+    test_fraction: float = _f(0.3, "own data without --test-subjects or a split of its own: fraction of the subjects "
+                              "(or, without subjects, of each class's windows) held out for test", "data")
     # views and images
     mode: str = _f("flatten", "channels -> images: flatten (1 per channel), sensor (xyz), stack (all)",
                    "images", MODES)
@@ -162,6 +200,14 @@ class Config:
             v = getattr(self, f.name)
             if choices and v is not None and v not in choices:
                 raise HarvitError(f"--{_flag(f.name)}: unknown value {v!r}; expected one of {', '.join(choices)}")
+        if self.dataset not in DATASETS and not Path(str(self.dataset)).expanduser().exists():
+            raise HarvitError(f"--dataset: {self.dataset!r} is neither a built-in data set ({', '.join(DATASETS)}) "
+                              "nor an existing file or folder")
+        _check(self.rate >= 0, "rate", self.rate, "a rate in Hz >= 0 (0: the data's own)")
+        _check(self.window_s > 0, "window-s", self.window_s, "a window length in seconds > 0")
+        _check(0 <= self.overlap < 1, "overlap", self.overlap, "a fraction in [0, 1)")
+        _check(self.lowpass >= 0, "lowpass", self.lowpass, "a cutoff in Hz >= 0 (0: off)")
+        _check(0 < self.test_fraction < 1, "test-fraction", self.test_fraction, "a fraction in (0, 1)")
         encs = self.encoding_list
         if not encs:
             raise HarvitError("--encodings: no encoding given; expected some of " + ", ".join(ENCODINGS))
@@ -309,6 +355,16 @@ def resolve(explicit: dict[str, Any], cuda_available: bool) -> tuple[Config, str
     if preset not in PRESETS:
         raise HarvitError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **explicit, "preset": preset}
-    if values.get("dataset", Config.dataset) == "uci_har" and "train_stride" not in explicit:
-        values["train_stride"] = 0  # a preset's denser windows need raw recordings; uci_har ships fixed windows
+    if _ready_windows(values.get("dataset", Config.dataset)) and "train_stride" not in explicit:
+        values["train_stride"] = 0  # a preset's denser windows need raw recordings; these ship fixed windows
     return Config.from_dict(values, source="settings").validate(), preset
+
+
+def _ready_windows(dataset: str) -> bool:
+    """Whether ``dataset`` ships fixed windows (uci_har, an .npz, .ts files), so no training stride applies."""
+    if dataset == "uci_har":
+        return True
+    path = Path(str(dataset)).expanduser()
+    if path.name.lower().endswith((".npz", ".ts")):
+        return True
+    return path.is_dir() and any(path.glob("*_TRAIN.ts"))

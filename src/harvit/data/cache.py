@@ -65,7 +65,7 @@ def prepared_path(name: str, key: str) -> Path:
 
 def save_dataset(path: Path, ds: Dataset) -> None:
     """Write a :class:`Dataset` to ``path`` as an npz (atomically; no pickled objects)."""
-    arrays: dict[str, np.ndarray] = {"name": np.array(ds.name)}
+    arrays: dict[str, np.ndarray] = {"name": np.array(ds.name), "notes": np.array(json.dumps(ds.notes))}
     for split, w in (("train", ds.train), ("test", ds.test)):
         arrays[f"{split}_x"] = w.x
         arrays[f"{split}_y"] = w.y
@@ -91,7 +91,8 @@ def load_saved_dataset(path: Path) -> Dataset:
                 rate_hz=float(z[f"{split}_rate_hz"]),
                 meta=json.loads(str(z[f"{split}_meta"])),
             )
-        return Dataset(str(z["name"]), splits["train"], splits["test"])
+        notes = json.loads(str(z["notes"])) if "notes" in z.files else []
+        return Dataset(str(z["name"]), splits["train"], splits["test"], [str(n) for n in notes])
 
 
 def cached_dataset(name: str, key: str, build: Callable[[], Dataset], use_cache: bool = True) -> Dataset:

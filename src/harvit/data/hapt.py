@@ -22,6 +22,7 @@ import numpy as np
 
 from harvit.data.cache import cache_key, cached_dataset
 from harvit.data.download import Source, fetch_official, open_source
+from harvit.data.runs import clear_of, gather_windows, run_window_starts
 from harvit.data.signals import (
     CHANNELS,
     DEFAULT_PREPROCESSING,
@@ -30,7 +31,6 @@ from harvit.data.signals import (
     fill_nonfinite,
     parse_numeric_text,
     preprocess_inertial,
-    window_starts,
 )
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
@@ -250,26 +250,17 @@ def segment_windows(
         (float32 [N, C, window], int64 [N] class index = activity id - 1, number of windows dropped).
     """
     n_samples = sig.shape[1]
-    starts, labels = [], []
-    for exp, user, act, start, end, line in segments:
+    for exp, user, _act, start, end, line in segments:
         if end > n_samples:
             raise HarvitError(
                 f"{where} line {line} (exp {exp}, user {user}): segment {start}..{end} ends beyond the "
                 f"recording's {n_samples} samples"
             )
-        s = (start - 1) + window_starts(int(end - start + 1), params.window, params.stride)
-        starts.append(s)
-        labels.append(np.full(len(s), act - 1, dtype=np.int64))
-    first = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
-    y = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
-    keep = np.ones(len(first), dtype=bool)
-    if bad.any():
-        cum = np.concatenate([[0], np.cumsum(bad)])
-        keep = (cum[first + params.window] - cum[first]) == 0
+    runs = np.column_stack([segments[:, 3] - 1, segments[:, 4], segments[:, 2] - 1])  # 0-based [start, end)
+    first, y = run_window_starts(runs, params.window, params.stride)
+    keep = clear_of(first, bad, params.window)
     first, y = first[keep], y[keep]
-    index = first[:, None] + np.arange(params.window)[None, :]  # [N, window]
-    x = np.ascontiguousarray(sig[:, index].transpose(1, 0, 2))
-    return x, y, int((~keep).sum())
+    return gather_windows(sig, first, params.window), y, int((~keep).sum())
 
 
 def _experiments(segments: np.ndarray) -> list[tuple[int, int]]:

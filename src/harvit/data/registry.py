@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harvit.config import DATASETS as BUILTIN_DATASETS
 from harvit.data.cache import resolve_data_dir
 from harvit.data.hapt import load_hapt
+from harvit.data.options import OwnOptions
+from harvit.data.own import load_own, looks_like_path
 from harvit.data.signals import DEFAULT_PREPROCESSING, Preprocessing, check_nan_policy
 from harvit.data.uci_har import load_uci_har
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,24 +38,38 @@ def _load_uci_har(data_dir: Path, nan_policy: str, params: Preprocessing, use_ca
     return load_uci_har(data_dir, nan_policy, use_cache)
 
 
+def _load_builtin(name: str, data_dir: Path, nan_policy: str, params: Preprocessing, use_cache: bool) -> Dataset:
+    if name == "uci_har":
+        return _load_uci_har(data_dir, nan_policy, params, use_cache)
+    return load_hapt(name, data_dir, nan_policy, params, use_cache)
+
+
+#: The built-in data sets (names and descriptions: :data:`harvit.config.DATASETS`).
 DATASETS: dict[str, DatasetSpec] = {
-    "hapt6": DatasetSpec(
-        "hapt6",
-        "HAPT raw recordings, UCI HAR preprocessing, 6 basic activities",
-        lambda d, n, p, c: load_hapt("hapt6", d, n, p, c),
-    ),
-    "hapt12": DatasetSpec(
-        "hapt12",
-        "HAPT raw recordings, UCI HAR preprocessing, 6 activities + 6 postural transitions",
-        lambda d, n, p, c: load_hapt("hapt12", d, n, p, c),
-    ),
-    "uci_har": DatasetSpec("uci_har", "UCI HAR official 9-channel windows, 6 activities", _load_uci_har),
+    name: DatasetSpec(name, description, functools.partial(_load_builtin, name))
+    for name, description in BUILTIN_DATASETS.items()
 }
 
 
 def dataset_names() -> list[str]:
     """Names accepted by :func:`load_dataset`."""
     return list(DATASETS)
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is a built-in data set (else it is a path to the user's own data)."""
+    return name in DATASETS
+
+
+def check_dataset(name: str) -> str:
+    """Validate a ``--dataset`` value: a built-in name or an existing path; else one error naming ``--dataset``."""
+    if is_builtin(name):
+        return name
+    if isinstance(name, str) and name and looks_like_path(name) and Path(name).expanduser().exists():
+        return name
+    raise HarvitError(
+        f"--dataset: {name!r} is neither a built-in data set ({', '.join(DATASETS)}) nor an existing file or folder"
+    )
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -67,11 +88,13 @@ def load_dataset(
     params: Preprocessing | None = None,
     use_cache: bool = True,
     train_stride: int | None = None,
+    options: OwnOptions | None = None,
 ) -> Dataset:
     """Load a data set's train and test windows.
 
     Args:
-        name: ``hapt6``, ``hapt12`` or ``uci_har``.
+        name: ``hapt6``, ``hapt12`` or ``uci_har``, or a path to the user's own data (a table of
+            recordings, an ``.npz`` of windows, or a ``.ts`` pair: :func:`harvit.data.own.load_own`).
         data_dir: folder holding ``hapt/`` and ``uci_har/`` (see :func:`resolve_data_dir`).
         nan_policy: NaN/Inf in signals: ``error`` raises, ``drop`` drops the windows holding
             them, ``interpolate`` fills them linearly.
@@ -80,14 +103,34 @@ def load_dataset(
         train_stride: step between *training* window starts in samples (None: the recipe's own).
             Denser training windows give more (overlapping) examples; the test windows keep the
             recipe's stride, so test scores stay comparable. Only for data sets windowed from raw
-            recordings (hapt6, hapt12).
+            recordings (hapt6, hapt12, tables).
+        options: the own-data settings (:class:`OwnOptions`, e.g. ``OwnOptions.from_settings(cfg.to_dict())``);
+            with a built-in name they must be the defaults.
 
     Returns:
-        Dataset whose splits hold x float32 [N, 9, 128] (acc in g, gyro in rad/s), y int64 [N],
-        subject int64 [N], 50 Hz; test is the data set's own test subjects.
+        Dataset whose splits hold x float32 [N, C, T], y int64 [N], subject int64 [N]; for the built-in
+        ones C = 9 (acc in g, gyro in rad/s), T = 128, 50 Hz, test = the data set's own test subjects.
     """
-    spec = get_spec(name)
     check_nan_policy(nan_policy)
+    options = options or OwnOptions()
+    if not is_builtin(name):
+        check_dataset(name)
+        if train_stride is not None and train_stride < 1:
+            raise HarvitError(f"--train-stride: got {train_stride}, expected >= 1 samples")
+        ds = load_own(name, options, nan_policy, use_cache)
+        if train_stride is None or train_stride == ds.train.meta.get("stride"):
+            return ds
+        if not ds.train.has_subjects:
+            log.warning("--train-stride %d ignored: %s names no subjects, and denser training windows would "
+                        "overlap the test windows", train_stride, ds.name)
+            return ds
+        dense = load_own(name, options, nan_policy, use_cache, stride=train_stride)
+        return Dataset(ds.name, dense.train, ds.test, list(ds.notes))
+    spec = get_spec(name)
+    given = options.changed()
+    if given:
+        flags = ", ".join("--" + g.replace("_", "-") for g in given)
+        raise HarvitError(f"{flags}: only for your own data (--dataset PATH); {name} is built in")
     params = params or DEFAULT_PREPROCESSING
     folder = resolve_data_dir(data_dir)
     if train_stride is not None and train_stride < 1:
@@ -99,14 +142,21 @@ def load_dataset(
     if train_stride is None or train_stride == params.stride:
         return ds
     dense = spec.load(folder, nan_policy, dataclasses.replace(params, stride=train_stride), use_cache)
-    return Dataset(ds.name, dense.train, ds.test)
+    return Dataset(ds.name, dense.train, ds.test, list(ds.notes))
 
 
-def dataset_info(name: str, data_dir: str | os.PathLike[str] | None = None) -> str:
+def dataset_info(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    options: OwnOptions | None = None,
+    nan_policy: str = "error",
+    train_stride: int | None = None,
+) -> str:
     """A multi-line table for ``harvit data info``: windows per split and class, subjects, channels,
     window length and rate."""
-    spec = get_spec(name)
-    return format_info(load_dataset(name, data_dir), spec.description)
+    description = get_spec(name).description if is_builtin(name) else "your own data"
+    ds = load_dataset(name, data_dir, nan_policy, options=options, train_stride=train_stride)
+    return format_info(ds, description)
 
 
 def format_info(ds: Dataset, description: str = "") -> str:
@@ -123,10 +173,22 @@ def format_info(ds: Dataset, description: str = "") -> str:
         f"source    {ref.meta.get('source', '?')}",
         f"channels  {ref.n_channels}: {' '.join(ref.channels)}",
         f"window    {window}",
-        f"subjects  train {len(train.subjects())}: {_ids(train)}",
-        f"          test  {len(test.subjects())}: {_ids(test)}",
-        "",
     ]
+    if train.has_subjects or test.has_subjects:
+        lines += [f"subjects  train {len(train.subjects())}: {_ids(train)}",
+                  f"          test  {len(test.subjects())}: {_ids(test)}"]
+    else:
+        lines.append("subjects  none named")
+    load = ref.meta.get("load_stats") or {}
+    if load:
+        units = ", ".join(load.get("time_units", []))
+        lines.append(f"time      {units}; data's own rate {load.get('own_rate_hz')} Hz; "
+                     f"{load.get('pieces')} recording pieces ({load.get('short_pieces')} shorter than a window, "
+                     f"{load.get('gridded_pieces')} put on a regular grid, {load.get('resampled_pieces')} resampled)")
+    if ref.meta.get("test_split"):
+        lines.append(f"test      {ref.meta['test_split']}")
+    lines += [f"note      {note}" for note in ds.notes]
+    lines.append("")
     width = max([len("class"), len("total")] + [len(c) for c in ref.classes])
     lines.append(f"{'class':<{width}}  {'train':>7}  {'test':>7}")
     for name, a, b in zip(ref.classes, train.class_counts(), test.class_counts(), strict=True):
@@ -136,4 +198,5 @@ def format_info(ds: Dataset, description: str = "") -> str:
 
 
 def _ids(w: Windows) -> str:
-    return " ".join(str(s) for s in w.subjects()) or "-"
+    names = w.meta.get("subject_names") or {}
+    return " ".join(names.get(str(s), str(s)) for s in w.subjects()) or "-"

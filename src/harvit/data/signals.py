@@ -77,7 +77,8 @@ def preprocess_inertial(
 
     Returns:
         float32 [9, T] in :data:`CHANNELS` order: body_acc (g), body_gyro (rad/s), total_acc (g).
-        body_acc = total_acc - gravity, gravity being the low-passed total acceleration.
+        body_acc = total_acc - gravity, gravity being the low-passed total acceleration
+        (:func:`prepare_channels` with the noise cutoff of ``params`` and a gravity split of acc).
     """
     acc = _as_signal(acc, "acc")
     gyro = _as_signal(gyro, "gyro")
@@ -85,11 +86,10 @@ def preprocess_inertial(
         raise HarvitError(f"acc has {acc.shape[0]} samples, gyro {gyro.shape[0]}; expected equal lengths")
     if not rate_hz > 0:
         raise HarvitError(f"rate_hz is {rate_hz}; expected a positive sampling rate in Hz")
-    total_acc = denoise(acc, rate_hz, params)
-    body_gyro = denoise(gyro, rate_hz, params)
-    gravity = lowpass(total_acc, params.gravity_cutoff_hz, params.gravity_order, rate_hz)
-    body_acc = total_acc - gravity
-    return np.concatenate([body_acc.T, body_gyro.T, total_acc.T], axis=0).astype(np.float32)
+    # the generic recipe (a user's own tables take the same path): acc, gyro -> body_acc, gyro, total_acc
+    names = [f"{sensor}_{axis}" for sensor in ("acc", "gyro") for axis in "xyz"]
+    x, _ = prepare_channels(np.concatenate([acc, gyro], axis=1), names, rate_hz, params.noise_cutoff_hz, "acc", params)
+    return np.ascontiguousarray(x.T)
 
 
 def denoise(x: np.ndarray, rate_hz: float, params: Preprocessing = DEFAULT_PREPROCESSING) -> np.ndarray:
@@ -225,3 +225,59 @@ def _as_signal(x: np.ndarray, name: str) -> np.ndarray:
         bad = int((~np.isfinite(x)).sum())
         raise HarvitError(f"{name} has {bad} NaN/Inf values; expected finite samples (fill them first)")
     return x
+
+
+def prepare_channels(
+    x: np.ndarray,
+    channels: list[str],
+    rate_hz: float,
+    lowpass_hz: float = 0.0,
+    gravity_sensor: str | None = None,
+    params: Preprocessing = DEFAULT_PREPROCESSING,
+) -> tuple[np.ndarray, list[str]]:
+    """UCI HAR's preprocessing for any channel set (a user's own recording).
+
+    Args:
+        x: [T, C] finite samples of one recording piece.
+        channels: C names; ``<sensor>_x/_y/_z`` form a sensor triple.
+        rate_hz: sampling rate in Hz.
+        lowpass_hz: > 0: every channel gets :func:`denoise` (median filter of ``params.median_kernel``,
+            then a Butterworth low-pass of ``params.noise_order`` at this cutoff); 0: untouched.
+        gravity_sensor: a sensor prefix whose triple (total acceleration) is split at
+            ``params.gravity_cutoff_hz``: its channels become ``body_<s>_x..z`` (total minus gravity) in
+            place, and ``total_<s>_x..z`` are appended (downstream finds the gravity direction in triples
+            whose prefix contains ``total``).
+
+    Returns:
+        (float32 [T, C'] channels, C' names), C' = C + 3 with a gravity split, else C.
+
+    :func:`preprocess_inertial` (HAPT, ``predict``) is this with ``lowpass_hz=20`` and ``gravity_sensor="acc"``
+    on acc + gyro (names ``body_acc_*``, ``gyro_*``, ``total_acc_*``, i.e. :data:`CHANNELS` order).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    names = list(channels)
+    if lowpass_hz > 0:
+        x = denoise(x, rate_hz, Preprocessing(**{**params.as_dict(), "noise_cutoff_hz": lowpass_hz}))
+    if gravity_sensor:
+        index = triple_index(names, gravity_sensor)
+        total = x[:, index]
+        gravity = lowpass(total, params.gravity_cutoff_hz, params.gravity_order, rate_hz)
+        x = np.concatenate([x, total], axis=1)
+        x[:, index] = total - gravity
+        for k, axis in zip(index, "xyz", strict=True):
+            names[k] = f"body_{gravity_sensor}_{axis}"
+        names += [f"total_{gravity_sensor}_{axis}" for axis in "xyz"]
+    return x.astype(np.float32), names
+
+
+def triple_index(channels: list[str], sensor: str) -> list[int]:
+    """Indices of ``<sensor>_x``, ``<sensor>_y``, ``<sensor>_z`` in ``channels``; a missing one raises
+    :class:`HarvitError` naming ``--gravity-split`` and the triples present."""
+    wanted = [f"{sensor}_{axis}" for axis in "xyz"]
+    if all(w in channels for w in wanted):
+        return [channels.index(w) for w in wanted]
+    prefixes = sorted({c[:-2] for c in channels if c[-2:] in ("_x", "_y", "_z")})
+    raise HarvitError(
+        f"--gravity-split {sensor}: channels {', '.join(wanted)} not all found; sensor triples present: "
+        f"{', '.join(prefixes) or 'none'}"
+    )

@@ -1,13 +1,21 @@
-"""Validation splits that hold out whole subjects (never a random subset of windows)."""
+"""Splits that hold out whole subjects; a stratified split of windows only for data without subjects."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 
 from harvit.data.windows import Windows
 from harvit.utils.errors import HarvitError
+
+log = logging.getLogger(__name__)
+
+NO_SUBJECT_NOTE = (
+    "the data name no subjects, so windows were split at random (stratified by class): one person's windows, "
+    "and overlapping neighbours of a window, can sit on both sides, so scores are optimistic"
+)
 
 
 def n_val_subjects(n_subjects: int, val_fraction: float) -> int:
@@ -24,11 +32,24 @@ def train_val_split(w: Windows, val_fraction: float, seed: int) -> tuple[Windows
     and at least 1 left for training) goes to validation with all their windows. The same
     windows, seed and fraction always give the same split.
 
+    Windows without subjects (:attr:`Windows.has_subjects` False) are split by
+    :func:`stratified_split` instead, with a warning (one person's windows can sit on both sides).
+
     Raises:
         HarvitError: naming ``--val-fraction`` when the fraction is outside (0, 1) or a split would be empty.
     """
     if not 0.0 < val_fraction < 1.0:
         raise HarvitError(f"--val-fraction is {val_fraction}; expected a fraction of subjects in (0, 1)")
+    if len(w) and not w.has_subjects:
+        log.warning("validation: %s", NO_SUBJECT_NOTE)
+        is_val = stratified_split(w.y, val_fraction, seed)
+        if is_val.all() or not is_val.any():
+            raise HarvitError(f"--val-fraction {val_fraction}: the split would leave an empty train or validation set")
+        train, val = w.subset(~is_val), w.subset(is_val)
+        for part, name in ((train, "train"), (val, "val")):
+            part.meta.update(split=name, val_subjects=[], val_fraction=val_fraction, val_seed=seed,
+                             val_stratified_windows=True)
+        return train, val
     subjects = w.subjects()
     if len(subjects) < 2:
         raise HarvitError(
@@ -48,3 +69,58 @@ def train_val_split(w: Windows, val_fraction: float, seed: int) -> tuple[Windows
     train.meta.update(split="train", val_subjects=val_subjects, val_fraction=val_fraction, val_seed=seed)
     val.meta.update(split="val", val_subjects=val_subjects, val_fraction=val_fraction, val_seed=seed)
     return train, val
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A seeded split of windows stratified by class (for data without subjects).
+
+    Each class with n windows sends ``round(fraction * n)`` of them (at least 1 and at most n - 1 when
+    n >= 2; none when n == 1) to the held-out side.
+
+    Returns:
+        bool [N], True for held-out windows.
+    """
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        index = np.flatnonzero(y == label)
+        if len(index) < 2:
+            continue
+        k = min(max(math.floor(fraction * len(index) + 0.5), 1), len(index) - 1)
+        held[rng.permutation(index)[:k]] = True
+    return held
+
+
+def subject_test_split(
+    subject: np.ndarray, test_subjects: list[str] | None, fraction: float, seed: int, names: dict[int, str]
+) -> tuple[np.ndarray, list[int]]:
+    """Choose whole test subjects.
+
+    Args:
+        subject: int64 [N] subject id per window.
+        test_subjects: ids or names given by ``--test-subjects`` (None: draw ``fraction`` of the subjects).
+        fraction: share of subjects drawn for test, ``round(fraction * S)``, at least 1, leaving at least 1.
+        seed: seed of the draw.
+        names: subject id -> name for data whose subjects are named (empty: the ids are the names).
+
+    Returns:
+        (bool [N] True for test windows, sorted test subject ids).
+    """
+    ids = sorted(int(s) for s in np.unique(subject))
+    label = {i: names.get(i, str(i)) for i in ids}
+    if test_subjects is not None:
+        by_name = {v: k for k, v in label.items()}
+        unknown = [s for s in test_subjects if s not in by_name]
+        if unknown:
+            raise HarvitError(
+                f"--test-subjects: no subject {', '.join(unknown)} in the data; subjects: {', '.join(label.values())}"
+            )
+        chosen = sorted(by_name[s] for s in test_subjects)
+        if len(chosen) == len(ids):
+            raise HarvitError("--test-subjects: names every subject; expected some left for training")
+    else:
+        if len(ids) < 2:
+            raise HarvitError(f"--test-fraction: the data hold {len(ids)} subject; a subject split needs at least 2")
+        n = n_val_subjects(len(ids), fraction)
+        chosen = sorted(int(s) for s in np.random.default_rng(seed).permutation(np.array(ids))[:n])
+    return np.isin(subject, chosen), chosen

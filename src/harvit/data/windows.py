@@ -8,6 +8,9 @@ import numpy as np
 
 from harvit.utils.errors import HarvitError
 
+NO_SUBJECT = -1
+"""Subject id of windows whose data names no subject (e.g. ``.ts`` files, tables without a subject column)."""
+
 
 @dataclass
 class Windows:
@@ -16,7 +19,7 @@ class Windows:
     Attributes:
         x: float32 [N, C, T] signals (acc in g, gyro in rad/s).
         y: int64 [N] class index in ``0..len(classes)-1``.
-        subject: int64 [N] subject id.
+        subject: int64 [N] subject id (:data:`NO_SUBJECT` where the data names none).
         channels: C channel names, e.g. ``body_acc_x``.
         classes: class names, index = label.
         rate_hz: sampling rate in Hz.
@@ -74,6 +77,11 @@ class Windows:
             dict(self.meta),
         )
 
+    @property
+    def has_subjects(self) -> bool:
+        """Whether the windows carry subject ids (False when every id is :data:`NO_SUBJECT`)."""
+        return bool(len(self)) and bool((self.subject != NO_SUBJECT).any())
+
     def subjects(self) -> list[int]:
         return sorted(int(s) for s in np.unique(self.subject))
 
@@ -83,8 +91,13 @@ class Windows:
 
 @dataclass
 class Dataset:
-    """A dataset's official train and test splits (test = the dataset's test subjects)."""
+    """A dataset's train and test splits (test = the dataset's test subjects, or its own split).
+
+    Attributes:
+        notes: caveats a report should repeat, e.g. that windows were split without subjects.
+    """
 
     name: str
     train: Windows
     test: Windows
+    notes: list[str] = field(default_factory=list)

@@ -49,9 +49,12 @@ def _run_dir_of(target: Path) -> Path:
 
 
 def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error",
-                      train_stride: int | None = None) -> Dataset:
-    """Load a data set by name (:func:`harvit.data.load_dataset`)."""
-    return harvit.data.load_dataset(name, data_dir, nan_policy, train_stride=train_stride)
+                      train_stride: int | None = None, settings: dict | None = None) -> Dataset:
+    """Load a data set by name or path (:func:`harvit.data.load_dataset`); a path is read with the own-data
+    options in ``settings`` (the run's config)."""
+    own = settings is not None and not harvit.data.is_builtin(name)
+    options = harvit.data.OwnOptions.from_settings(settings) if own else None
+    return harvit.data.load_dataset(name, data_dir, nan_policy, train_stride=train_stride, options=options)
 
 
 def select_split(ds: Dataset, split: str, val_fraction: float, seed: int) -> Windows:
@@ -110,7 +113,8 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         name = dataset or cfg.dataset
         # validation windows as in training (the run's --train-stride); test windows are the same either way
         stride = cfg.train_stride_or_none if split == "val" and name == cfg.dataset else None
-        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy, stride)
+        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy, stride,
+                               cfg.to_dict())
     else:
         ds, name = dataset, dataset.name
     windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed)

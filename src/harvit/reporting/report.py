@@ -75,7 +75,8 @@ class _Data:
             else:
                 c = self.config
                 ds = harvit.data.load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"),
-                                  train_stride=c.get("train_stride") or None)
+                                              train_stride=c.get("train_stride") or None,
+                                              options=harvit.data.OwnOptions.from_settings(c))
         except HarvitError as e:
             self.problem = f"the data set could not be loaded ({e})"
             return None

@@ -17,7 +17,7 @@ import torch
 from timm.utils.model_ema import ModelEmaV3
 
 from harvit.config import RESUME_KEYS, Config
-from harvit.data import Dataset, Windows, load_dataset, train_val_split
+from harvit.data import Dataset, OwnOptions, Windows, load_dataset, train_val_split
 from harvit.data.channels import gravity_triple, sensor_triples
 from harvit.evaluation.inference import Split
 from harvit.models import checkpoint as ck
@@ -155,7 +155,8 @@ def build_run(cfg: Config, dataset: Dataset | None = None) -> Run:
 
     # ---- data ---------------------------------------------------------------------------------
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
-                                                             train_stride=cfg.train_stride_or_none)
+                                                             train_stride=cfg.train_stride_or_none,
+                                                             options=OwnOptions.from_settings(cfg.to_dict()))
     train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed)
     windows = {"train": train_w, "val": val_w, "test": ds.test}
     classes, channels = list(ds.train.classes), list(ds.train.channels)
