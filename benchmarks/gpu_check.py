@@ -441,7 +441,8 @@ def stage_unfrozen(ctx: Context, timeout_s: float) -> dict[str, Any]:
     numbers["train_img_per_s"] = steady
     numbers["first_epoch_extra_s"] = (round(times[0] - times[1], 2) if len(times) >= 2 and None not in times[:2]
                                       else None)
-    flops, peak = ctx.number("throughput", "flops_per_image"), ctx.number("env", "matmul_tflops")
+    flops = ctx.number("throughput", "flops_per_image")
+    peak = ctx.number("env", "matmul_tflops") or ctx.number("throughput", "peak_tflops")
     numbers["train_mfu"] = (round(steady * 3 * flops / (peak * 1e12), 4)
                             if steady and flops and peak and not ctx.dry_run else None)
     goals = [goal("unfrozen training step (bf16, compiled), steady epoch", None, steady, "img/s", None)]
@@ -938,6 +939,17 @@ def self_time_us(evt: Any, dev: str) -> float:
     return float(getattr(evt, "self_cpu_time_total", 0) or 0)
 
 
+ATTENTION_KERNEL = re.compile(r"flash|fmha|attention|sdpa|softmax", re.IGNORECASE)
+MATMUL_KERNEL = re.compile(r"gemm|gemv|nvjet|cutlass|xmma|matmul|addmm|\bmm\b|aten::mm|linear", re.IGNORECASE)
+
+
+def kernel_kind(name: str) -> str:
+    """'attention', 'matmul' or 'other', by the kernel's (or CPU op's) name; attention is checked first."""
+    if ATTENTION_KERNEL.search(name):
+        return "attention"
+    return "matmul" if MATMUL_KERNEL.search(name) else "other"
+
+
 def summarise_profile(prof: Any, dev: str, wall_ms: float, config: str) -> dict[str, Any]:
     events = [(e.key, e.count, self_time_us(e, dev)) for e in prof.key_averages()]
     if dev == "cuda":  # device-side entries only: kernels and copies (a CPU op's self device time is 0)
@@ -946,8 +958,9 @@ def summarise_profile(prof: Any, dev: str, wall_ms: float, config: str) -> dict[
     total = sum(e[2] for e in events) or 1.0
     top = [{"name": k, "calls": c, "ms": round(t / 1e3, 3), "pct": round(100 * t / total, 1)}
            for k, c, t in events[:12]]
-    matmul = sum(t for k, _, t in events if re.search(r"gemm|sm90|cutlass|xmma|matmul|addmm|mm\b|linear", k, re.I))
-    attn = sum(t for k, _, t in events if re.search(r"flash|fmha|attention|sdpa|softmax", k, re.I))
+    kinds = [kernel_kind(k) for k, _, _ in events]
+    attn = sum(t for (_, _, t), kind in zip(events, kinds, strict=True) if kind == "attention")
+    matmul = sum(t for (_, _, t), kind in zip(events, kinds, strict=True) if kind == "matmul")
     busy = 100 * total / 1e3 / max(1e-9, wall_ms) if dev == "cuda" else None
     shares = {"matmul_pct": round(100 * matmul / total, 1), "attention_pct": round(100 * attn / total, 1)}
     other = 100 - shares["matmul_pct"] - shares["attention_pct"]

@@ -40,7 +40,9 @@ def load_script() -> ModuleType:
 
 def test_dry_run_writes_every_stage_with_status_and_numbers(shared_data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = gpu_check("--data", str(shared_data_dir), "--out", str(out), "--dry-run")
+    # About a minute of CPU; the generous budget and limit only matter on a heavily shared machine.
+    proc = gpu_check("--data", str(shared_data_dir), "--out", str(out), "--dry-run", "--budget-s", "900",
+                     timeout=1000)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dry_run"] is True
@@ -108,3 +110,22 @@ def test_time_boxes_keep_the_later_stages_shares() -> None:
     assert second == pytest.approx(100.0 - 1.0 - 100.0 * sum(s.share for s in stages[2:]))
     assert gc.time_box(stages[1], stages[2:], 100.0, 99.0, None) == 5.0  # the floor
     assert gc.time_box(stages[1], stages[2:], 100.0, 0.0, 0.5) == 0.5  # the override
+
+
+def test_phases_and_feature_rate_from_harvit_log_lines(tmp_path: Path) -> None:
+    """The reference run's split, read from the lines a CUDA run prints (9 views of 768 features)."""
+    gc = load_script()
+    lines = [(2.0, "preset: pix2seq"), (9.0, "run: r | preset pix2seq | device cuda | hapt6: ..."),
+             (9.0, "feature cache: on (frozen encoder, no augmentation): the encoder runs once per view"),
+             (30.0, "feature cache: train (5836, 9, 768) computed (a.npy)"),
+             (35.0, "feature cache: val (1579, 9, 768) computed (b.npy)"),
+             (44.0, "feature cache: test (2996, 9, 768) computed (c.npy)"),
+             (45.0, "epoch 1/2: train loss 1.0 ..."), (46.5, "epoch 2/2: train loss 0.9 ..."),
+             (48.0, "test: accuracy 0.5000, macro-F1 0.4 ..."), (55.0, "report: r/report.md")]
+    proc = gc.ProcResult("cmd", 0, False, 56.0, lines)
+    ph = gc.phase_split(proc)
+    assert ph == {"startup_s": 2.0, "data_and_model_s": 7.0, "feature_pass_s": 35.0, "epochs_s": 2.5,
+                  "test_s": 1.5, "report_s": 7.0, "exit_s": 1.0}
+    assert gc.feature_images(proc) == ((5836 + 1579 + 2996) * 9, True)
+    numbers = gc.run_numbers(proc, tmp_path / "absent-run")  # a run killed before its results: no crash
+    assert numbers["feature_img_per_s"] == round(10411 * 9 / 35.0, 1) and numbers["total_time_s"] is None
