@@ -601,7 +601,8 @@ def goal_cell(g: dict[str, Any], dry_run: bool) -> str:
 
 def render_markdown(summary: dict[str, Any]) -> str:
     env = summary["stages"].get("env", {}).get("numbers", {})
-    where = "DRY RUN (CPU, tiny sizes; goals do not apply)" if summary["dry_run"] else env.get("device_name", "?")
+    where = ("DRY RUN (CPU, tiny sizes; goals do not apply)" if summary["dry_run"]
+             else env.get("device_name", "no device name (stage 1 did not report one)"))
     lines = [f"# harvit GPU check: {where}", "",
              f"{summary['started']}, commit {summary.get('git_commit') or '?'}, {summary.get('seconds', 0):.0f} s "
              f"of a {summary['budget_s']:.0f} s budget. Command: `{summary['command']}`", "",
