@@ -183,11 +183,12 @@ def run_process(cmd: list[str], env: dict[str, str], timeout_s: float, log_path:
 
         def pump() -> None:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                t = time.perf_counter() - t0
-                result.lines.append((t, line.rstrip("\n")))
-                log.write(f"[{t:8.2f}] {line}")
-                log.flush()
+            with contextlib.suppress(ValueError, OSError):  # the log closed under a straggler's last lines
+                for line in proc.stdout:
+                    t = time.perf_counter() - t0
+                    result.lines.append((t, line.rstrip("\n")))
+                    log.write(f"[{t:8.2f}] {line}")
+                    log.flush()
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
@@ -198,6 +199,10 @@ def run_process(cmd: list[str], env: dict[str, str], timeout_s: float, log_path:
             stop_process_group(proc)
             result.returncode = proc.returncode
         reader.join(timeout=5.0)
+        if reader.is_alive():  # a descendant of the child (a compile worker, say) still holds the output open
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the session started for this child only
+            reader.join(timeout=2.0)
         result.seconds = time.perf_counter() - t0
         log.write(f"[{result.seconds:8.2f}] exit {result.returncode}{' (timed out)' if result.timed_out else ''}\n")
     return result
