@@ -16,25 +16,30 @@ from tqdm.auto import tqdm
 LOGGER_NAME = "harvit"
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """A handler that writes to the *current* ``sys.stdout`` (so redirection and capture work)."""
+class _StreamHandler(logging.StreamHandler):
+    """A handler that writes to the *current* ``sys.stdout`` or ``sys.stderr`` (so redirection and capture
+    work); progress lines (below WARNING) go to stdout, warnings and errors to stderr."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, to_stderr: bool) -> None:
+        super().__init__()
+        self.to_stderr = to_stderr
+        self.addFilter(lambda r: (r.levelno >= logging.WARNING) == to_stderr)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stdout
+        self.stream = sys.stderr if self.to_stderr else sys.stdout
         super().emit(record)
 
 
 def setup_logging(level: int = logging.INFO) -> logging.Logger:
-    """Send harvit's log records (data download and preparation included) to stdout, one plain line each."""
+    """Send harvit's log records (data download and preparation included) to the terminal: one plain line
+    each, progress on stdout, warnings (``warning: ...``) on stderr."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
-        handler = _StdoutHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+    if not any(isinstance(h, _StreamHandler) for h in logger.handlers):
+        for to_stderr, fmt in ((False, "%(message)s"), (True, "warning: %(message)s")):
+            handler = _StreamHandler(to_stderr)
+            handler.setFormatter(logging.Formatter(fmt))
+            logger.addHandler(handler)
     logger.propagate = False
     return logger
 
