@@ -73,3 +73,12 @@ def test_baseline_cli(monkeypatch, capsys, tmp_path):
     assert main(["baseline", "--dataset", "hapt6", "--json", str(tmp_path / "b.json")]) == 0
     assert "logistic-regression" in capsys.readouterr().out
     assert (tmp_path / "b.json").is_file()
+
+
+def test_baseline_keeps_each_models_test_predictions():
+    ds = synthetic_dataset(120, 40)
+    res = run_baseline("synthetic", windows=ds)
+    assert res["test_y_true"] == [int(v) for v in ds.test.y]
+    for m in res["models"].values():
+        assert len(m["test_pred"]) == 40 and all(isinstance(v, int) for v in m["test_pred"])
+        assert np.mean(np.asarray(m["test_pred"]) == ds.test.y) == pytest.approx(m["test_accuracy"])

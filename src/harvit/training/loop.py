@@ -183,6 +183,9 @@ def test_best(run: Run, cache_s: float) -> dict[str, Any]:
                   for k, w in run.windows.items()},
         "events": st.events,
         "config": run.cfg.to_dict(),
+        # per test window, in the data set's order: the report's paired test against the baseline reads them
+        "test_y_true": [int(v) for v in test["y_true"].tolist()],
+        "test_y_pred": [int(v) for v in test["y_pred"].tolist()],
     }
     write_json(run.run_dir / "training_results.json", results)
     log(f"test: accuracy {results['test_accuracy']:.4f}, macro-F1 {results['test_macro_f1']:.4f} "
