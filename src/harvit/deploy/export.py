@@ -9,13 +9,13 @@ Two graphs (both with a dynamic batch axis ``batch``):
     included), the encoder, the head and the mean over views are inside the graph.
 ``images``
     ``images`` float32 [N, in_chans, S, S] (one view each, as
-    :meth:`harvit.encode.SignalImager.all_views` makes them) -> ``logits`` float32 [N, K]. A window's
+    :meth:`harvit.imaging.imager.SignalImager.all_views` makes them) -> ``logits`` float32 [N, K]. A window's
     log-probabilities are the mean over its V views of ``log_softmax(logits)``.
 
 Models trained with ``window_stats`` read per-window statistics beside the images. Those are
-computed in NumPy (:func:`harvit.baseline.window_features`: percentiles, band energies, axis
+computed in NumPy (:func:`harvit.features.statistics.window_features`: percentiles, band energies, axis
 correlations, ...), which does not trace into a graph, so both graphs then take a second input
-``window_features`` float32 [B, F]: the *raw* output of ``harvit.baseline.window_features(windows,
+``window_features`` float32 [B, F]: the *raw* output of ``harvit.features.statistics.window_features(windows,
 channels)`` for the same windows (for ``images``: one row per image, i.e. each window's row repeated
 for its V views). The graph standardises them with the training mean/std (also in the sidecar).
 
@@ -208,15 +208,16 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
         rows = "window"
     else:
         inputs = [dict(name="images", shape=["batch", imager.in_chans, s, s], dtype="float32",
-                       meaning="one view image per row, as harvit.encode.SignalImager.all_views makes them "
+                       meaning="one view image per row, as harvit.imaging.imager.SignalImager.all_views makes them "
                                "(window-major: row w*n_views + v is window w, view v)")]
         outputs = [dict(name="logits", shape=["batch", k], dtype="float32",
                         meaning="per-image logits; a window's log-probs = mean over its views of log_softmax")]
         rows = "image (each window's row repeated for its n_views views)"
     if stats is not None:
         inputs.append(dict(name="window_features", shape=["batch", f], dtype="float32",
-                           meaning=f"raw window statistics, one row per {rows}: harvit.baseline.window_features"
-                                   "(windows, channels); standardised inside the graph with window_stats.mean/std "
+                           meaning=f"raw window statistics, one row per {rows}: "
+                                   "harvit.features.statistics.window_features(windows, channels); standardised "
+                                   "inside the graph with window_stats.mean/std "
                                    "and clipped to +-10"))
     scaler = imager.scaler
     return {
@@ -232,7 +233,7 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
         "window_stats": None if stats is None else {
             "n_features": f, "clip": 10.0,
             "mean": stats.mean.float().cpu().tolist(), "std": stats.std.float().cpu().tolist(),
-            "compute": "harvit.baseline.window_features(windows [B, C, T], channels) -> raw [B, F]; "
+            "compute": "harvit.features.statistics.window_features(windows [B, C, T], channels) -> raw [B, F]; "
                        "standardised = clip((raw - mean) / std, -10, 10)"},
         "preprocessing": {**DEFAULT_PREPROCESSING.as_dict(), "window": t, "stride": max(1, t // 2),
                           "recipe": "acc (g) + gyro (rad/s) at rate_hz -> harvit.data.signals.preprocess_inertial "
@@ -281,5 +282,5 @@ def export_command(checkpoint: str | Path, out: str | Path | None = None, what: 
              f"sidecar: {out}.json"]
     if info["window_stats"] is not None:
         lines.append("note: this model reads window statistics; feed window_features = "
-                     "harvit.baseline.window_features(windows, channels) (raw; the graph standardises them)")
+                     "harvit.features.statistics.window_features(windows, channels) (raw; the graph standardises them)")
     return "\n".join(lines)
