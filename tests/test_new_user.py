@@ -196,3 +196,16 @@ def test_done_line_counts_report_and_baseline():
     line = done_line(152.4, {"train_time_s": 73.2}, 34.0)
     assert line == "done in 152 s wall (training 73 s; report 34 s, baseline included)"
     assert done_line(80.0, {"train_time_s": 70.0}, None) == "done in 80 s wall (training 70 s)"
+
+
+# ---- claims that hold up ------------------------------------------------------------------------------
+def test_readme_time_figures_carry_their_date_and_command():
+    """Every wall or epoch time in the README's "What you get" sits in a row with its date and command."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## What you get", 1)[1].split("\n## ", 1)[0]
+    timed = [ln for ln in section.splitlines() if re.search(r"\b\d+(\.\d+)? s\b", ln)]
+    assert timed
+    for line in timed:
+        assert line.startswith("|") and re.search(r"\d{4}-\d\d-\d\d", line) and "harvit train --preset" in line, line
+    assert "harvit train" in section and "level within noise" in section
+    assert " beat" not in section

@@ -184,7 +184,7 @@ def config_from_args(ns: argparse.Namespace) -> tuple[Config, str]:
 def cmd_train(ns: argparse.Namespace) -> int:
     t_start = getattr(ns, "t_start", time.perf_counter())
     cfg, preset = config_from_args(ns)
-    if ns.print_config:
+    if getattr(ns, "print_config", False):
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
     print(f"preset: {preset}" + ("" if ns.__dict__.get("preset") else " (chosen by device; --preset to change)"),

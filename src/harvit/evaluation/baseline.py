@@ -16,9 +16,11 @@ Features of every signal (the C channels plus the magnitude of every x/y/z senso
 plus, per x/y/z sensor, the correlations xy, xz, yz, and the gravity direction (the mean of
 ``total_acc`` normalised to unit length). On the 9-channel HAR windows that is 12 x 24 + 9 + 3 = 300.
 
-Measured on hapt6 (seed 42, val fraction 0.2, one thread): logistic regression 95.5% test
-(0.3 s fit), boosted trees 94.9% (~10-15 s fit); kurtosis and autocorrelation add ~0.8 points to
-the 252 features without them.
+Measured on hapt6 with the data set's own training windows (stride 64; seed 42, val fraction 0.2,
+one thread; 2026-11): logistic regression 95.5% test (0.3 s fit), boosted trees 94.9% (~10-15 s
+fit); kurtosis and autocorrelation add ~0.8 points to the 252 features without them. The ``cpu``
+preset's denser training windows (``--train-stride 32``) give logistic regression 95.8%: pass the
+run's settings (``harvit baseline --run RUN`` or ``--preset``) to compare like with like.
 """
 
 from __future__ import annotations
