@@ -2,8 +2,8 @@
 # 01 - Quickstart on a CPU: the `cpu` preset (a small ViT trained from scratch on small GASF images
 # of all 9 channels stacked) on hapt6, the 6 basic activities of HAPT, then the test metrics.
 # Needs: HAPT in $HARVIT_DATA_DIR/hapt/ (else the official zip is downloaded to the default cache).
-# Time: about 5-10 min on 2 CPU cores (measured ~25 s per epoch; the first run also prepares the
-# windows cache, ~1 min).
+# Time: a few minutes on 2 quiet CPU cores, longer on a busy machine (an estimate; the README gives
+# the measured figure with its date; the first run also prepares the windows cache).
 set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"

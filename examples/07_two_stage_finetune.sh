@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # 07 - Two-stage fine-tuning with --init-from: stage 1 trains the head on a frozen pretrained
 # ViT-B/8 (pix2seq preset, fast thanks to the feature cache); stage 2 starts from stage 1's weights
-# (encoder + head), unfreezes the encoder and trains everything at a 100x lower learning rate.
+# (encoder + head; --init-from takes the stage-1 run folder), unfreezes the encoder and trains
+# everything at a 20x lower learning rate, in its own run folder (a folder is never trained twice).
+# The same two commands as the README's "Two-stage fine-tuning", with a data folder and a device.
 # Needs: a CUDA GPU; PRETRAINED=/path/to/vit_base_patch8_224 .safetensors (else --pretrained, online).
 # Time: stage 1 a few minutes, stage 2 roughly 5-15 min per epoch on one recent GPU (estimate).
 set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
-STAGE2_EPOCHS="${STAGE2_EPOCHS:-3}"
+STAGE2_EPOCHS="${STAGE2_EPOCHS:-10}"
 
 if [[ -n "${PRETRAINED:-}" ]]; then
     weights=(--pretrained-path "$PRETRAINED")
@@ -22,9 +24,8 @@ harvit train --preset pix2seq --dataset hapt6 --data-dir "$DATA_DIR" --device cu
 
 # stage 2: everything trainable, lower lr; the weights come from stage 1 (no pretrained download)
 harvit train --preset pix2seq --dataset hapt6 --data-dir "$DATA_DIR" --device cuda \
-    --no-pretrained --init-from "$OUT/ft_stage1/best.pt" --no-freeze-encoder \
-    --lr 1e-5 --min-lr 1e-7 --warmup-epochs 0.5 --epochs "$STAGE2_EPOCHS" --batch-size 32 \
-    --output-dir "$OUT" --run-name ft_stage2
+    --no-pretrained --init-from "$OUT/ft_stage1" --no-freeze-encoder \
+    --epochs "$STAGE2_EPOCHS" --lr 5e-5 --output-dir "$OUT" --run-name ft_stage2
 
 python3 - "$OUT" <<'PY'
 import json, sys

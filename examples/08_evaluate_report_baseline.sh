@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # 08 - Look at a finished run: test and validation metrics (JSON), the report (plots + report.md),
 # and the classical baseline (logistic regression and boosted trees on 300 hand-made window
-# statistics) on the same split, to see what the images add.
+# statistics) on the run's own windows and split (--run), to see what the images add.
 # Needs: a run folder, by default example 01's (RUN=... to choose another).
 # Time: about 1-3 min on 2 CPU cores (the baseline fits dominate).
 set -euo pipefail
@@ -12,5 +12,5 @@ RUN="${RUN:-$OUT/quickstart_cpu}"
 
 harvit evaluate "$RUN" --split test --data-dir "$DATA_DIR" --json "$RUN/evaluation_test.json"
 harvit evaluate "$RUN" --split val --data-dir "$DATA_DIR" --json "$RUN/evaluation_val.json"
-harvit baseline --dataset hapt6 --data-dir "$DATA_DIR" --seed 42 --json "$OUT/baseline_hapt6.json"
+harvit baseline --run "$RUN" --data-dir "$DATA_DIR" --json "$OUT/baseline_hapt6.json"  # the run's own windows
 harvit report "$RUN"

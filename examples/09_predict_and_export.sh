@@ -2,8 +2,9 @@
 # 09 - Use a trained model on a raw recording, then export it to ONNX and run the ONNX graph.
 # One HAPT recording (acc + gyro text files, 50 Hz; by default experiment 03 of user 02, a test
 # subject) is unpacked from the zip to a temporary folder; `harvit predict` writes per-window
-# predictions (CSV) and the share of time per activity; `harvit export` writes model.onnx (+ .json
-# sidecar) and checks it against PyTorch; a short onnxruntime script then reproduces the predictions.
+# predictions (CSV) and prints the share of time per activity and the first 10 windows; `harvit
+# export` writes model.onnx (+ .json sidecar) and checks it against PyTorch; a short onnxruntime
+# script then reproduces the predictions.
 # Needs: a run folder trained on 9-channel HAR data (RUN=..., default example 01's), onnx + onnxruntime.
 # Time: about 1 min on a CPU.
 set -euo pipefail
@@ -36,7 +37,7 @@ PY
 
 mkdir -p "$OUT/predict" "$OUT/export"
 harvit predict "$RUN" --acc "$tmp/acc.txt" --gyro "$tmp/gyro.txt" --rate-hz 50 --device auto \
-    --out "$OUT/predict/exp${EXP}_user${USER_ID}.csv" | tail -n 12
+    --out "$OUT/predict/exp${EXP}_user${USER_ID}.csv"
 
 harvit export "$RUN" --what window --out "$OUT/export/model.onnx"
 harvit export "$RUN" --what images --out "$OUT/export/model_images.onnx"

@@ -6,12 +6,13 @@ commands from the CLI parser, so the page cannot drift (tests/test_docs.py check
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from harvit.cli import build_parser
-from harvit.config import PRESETS, Config
+from harvit.config import PRESETS, PROFILE_KEYS, Config
 from harvit.utils.atomic import write_text
 
 HEADER = """# harvit quick reference
@@ -59,11 +60,19 @@ def render() -> str:
                     if a.dest != "help":
                         what = "/".join(a.option_strings) or a.dest.upper()
                         lines.append(f"- `harvit {name} {iname}` `{what}`: {a.help or ''}")
-    lines.append("- `harvit profile`: the training flags below, plus `--out`, `--batch-sizes`, `--trace`, `--steps`")
+    pr = sub.choices["profile"]
+    own = [a for a in pr._actions if a.dest != "help" and a.dest not in PROFILE_KEYS]
+    for a in own:
+        lines.append(f"- `harvit profile` `{'/'.join(a.option_strings)}`: {a.help or ''} (default: {a.default})")
+    lines.append("- `harvit profile`: of the settings below only "
+                 + ", ".join(f"`--{k.replace('_', '-')}`" for k in PROFILE_KEYS)
+                 + " (the model, its images, the batch and the runtime; it trains nothing)")
     lines += ["", "`python main.py [flags]` is `harvit train [flags]`. Exit codes: 0 done, 2 bad input "
               "(one line on stderr), 130/143 interrupted by SIGINT/SIGTERM after saving `latest.pt`.", "",
-              "## Training flags (`harvit train`, `harvit profile`)", "",
-              "Precedence: defaults < `--preset` < `--config FILE` < flags.", "",
+              "## Training flags (`harvit train`)", "",
+              "Precedence: defaults < `--preset` < `--config FILE` < flags. `harvit train --print-config` prints "
+              "the resolved settings as JSON and exits; `--help` gives each preset's value beside the default "
+              "where they differ. `--hidden-dims` takes widths separated by commas or spaces.", "",
               "| flag | default | group | meaning |", "|---|---|---|---|", *flag_rows(), "", "## Presets", ""]
     for name, values in PRESETS.items():
         lines.append(f"- `{name}`: " + ", ".join(f"`{k}={v}`" for k, v in values.items()))
@@ -77,7 +86,26 @@ def render() -> str:
     return "\n".join(lines)
 
 
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "QUICK_REFERENCE.md"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the page (default: QUICK_REFERENCE.md at the repository root); ``--help`` writes nothing."""
+    parser = argparse.ArgumentParser(description="Regenerate QUICK_REFERENCE.md from the code (CLI parser, "
+                                                 "Config, PRESETS).")
+    parser.add_argument("out", nargs="?", type=Path, default=DEFAULT_OUT,
+                        help=f"where to write the page (default: {DEFAULT_OUT.name} at the repository root)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the page is stale")
+    ns = parser.parse_args(argv)
+    text = render()
+    if ns.check:
+        stale = not ns.out.is_file() or ns.out.read_text(encoding="utf-8") != text
+        print(f"{ns.out}: {'stale' if stale else 'up to date'}")
+        return 1 if stale else 0
+    write_text(ns.out, text)
+    print(f"wrote {ns.out}")
+    return 0
+
+
 if __name__ == "__main__":
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "QUICK_REFERENCE.md"
-    write_text(out, render())
-    print(f"wrote {out}")
+    raise SystemExit(main())

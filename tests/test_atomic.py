@@ -29,3 +29,22 @@ def test_unwritable_target_is_one_harvit_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(HarvitError, match="cannot write"):
         write_text(tmp_path / "file" / "sub.txt", "y")
+
+
+def test_atomic_path_gives_a_named_writers_file_the_usual_mode(tmp_path):
+    from harvit.utils.atomic import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "g.bin") as tmp:
+            with open(tmp, "wb") as f:  # a writer that opens by name keeps mkstemp's 0600
+                f.write(b"graph")
+            assert tmp.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+    assert (tmp_path / "g.bin").read_bytes() == b"graph"
+    assert (tmp_path / "g.bin").stat().st_mode & 0o777 == 0o644
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "g.bin") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("exporter failed")
+    assert (tmp_path / "g.bin").read_bytes() == b"graph" and not list(tmp_path.glob(".*.tmp"))

@@ -73,3 +73,50 @@ def test_baseline_cli(monkeypatch, capsys, tmp_path):
     assert main(["baseline", "--dataset", "hapt6", "--json", str(tmp_path / "b.json")]) == 0
     assert "logistic-regression" in capsys.readouterr().out
     assert (tmp_path / "b.json").is_file()
+
+
+def test_baseline_keeps_each_models_test_predictions():
+    ds = synthetic_dataset(120, 40)
+    res = run_baseline("synthetic", windows=ds)
+    assert res["test_y_true"] == [int(v) for v in ds.test.y]
+    for m in res["models"].values():
+        assert len(m["test_pred"]) == 40 and all(isinstance(v, int) for v in m["test_pred"])
+        assert np.mean(np.asarray(m["test_pred"]) == ds.test.y) == pytest.approx(m["test_accuracy"])
+
+
+@pytest.mark.parametrize("argv, stride, seed, said", [
+    (["--preset", "cpu"], 32, 42, "the cpu preset"),  # the cpu preset's dense windows, as its run's report
+    (["--preset", "pix2seq"], None, 42, "the pix2seq preset"),
+    (["--preset", "cpu", "--train-stride", "0", "--seed", "7"], None, 7, "the cpu preset"),
+    (["--preset", "cpu", "--dataset", "uci_har"], None, 42, "the cpu preset"),  # uci_har: fixed windows
+])
+def test_baseline_follows_a_presets_windows(monkeypatch, capsys, argv, stride, seed, said):
+    calls = []
+    ds = synthetic_dataset(120, 40)
+    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: calls.append((a, k)) or ds)
+    assert main(["baseline", *argv]) == 0
+    assert calls[0][1]["train_stride"] == stride
+    out = capsys.readouterr().out
+    assert out.startswith(f"settings: {said}")
+    assert f"val seed {seed}," in out
+    assert ("training windows: every 32 samples" if stride else "training windows: the data set's own stride") in out
+
+
+def test_baseline_follows_a_run_folder(monkeypatch, capsys, tmp_path):
+    from harvit.config import Config
+
+    run = tmp_path / "run"
+    Config(dataset="hapt12", train_stride=16, seed=3, split_seed=5, val_fraction=0.25, nan_policy="drop").save(
+        run / "config.json")
+    calls = []
+    ds = synthetic_dataset(120, 40)
+    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: calls.append((a, k)) or ds)
+    assert main(["baseline", "--run", str(run)]) == 0
+    (args, kw), = calls
+    assert args[0] == "hapt12" and args[2] == "drop" and kw["train_stride"] == 16
+    out = capsys.readouterr().out
+    assert f"settings: the settings of run {run}" in out and "val seed 5, fraction 0.25" in out
+    assert "every 16 samples" in out
+    assert main(["baseline", "--run", str(tmp_path)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    assert main(["baseline", "--run", str(run), "--preset", "cpu"]) == 2

@@ -31,3 +31,19 @@ def test_readme_flags_exist():
         assert flag in qr or flag in ("--help",) or flag.startswith("--no-") and flag[5:] in qr, flag
     for preset in PRESETS:
         assert f"`{preset}`" in text
+
+
+def test_gen_quick_reference_help_writes_nothing(tmp_path):
+    """Issue 15: `scripts/gen_quick_reference.py --help` wrote a file named --help."""
+    import os
+    import subprocess
+    import sys
+
+    page = ROOT / "QUICK_REFERENCE.md"
+    before = page.stat().st_mtime_ns
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_quick_reference.py"), "--help"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage:"), proc.stderr
+    assert list(tmp_path.iterdir()) == [] and page.stat().st_mtime_ns == before
+    assert _generator().main(["--check"]) == 0  # and the page is current

@@ -98,6 +98,11 @@ def test_evaluate_checkpoint_test_and_val(tiny_run, tmp_path):
     assert res["confusion_matrix"] == saved["confusion_matrix"]
     assert res["subjects"] == [2, 4] and res["windows"] == len(ds.test)
     assert json.loads((run / "evaluation_test.json").read_text())["accuracy"] == res["accuracy"]
+    # the per-window labels and predictions, in order, kept by both (the report's paired test reads them)
+    assert res["y_true"] == saved["test_y_true"] == [int(v) for v in ds.test.y]
+    assert res["y_pred"] == saved["test_y_pred"]
+    assert sum(a == b for a, b in zip(res["y_true"], res["y_pred"], strict=True)) / len(ds.test) == pytest.approx(
+        saved["test_accuracy"])
     val = evaluate_checkpoint(run / "best.pt", split="val", dataset=ds, device="cpu",
                               json_path=tmp_path / "v.json")
     assert val["subjects"] == saved["split"]["val"]["subjects"]

@@ -135,6 +135,23 @@ def test_predict_cli_writes_csv(runs, tmp_path, capsys):
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_predict_prints_the_summary_and_a_head_of_rows(runs, tmp_path, capsys):
+    """Issue 15: a long recording prints its summary and the first 10 windows; every row goes to the CSV."""
+    a, g = write_recording(tmp_path, *recording(2000))
+    n = (2000 - 128) // 64 + 1
+    out = tmp_path / "windows.csv"
+    assert main(["predict", str(runs["stats"]), "--acc", str(a), "--gyro", str(g), "--device", "cpu",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.index(f"summary: {n} windows") < text.index(f"windows (first 10 of {n}):")
+    rows = re.findall(r"^\s+\d+\.\d\d\s+\d+\.\d\d\s+\S+\s+\d\.\d{3}$", text, re.M)
+    assert len(rows) == 10
+    assert f"every window: {out} (CSV, {n} rows)" in text
+    assert len(out.read_text().splitlines()) == 1 + n
+    assert main(["predict", str(runs["stats"]), "--acc", str(a), "--gyro", str(g), "--device", "cpu"]) == 0
+    assert "every window: --out FILE writes them as CSV" in capsys.readouterr().out
+
+
 def _bad(tmp_path: Path, case: str) -> tuple[list[str], str]:
     acc, gyro = recording(400)
     a, g = write_recording(tmp_path, acc, gyro)
@@ -253,6 +270,22 @@ def test_export_cli_default_paths(runs, capsys):
     meta = json.loads(Path(f"{onnx_path}.json").read_text())
     assert meta["window_stats"] is None and [i["name"] for i in meta["inputs"]] == ["signals"]
     assert (meta["mode"], meta["n_views"], meta["encodings"]) == ("sensor", 3, ["gasf", "mtf"])
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_onnx_file_gets_the_same_mode_as_its_sidecar(runs, tmp_path, umask, mode):
+    """Issue 15: model.onnx was 0600 (mkstemp's mode, kept when torch.onnx reopened the file) beside a 0644
+    sidecar; both now follow the umask."""
+    from harvit.deploy.export import export_onnx
+
+    old = os.umask(umask)
+    try:
+        export_onnx(load_trained(runs["nostats"]), tmp_path / "m.onnx")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "m.onnx.json").stat().st_mode & 0o777 == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]  # no temporary file left
 
 
 def test_export_mismatch_fails_loudly_and_writes_nothing(runs, tmp_path, monkeypatch, capsys):

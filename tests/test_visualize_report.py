@@ -105,7 +105,10 @@ def test_report_content(tiny_run, report):
     text = report.read_text()
     for c in CLASSES:
         assert text.count(c) >= 3, c  # split table, per-class table, confusion matrix
-    assert re.search(r"\*\*The ViT (beat|did not beat|ties with) the baseline: the ViT \(\d+\.\d%\) is ", text)
+    assert re.search(r"\*\*The ViT (is ahead of|is behind|and) the strongest baseline, (logistic-regression|"
+                     r"gradient-boosted trees)", text)
+    assert "McNemar's exact test on the same 80 test windows" in text and "95% CI" in text
+    assert " beat" not in text
     assert "logistic-regression" in text and "gradient-boosted trees" in text
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert not link.startswith("/") and (run / link).is_file(), link
@@ -126,16 +129,39 @@ def test_baseline_is_cached(tiny_run, report):
     assert "cached in `baseline.json`" in (run / "again.md").read_text()
 
 
+def _verdict_inputs(vit_right: int, logreg_right: int, gbt_right: int, n: int = 3000):
+    """A run's results and a baseline whose per-window predictions get the first k windows right."""
+    y = [0] * n
+
+    def preds(k: int) -> list[int]:
+        return [0] * k + [1] * (n - k)
+
+    results = {"test_accuracy": vit_right / n, "split": {"test": {"windows": n}}, "test_y_true": y,
+               "test_y_pred": preds(vit_right)}
+    base = {"best": "logreg", "test_y_true": y, "models": {
+        "logreg": {"name": "logistic-regression", "test_accuracy": logreg_right / n, "test_pred": preds(logreg_right)},
+        "gbt": {"name": "gradient-boosted trees", "test_accuracy": gbt_right / n, "test_pred": preds(gbt_right)}}}
+    return results, base
+
+
 def test_verdict_wording():
-    base = {"best": "logreg", "models": {
-        "logreg": {"name": "logistic-regression", "test_accuracy": 0.952},
-        "gbt": {"name": "gradient-boosted trees", "test_accuracy": 0.950}}}
-    assert verdict(0.931, base).startswith(
-        "**The ViT did not beat the baseline: the ViT (93.1%) is 2.1 points below the logistic-regression "
-        "baseline (95.2%).**")
-    assert "1.9 points below the gradient-boosted trees baseline (95.0%)" in verdict(0.931, base)
-    assert verdict(0.97, base).startswith("**The ViT beat the baseline: the ViT (97.0%) is 1.8 points above")
-    assert "ties with" in verdict(0.952, base)
+    # a 0.1-point lead (3 windows of 3000) is level, not a win
+    results, base = _verdict_inputs(2877, 2874, 2850)
+    text = verdict(results, base)
+    assert text.startswith("**The ViT and the strongest baseline, logistic-regression, are level within noise: "
+                           "95.9% (95% CI 95.1-96.6%) against 95.8% (95% CI 95.0-96.5%), a difference of 0.1 points")
+    assert "McNemar's exact test on the same 3000 test windows: p = 0.250; the ViT alone right on 3" in text
+    assert "beat" not in text
+    assert "Against gradient-boosted trees, 95.0% (95% CI 94.2-95.7%), the ViT is ahead (" in text
+    results, base = _verdict_inputs(2793, 2856, 2850)
+    assert verdict(results, base).startswith("**The ViT is behind the strongest baseline, logistic-regression: 93.1%")
+    results, base = _verdict_inputs(2910, 2856, 2850)
+    assert verdict(results, base).startswith("**The ViT is ahead of the strongest baseline, logistic-regression: 97.0%")
+    # without per-window predictions (an older run): the intervals alone, and it says so
+    results, base = _verdict_inputs(2877, 2874, 2850)
+    del results["test_y_pred"]
+    text = verdict(results, base)
+    assert "are level within noise" in text and "intervals only" in text
 
 
 def test_report_cli_and_unfinished_run(tiny_run, monkeypatch, capsys, tmp_path):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
+import time
 import types
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, Union, get_args, get_origin, get_type_hints
 
-from harvit.config import OWN_DATA_FIELDS, PRESETS, Config
+from harvit.config import OWN_DATA_FIELDS, PRESETS, PROFILE_KEYS, Config
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import setup_logging
 
@@ -22,7 +25,18 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag on one line (exit 2), without the usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        raise HarvitError(f"{self.prog}: {message} (see --help)")
+        # main() prints "harvit: error: "; a subcommand's parser adds its own name ("train: ...")
+        sub = self.prog.removeprefix("harvit").strip()
+        raise HarvitError(f"{sub + ': ' if sub else ''}{message} (see --help)")
+
+
+class _Widths(argparse.Action):
+    """``--hidden-dims 1024 512 256`` and ``--hidden-dims 1024,512,256``: one comma-separated string."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parts = [p.strip() for v in values for p in str(v).split(",") if p.strip()]
+        setattr(namespace, self.dest, ",".join(parts))
 
 
 def _base_type(tp: Any) -> Any:
@@ -32,25 +46,36 @@ def _base_type(tp: Any) -> Any:
     return tp
 
 
-def add_config_flags(parser: argparse.ArgumentParser, groups: Sequence[str] | None = None,
-                     only: Sequence[str] | None = None) -> None:
-    """One flag per Config field (``--snake-case``), default SUPPRESS so only given flags are seen;
-    ``groups``/``only`` restrict them to some groups or field names."""
+def preset_note(name: str, default: Any) -> str:
+    """``"cpu preset: 24"`` for each preset whose value of setting ``name`` differs from ``default``."""
+    return "; ".join(f"{p} preset: {v[name]}" for p, v in PRESETS.items() if name in v and v[name] != default)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, names: Collection[str] | None = None) -> None:
+    """One flag per Config field (``--snake-case``), default SUPPRESS so only given flags are seen.
+
+    Args:
+        parser: the (sub)command's parser.
+        names: only these settings (default: every one).
+    """
     hints = get_type_hints(Config)
     arg_groups: dict[str, argparse._ArgumentGroup] = {}
     defaults = Config()
     for f in dataclasses.fields(Config):
-        group = f.metadata.get("group", "train")
-        if (groups is not None and group not in groups) or (only is not None and f.name not in only):
+        if names is not None and f.name not in names:
             continue
+        group = f.metadata.get("group", "train")
         g = arg_groups.setdefault(group, parser.add_argument_group(f"{group} settings"))
         tp = _base_type(hints[f.name])
         default = getattr(defaults, f.name)
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        note = preset_note(f.name, default)
+        help_text = f"{f.metadata.get('help', '')} (default: {default}{'; ' + note if note else ''})"
         flag = "--" + f.name.replace("_", "-")
         kw: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if tp is bool:
             g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif f.name == "hidden_dims":
+            g.add_argument(flag, nargs="*", action=_Widths, metavar="WIDTH", **kw)
         else:
             if f.metadata.get("choices"):
                 kw["choices"] = f.metadata["choices"]
@@ -64,8 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="harvit", description="Human Activity Recognition with ViTs on signal images.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model (flags: every setting; --preset pix2seq or cpu)")
+    t = sub.add_parser("train", help="train a model (flags: every setting; --preset pix2seq or cpu)",
+                       description="Train a model. Without --preset the device picks one (cpu without CUDA, "
+                                   "pix2seq with it); each flag's help gives the presets' values where they differ "
+                                   "from the default; --print-config shows the settings that will run.")
     t.add_argument("--config", help="read settings from a config.json (flags override it)")
+    t.add_argument("--print-config", action="store_true",
+                   help="print the resolved settings (JSON: defaults < preset < --config < flags) and exit")
     add_config_flags(t)
 
     d = sub.add_parser("data", help="dataset tools")
@@ -74,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("dataset", help="hapt6, hapt12, uci_har, or a path to your own data (table, .npz, .ts)")
     di.add_argument("--data-dir", default=None, help=data_dir_help)
     di.add_argument("--config", default=None, help="read the own-data settings from a run's config.json")
-    add_config_flags(di, only=OWN_DATA_FIELDS + ("nan_policy", "train_stride"))
+    add_config_flags(di, OWN_DATA_FIELDS + ("nan_policy", "train_stride"))
 
     e = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     e.add_argument("target", help="run folder or checkpoint file")
@@ -88,22 +118,34 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="plots and report.md of a run folder")
     r.add_argument("run_dir", help="run folder (writes plots/ and report.md there)")
 
-    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics")
-    b.add_argument("--dataset", default="hapt6", help="dataset name")
+    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics",
+                       description="Fit the baselines on the windows a run would use: the same settings as "
+                                   "`harvit train` (a preset, chosen by device without --preset, or a run "
+                                   "folder's config.json), then the flags given here.")
+    b.add_argument("--run", default=None, metavar="RUN_DIR",
+                   help="follow this run folder's config.json (data set, windows, validation subjects)")
+    b.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="follow this preset's settings (default: by device, as harvit train)")
+    b.add_argument("--dataset", default=None, help="dataset name (default: hapt6, or the run's)")
     b.add_argument("--data-dir", default=None, help=data_dir_help)
-    b.add_argument("--seed", type=int, default=42, help="seed of the validation-subject hold-out")
-    b.add_argument("--val-fraction", type=float, default=0.2,
-                   help="fraction of training subjects held out")
+    b.add_argument("--seed", type=int, default=None,
+                   help="seed of the validation-subject hold-out (default: 42, or the run's)")
+    b.add_argument("--val-fraction", type=float, default=None,
+                   help="fraction of training subjects held out (default: 0.2, or the run's)")
     b.add_argument("--train-stride", type=int, default=None,
-                   help="step between training-window starts in samples (default: the data set's own)")
+                   help="step between training-window starts in samples, 0: the data set's own "
+                        "(default: the preset's or the run's)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
 
-    pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps")
+    pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps",
+                        description="Profile the model of a config on random windows (no data, no training): "
+                                    "only the settings that shape the model, its images and the batch apply.")
     pr.add_argument("--out", default="profile.json", help="write the profile as JSON here")
-    pr.add_argument("--batch-sizes", default="8,16,32,64,128,256")
+    pr.add_argument("--batch-sizes", default="8,16,32,64,128,256",
+                    help="comma-separated batch sizes (images per step) of the sweep")
     pr.add_argument("--trace", default=None, help="folder for a torch.profiler trace (TensorBoard)")
     pr.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
-    add_config_flags(pr)
+    add_config_flags(pr, PROFILE_KEYS)
 
     pd = sub.add_parser("predict", help="predict activities on raw recordings (acc + gyro files)")
     pd.add_argument("checkpoint", help="run folder or checkpoint file")
@@ -142,34 +184,44 @@ def config_from_args(ns: argparse.Namespace) -> tuple[Config, str]:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
+    t_start = getattr(ns, "t_start", time.perf_counter())
     cfg, preset = config_from_args(ns)
+    if getattr(ns, "print_config", False):
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return 0
     print(f"preset: {preset}" + ("" if ns.__dict__.get("preset") else " (chosen by device; --preset to change)"),
           flush=True)
     from harvit.training import train
 
     results = train(cfg)
+    t_report = time.perf_counter()
+    report_s = None
     try:
         from harvit.reporting.report import create_training_report
 
         path = create_training_report(cfg.run_dir)
+        report_s = time.perf_counter() - t_report
         print(f"report: {path}", flush=True)
     except ImportError:
         pass
+    print(done_line(time.perf_counter() - t_start, results, report_s), flush=True)
     return 0 if results else 1
+
+
+def done_line(wall_s: float, results: dict[str, Any], report_s: float | None) -> str:
+    """The last line of ``harvit train``: wall time from command start to the last file written."""
+    parts = [f"training {results.get('train_time_s', 0):.0f} s"]
+    if report_s is not None:
+        parts.append(f"report {report_s:.0f} s, baseline included")
+    return f"done in {wall_s:.0f} s wall ({'; '.join(parts)})"
 
 
 def cmd_data(ns: argparse.Namespace) -> int:
     if ns.data_command != "info":
         raise HarvitError("harvit data: expected an action: info")
-    import logging
 
     from harvit.data import dataset_info
     from harvit.data.options import OwnOptions
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    logging.getLogger("harvit.data").addHandler(handler)  # units, rates and skipped pieces, as they are found
-    logging.getLogger("harvit.data").setLevel(logging.INFO)
 
     settings = Config.load(ns.config).to_dict() if ns.config else {}
     settings.update(_explicit(ns))
@@ -196,11 +248,35 @@ def cmd_report(ns: argparse.Namespace) -> int:
     return 0
 
 
+def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
+    """The settings ``harvit baseline`` follows, and where they came from: a run folder's config.json
+    (``--run``), else defaults < preset (``--preset``, else by device, as ``harvit train``); then its flags."""
+    explicit = {k: v for k, v in (("dataset", ns.dataset), ("data_dir", ns.data_dir), ("split_seed", ns.seed),
+                                  ("val_fraction", ns.val_fraction), ("train_stride", ns.train_stride))
+                if v is not None}
+    if ns.run:
+        if ns.preset:
+            raise HarvitError("--run and --preset: give one (a run folder carries its own settings)")
+        run = Path(ns.run)
+        if not (run / "config.json").is_file():
+            raise HarvitError(f"--run {run}: no config.json there; expected a run folder of harvit train")
+        cfg = Config.from_dict({**Config.load(run / "config.json").to_dict(), **explicit}, source=str(run))
+        return cfg.validate(), f"the settings of run {run}"
+    import torch
+
+    from harvit.config import resolve
+
+    cfg, preset = resolve({**explicit, **({"preset": ns.preset} if ns.preset else {})}, torch.cuda.is_available())
+    return cfg, f"the {preset} preset" + ("" if ns.preset else " (chosen by device; --preset or --run to change)")
+
+
 def cmd_baseline(ns: argparse.Namespace) -> int:
     from harvit.evaluation.baseline import format_baseline, run_baseline
 
-    result = run_baseline(ns.dataset, data_dir=ns.data_dir, seed=ns.seed, val_fraction=ns.val_fraction,
-                          json_path=ns.json, train_stride=ns.train_stride)
+    cfg, source = baseline_settings(ns)
+    print(f"settings: {source}", flush=True)
+    result = run_baseline(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.val_seed, val_fraction=cfg.val_fraction,
+                          json_path=ns.json, train_stride=cfg.train_stride_or_none, nan_policy=cfg.nan_policy)
     print(format_baseline(result))
     return 0
 
@@ -236,10 +312,12 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130/143 interrupted)."""
+    t_start = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
         ns = parser.parse_args(argv)
+        ns.t_start = t_start
         if not ns.command:
             parser.print_help()
             return 2

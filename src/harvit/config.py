@@ -43,6 +43,10 @@ ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_lin
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
 RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "ema_decay", "augment",
                "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
+#: Settings ``harvit profile`` reads (the model, its images, the batch, the runtime); its help lists only these.
+PROFILE_KEYS = ("dataset", *ENCODER_KEYS, "scaling", "scale_range", "mtf_bins", "freeze_encoder", "drop_path",
+                "window_stats", "image_dropout", "stats_linear", "hidden_dims", "dropout", "batch_size", "amp",
+                "amp_dtype", "seed", "device", "threads", "preset")
 
 
 def _f(default: Any, help: str, group: str = "train", choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
@@ -123,8 +127,8 @@ class Config:
     pretrained: bool = _f(False, "load timm's pretrained weights (needs network)", "model")
     pretrained_path: str | None = _f(None, "local .safetensors/.pth weights for the encoder", "model")
     freeze_encoder: bool = _f(True, "freeze the encoder and train only the head", "model")
-    init_from: str | None = _f(None, "start from another run's checkpoint weights (two-stage fine-tuning)",
-                               "model")
+    init_from: str | None = _f(None, "start from another run's weights: its run folder (best.pt) or a .pt file "
+                               "(two-stage fine-tuning; use a new --run-name)", "model")
     patch_size: int = _f(0, "ViT patch size (0: the encoder's default)", "model")
     embed_dim: int = _f(0, "ViT width (0: the encoder's default)", "model")
     depth: int = _f(0, "ViT depth (0: the encoder's default)", "model")

@@ -32,8 +32,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,7 @@ from torch import Tensor, nn
 from harvit.data.signals import DEFAULT_PREPROCESSING
 from harvit.models.classifier import WindowClassifier
 from harvit.models.loading import TrainedModel, load_trained
-from harvit.utils.atomic import write_json
+from harvit.utils.atomic import atomic_path, write_json
 from harvit.utils.errors import HarvitError
 
 WHATS = ("window", "images")
@@ -247,23 +245,11 @@ def export_onnx(trained: TrainedModel, out: str | Path, what: str = "window") ->
     out = Path(out)
     if out.is_dir():
         out = out / DEFAULT_NAMES[what]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-    except OSError as e:
-        raise HarvitError(f"--out: cannot write in {out.parent}: {e.strerror or e}") from None
     output = "log_probs" if what == "window" else "logits"
-    try:
-        exporter = _torch_export(graph, example_inputs(trained, what, batch=2, seed=0), output, tmp)
-        diff = verify(tmp, graph, example_inputs(trained, what, batch=1, seed=1))  # another batch size
+    with atomic_path(out) as tmp:  # the usual file mode, like the sidecar's; replaced only once verified
+        exporter = _torch_export(graph, example_inputs(trained, what, batch=2, seed=0), output, str(tmp))
+        diff = verify(str(tmp), graph, example_inputs(trained, what, batch=1, seed=1))  # another batch size
         info = sidecar(trained, what, out, exporter, diff)
-        os.replace(tmp, out)
-    except OSError as e:
-        raise HarvitError(f"cannot write {out}: {e.strerror or e}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
     write_json(Path(f"{out}.json"), info)
     return info
 

@@ -192,19 +192,25 @@ def predictions_csv(result: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def format_predictions(result: dict[str, Any]) -> str:
-    """Human-readable table of windows, then the share of time per activity."""
+#: Window rows ``harvit predict`` prints; every row goes to the CSV (``--out``).
+HEAD_ROWS = 10
+
+
+def format_predictions(result: dict[str, Any], head: int | None = HEAD_ROWS) -> str:
+    """The summary (share of time per activity), then the first ``head`` window rows (None: all)."""
     width = max(len("activity"), *(len(c) for c in result["classes"]))
-    lines = [f"{'start_s':>9} {'end_s':>9}  {'activity':<{width}}  probability"]
-    for s, e, label, p in zip(result["start_s"], result["end_s"], result["label"], result["prob"], strict=True):
-        lines.append(f"{s:9.2f} {e:9.2f}  {label:<{width}}  {p:11.3f}")
-    lines.append("")
-    lines.append(f"summary: {len(result['pred'])} windows, {result['covered_s']:.1f} s of "
-                 f"{result['duration_s']:.1f} s classified")
+    n = len(result["pred"])
+    lines = [f"summary: {n} windows, {result['covered_s']:.1f} s of {result['duration_s']:.1f} s classified"]
     order = sorted(result["classes"], key=lambda c: -result["share"][c])
     for c in order:
         if result["seconds"][c] > 0:
             lines.append(f"  {c:<{width}}  {100 * result['share'][c]:5.1f}%  {result['seconds'][c]:8.1f} s")
+    shown = n if head is None else min(n, head)
+    lines += ["", f"windows{'' if shown == n else f' (first {shown} of {n})'}:",
+              f"{'start_s':>9} {'end_s':>9}  {'activity':<{width}}  probability"]
+    for i in range(shown):
+        lines.append(f"{result['start_s'][i]:9.2f} {result['end_s'][i]:9.2f}  {result['label'][i]:<{width}}  "
+                     f"{result['prob'][i]:11.3f}")
     return "\n".join(lines)
 
 
@@ -226,5 +232,7 @@ def predict_command(checkpoint: str | Path, acc: str | Path, gyro: str | Path, r
     text = head + "\n\n" + format_predictions(result)
     if out is not None:
         write_text(out, predictions_csv(result))
-        text += f"\npredictions: {out}"
+        text += f"\nevery window: {out} (CSV, {len(result['pred'])} rows)"
+    elif len(result["pred"]) > HEAD_ROWS:
+        text += "\nevery window: --out FILE writes them as CSV"
     return text

@@ -98,7 +98,7 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
     Returns:
         dict: accuracy, macro_f1, loss, view_accuracy, per_class_accuracy, per_class,
         confusion_matrix, classes, split, dataset, windows, subjects, checkpoint, epoch, device,
-        time_s, json_path.
+        time_s, json_path, y_true and y_pred (class indices per window, in the split's order).
     """
     if split not in SPLITS:
         raise HarvitError(f"--split: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -144,6 +144,8 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         "device": str(dev),
         "time_s": round(time.perf_counter() - t0, 3),
         "json_path": str(json_path),
+        "y_true": [int(v) for v in out["y_true"].tolist()],  # per window, in the split's order
+        "y_pred": [int(v) for v in out["y_pred"].tolist()],
     }
     write_json(json_path, result)
     return result

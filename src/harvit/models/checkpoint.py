@@ -20,7 +20,7 @@ from harvit.config import ARCH_KEYS, ENCODER_KEYS
 from harvit.utils.atomic import write_bytes
 from harvit.utils.errors import HarvitError
 
-__all__ = ["ARCH_KEYS", "ENCODER_KEYS", "FORMAT", "VERSION", "config_differences", "load_checkpoint",
+__all__ = ["ARCH_KEYS", "ENCODER_KEYS", "FORMAT", "VERSION", "checkpoint_file", "config_differences", "load_checkpoint",
            "load_model_state", "save_checkpoint"]
 
 FORMAT = "harvit-checkpoint"
@@ -33,20 +33,25 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     write_bytes(path, buf.getvalue())
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint file of ``path``: a run folder gives its ``best.pt`` (else ``latest.pt``); a file is
+    itself. A folder without either is a :class:`HarvitError`."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "latest.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise HarvitError(f"{path}: no best.pt or latest.pt in this folder")
+    return path
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a harvit checkpoint with ``torch.load(weights_only=True)``.
 
     Raises :class:`HarvitError` for a missing file, a file that is not a checkpoint, or a
     checkpoint from another program.
     """
-    path = Path(path)
-    if path.is_dir():
-        for name in ("best.pt", "latest.pt"):
-            if (path / name).is_file():
-                path = path / name
-                break
-        else:
-            raise HarvitError(f"{path}: no best.pt or latest.pt in this folder")
+    path = checkpoint_file(path)
     if not path.is_file():
         raise HarvitError(f"checkpoint {path} not found")
     try:

@@ -77,3 +77,19 @@ def create_encoder(cfg: Config, in_chans: int) -> nn.Module:
                               f"{str(e).splitlines()[0][:300]}") from None
         raise HarvitError(f"--encoder {name}: cannot build with these settings: "
                           f"{str(e).splitlines()[0][:300]}") from None
+
+
+def describe_encoder(encoder: nn.Module, cfg: Config) -> str:
+    """The encoder that runs, in words: the timm name, or for a ViT whose shape was overridden
+    (``--patch-size --embed-dim --depth --num-heads``) the shape itself, e.g.
+    ``ViT patch 4, width 96, depth 3, heads 4 (timm vit_tiny_patch16_224 overridden)``."""
+    overridden = any((cfg.patch_size, cfg.embed_dim, cfg.depth, cfg.num_heads))
+    blocks = getattr(encoder, "blocks", None)
+    patch = getattr(getattr(encoder, "patch_embed", None), "patch_size", None)
+    width = getattr(encoder, "embed_dim", None)
+    if not overridden or blocks is None or patch is None or width is None:
+        return cfg.encoder
+    patch = patch[0] if isinstance(patch, (tuple, list)) and len(set(patch)) == 1 else patch
+    heads = getattr(getattr(blocks[0], "attn", None), "num_heads", None) if len(blocks) else None
+    shape = f"ViT patch {patch}, width {width}, depth {len(blocks)}" + (f", heads {heads}" if heads else "")
+    return f"{shape} (timm {cfg.encoder} overridden)"

@@ -1,9 +1,11 @@
 """``report.md`` and ``plots/`` of a finished run folder.
 
 :func:`create_training_report` reads ``training_results.json``, ``metrics.jsonl`` and
-``config.json``, draws the plots (:mod:`harvit.visualize`), runs the built-in baseline on the
-same data set, seed and validation fraction once (cached as ``baseline.json`` in the run folder)
-and writes a GitHub-readable markdown report that says plainly whether the ViT beat it.
+``config.json``, draws the plots (:mod:`harvit.reporting.plots`), runs the built-in baseline on the
+same data set, windows, seed and validation fraction once (cached as ``baseline.json`` in the run
+folder) and writes a GitHub-readable markdown report. Its verdict is a paired test on the same test
+windows (McNemar's exact test, :mod:`harvit.evaluation.significance`) with a Wilson 95% interval for
+each accuracy: "ahead" or "behind" only when p < 0.05, else "level".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import harvit.data
 from harvit.config import Config
 from harvit.evaluation.baseline import BASELINE_VERSION, run_baseline
+from harvit.evaluation.significance import ALPHA, compare, wilson_interval
 from harvit.models.loading import load_trained
 from harvit.reporting import plots as viz
 from harvit.reporting.plots import load_history
@@ -176,27 +179,85 @@ def md_table(header: list[str], rows: list[list[Any]], align: str | None = None)
     return "\n".join(lines)
 
 
-def verdict(vit_acc: float, baseline: dict[str, Any]) -> str:
-    """One plain sentence (bold) on whether the ViT beat the strongest baseline, plus the other baselines."""
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _ci(acc: float, n: int | None) -> str:
+    """``95.9% (95% CI 95.1-96.5%)`` for an accuracy over ``n`` windows (just the accuracy without ``n``)."""
+    if not n:
+        return pct(acc)
+    lo, hi = wilson_interval(round(acc * n), n)
+    return f"{pct(acc)} (95% CI {100 * lo:.1f}-{pct(hi)})"
+
+
+def paired_comparisons(results: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Baseline key -> :func:`harvit.evaluation.significance.compare` of the ViT (A) against that model (B)
+    on the same test windows; None when the run or the baseline kept no per-window test predictions, or
+    their test windows differ."""
+    y, vit = results.get("test_y_true"), results.get("test_y_pred")
+    if y is None or vit is None or baseline.get("test_y_true") != y:
+        return None
+    out = {}
+    for key, m in baseline["models"].items():
+        if m.get("test_pred") is None or len(m["test_pred"]) != len(y):
+            return None
+        out[key] = compare(y, vit, m["test_pred"])
+    return out
+
+
+def _unpaired(vit_acc: float, acc: float, n: int | None) -> str:
+    """The verdict from the Wilson intervals alone (no per-window predictions): apart or overlapping."""
+    if not n:
+        return "level"
+    (lo_v, hi_v), (lo_b, hi_b) = wilson_interval(round(vit_acc * n), n), wilson_interval(round(acc * n), n)
+    return "ahead" if lo_v > hi_b else "behind" if hi_v < lo_b else "level"
+
+
+def verdict(results: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """One bold sentence: is the ViT ahead of, level with or behind the strongest baseline (named), by
+    McNemar's exact test on the same test windows (p < 0.05), with each accuracy's Wilson 95% interval;
+    then the other baselines in one sentence each.
+
+    Without per-window predictions (a run from before they were saved) the verdict rests on the
+    intervals alone: "ahead" or "behind" only when they do not overlap, and it says so.
+    """
+    vit_acc = results["test_accuracy"]
+    n = results.get("split", {}).get("test", {}).get("windows") or len(results.get("test_y_true") or []) or None
     models = baseline["models"]
-    best = models[baseline["best"]]
-    diff = round(100 * (vit_acc - best["test_accuracy"]), 1)
-    vit, ref = pct(vit_acc), f"the {best['name']} baseline ({pct(best['test_accuracy'])})"
-    if diff > 0:
-        head = f"**The ViT beat the baseline: the ViT ({vit}) is {diff:.1f} points above {ref}.**"
-    elif diff < 0:
-        head = f"**The ViT did not beat the baseline: the ViT ({vit}) is {-diff:.1f} points below {ref}.**"
+    best_key = baseline["best"]
+    paired = paired_comparisons(results, baseline)
+
+    def how(key: str) -> tuple[str, str]:
+        m = models[key]
+        if paired is None:
+            word = _unpaired(vit_acc, m["test_accuracy"], n)
+            return word, "intervals only: no per-window test predictions were saved with this run"
+        t = paired[key]
+        return t["verdict"], (f"McNemar's exact test on the same {t['n']} test windows: {_p(t['p_value'])}; the "
+                              f"ViT alone right on {t['b']}, the baseline alone on {t['c']}")
+
+    best = models[best_key]
+    word, why = how(best_key)
+    diff = 100 * (vit_acc - best["test_accuracy"])
+    vit, ref = _ci(vit_acc, n), _ci(best["test_accuracy"], n)
+    name = f"the strongest baseline, {best['name']}"
+    if word == "ahead":
+        head = f"**The ViT is ahead of {name}: {vit} against {ref}, {diff:.1f} points ({why}).**"
+    elif word == "behind":
+        head = f"**The ViT is behind {name}: {vit} against {ref}, {-diff:.1f} points ({why}).**"
     else:
-        head = f"**The ViT ties with the baseline: the ViT ({vit}) is level with {ref}.**"
+        head = (f"**The ViT and {name}, are level within noise: {vit} against {ref}, a difference of "
+                f"{abs(diff):.1f} points that is not significant at {ALPHA:g} ({why}).**")
     others = []
     for key, m in models.items():
-        if key == baseline["best"]:
+        if key == best_key:
             continue
-        d = round(100 * (vit_acc - m["test_accuracy"]), 1)
-        rel = f"{abs(d):.1f} points {'above' if d > 0 else 'below'}" if d else "level with"
-        others.append(f"it is {rel} the {m['name']} baseline ({pct(m['test_accuracy'])})")
-    tail = (" Against the other baseline " + "; ".join(others) + ".") if others else ""
-    return head + tail + " (Test accuracy, same data set, subject split and seed.)"
+        w, why = how(key)
+        others.append(f"Against {m['name']}, {_ci(m['test_accuracy'], n)}, the ViT is "
+                      f"{'level' if w == 'level' else w} ({why}).")
+    tail = (" " + " ".join(others)) if others else ""
+    return head + tail + " (Test accuracy; same data set, windows, subject split and seed.)"
 
 
 def _augmentation(cfg: dict[str, Any]) -> str:
@@ -288,16 +349,31 @@ def _baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, 
     if baseline is None:
         return out + [f"**No baseline comparison: the baseline is {note}.** The ViT's test accuracy is "
                       f"{pct(results['test_accuracy'])}.", ""]
+    n = results.get("split", {}).get("test", {}).get("windows")
+
+    def ci(acc: float) -> str:
+        if not n:
+            return "-"
+        lo, hi = wilson_interval(round(acc * n), n)
+        return f"{100 * lo:.1f}-{pct(hi)}"
+
+    paired = paired_comparisons(results, baseline)
     rows = [["**ViT (this run)**", pct(results["best_val_acc"]), f"**{pct(results['test_accuracy'])}**",
-             f"{results['test_macro_f1']:.3f}", f"{results.get('train_time_s', 0):.1f} s"]]
-    for m in baseline["models"].values():
-        rows.append([m["name"], pct(m["val_accuracy"]), pct(m["test_accuracy"]), f"{m['test_macro_f1']:.3f}",
-                     f"{m['fit_time_s']:.1f} s"])
+             ci(results["test_accuracy"]), "", f"{results['test_macro_f1']:.3f}",
+             f"{results.get('train_time_s', 0):.1f} s"]]
+    for key, m in baseline["models"].items():
+        p = f"{paired[key]['verdict']} ({_p(paired[key]['p_value'])})" if paired else "-"
+        rows.append([m["name"], pct(m["val_accuracy"]), pct(m["test_accuracy"]), ci(m["test_accuracy"]), p,
+                     f"{m['test_macro_f1']:.3f}", f"{m['fit_time_s']:.1f} s"])
+    stride = baseline.get("train_stride")
+    windows = f"stride {stride}" if stride else "the data set's own stride"
     return out + [
-        verdict(results["test_accuracy"], baseline), "",
-        md_table(["model", "val accuracy", "test accuracy", "test macro-F1", "fit / train time"], rows), "",
-        f"Baselines: {baseline['n_features']} hand-made statistics per window (`harvit.features.statistics`), "
-        f"fitted on the same training subjects (validation subjects held out); {note}.", "",
+        verdict(results, baseline), "",
+        md_table(["model", "val accuracy", "test accuracy", "test 95% CI (Wilson)", "ViT against it (McNemar)",
+                  "test macro-F1", "fit / train time"], rows), "",
+        f"Baselines: {baseline['n_features']} hand-made statistics per window (`harvit baseline --run RUN`), "
+        f"fitted on the same training windows ({windows}) "
+        f"and subjects (validation subjects held out); {note}.", "",
     ]
 
 
@@ -379,7 +455,7 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
         ]), "",
     ]
     if base is not None:
-        lines += [verdict(results["test_accuracy"], base), ""]
+        lines += [verdict(results, base), ""]
     else:
         lines += [f"**No baseline comparison: the baseline is {base_note}.**", ""]
     lines += _config_section(cfg, results)

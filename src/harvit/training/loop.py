@@ -20,6 +20,7 @@ from harvit.data import Dataset
 from harvit.evaluation.inference import evaluate_split
 from harvit.evaluation.metrics import classification_metrics
 from harvit.models import checkpoint as ck
+from harvit.models.encoder import describe_encoder
 from harvit.training.feature_cache import build_feature_cache
 from harvit.training.interrupts import Interrupted, StopFlag
 from harvit.training.optim import epoch_order
@@ -141,8 +142,8 @@ def prepare_run_dir(run: Run) -> None:
     log(f"run: {run.run_dir} | preset {cfg.preset} | device {run.device} | {run.dataset.name}: "
         f"train {len(tw['train'])} / val {len(tw['val'])} / test {len(tw['test'])} windows, "
         f"{run.n_views} views of {run.model.imager.in_chans}x{cfg.img_size}x{cfg.img_size}")
-    log(f"model: {cfg.encoder} ({total / 1e6:.2f}M params, {trainable / 1e6:.3f}M trainable"
-        f"{', frozen encoder' if cfg.freeze_encoder else ''})")
+    log(f"model: {describe_encoder(run.model.net.encoder, cfg)} | {total / 1e6:.2f}M params, "
+        f"{trainable / 1e6:.3f}M trainable{', frozen encoder' if cfg.freeze_encoder else ''}")
 
 
 def test_best(run: Run, cache_s: float) -> dict[str, Any]:
@@ -183,9 +184,12 @@ def test_best(run: Run, cache_s: float) -> dict[str, Any]:
                   for k, w in run.windows.items()},
         "events": st.events,
         "config": run.cfg.to_dict(),
+        # per test window, in the data set's order: the report's paired test against the baseline reads them
+        "test_y_true": [int(v) for v in test["y_true"].tolist()],
+        "test_y_pred": [int(v) for v in test["y_pred"].tolist()],
     }
     write_json(run.run_dir / "training_results.json", results)
     log(f"test: accuracy {results['test_accuracy']:.4f}, macro-F1 {results['test_macro_f1']:.4f} "
-        f"(best.pt, epoch {st.best_epoch}); {results['total_time_s']:.0f}s in all -> "
+        f"(best.pt, epoch {st.best_epoch}); run {results['total_time_s']:.0f}s (data, training, test) -> "
         f"{run.run_dir / 'training_results.json'}")
     return results

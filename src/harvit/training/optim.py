@@ -19,11 +19,26 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def warmup_steps(cfg: Config, steps_per_epoch: int) -> tuple[int, int]:
+    """(total optimiser steps, warmup steps): ``--warmup-epochs`` in steps, at most all steps but the last."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    return total, min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
+
+
+def warmup_clamp_note(cfg: Config, steps_per_epoch: int) -> str | None:
+    """The log line saying that ``--warmup-epochs`` was cut to fit the run, or None when it fits."""
+    total, warm = warmup_steps(cfg, steps_per_epoch)
+    if int(round(cfg.warmup_epochs * steps_per_epoch)) <= warm:
+        return None
+    return (f"warmup: --warmup-epochs {cfg.warmup_epochs:g} is not shorter than --epochs {cfg.epochs}; clamped to "
+            f"{warm} of the {total} steps ({warm / steps_per_epoch:.2f} epochs): the learning rate rises until "
+            "the last step and the cosine decay takes only that step")
+
+
 def build_scheduler(opt: torch.optim.Optimizer, cfg: Config, steps_per_epoch: int
                     ) -> torch.optim.lr_scheduler.LRScheduler:
     """Linear warmup over ``warmup_epochs`` then cosine to ``min_lr``, stepped per optimiser step."""
-    total = max(1, cfg.epochs * steps_per_epoch)
-    warm = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
+    total, warm = warmup_steps(cfg, steps_per_epoch)
     eta_min = min(cfg.min_lr, cfg.lr)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total - warm), eta_min=eta_min)
     if warm <= 0:

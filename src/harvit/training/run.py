@@ -23,7 +23,7 @@ from harvit.evaluation.inference import Split
 from harvit.models import checkpoint as ck
 from harvit.models.classifier import WindowClassifier, build_classifier
 from harvit.models.encoder import check_encoder_name
-from harvit.training.optim import build_scheduler, param_groups
+from harvit.training.optim import build_scheduler, param_groups, warmup_clamp_note
 from harvit.training.state import TrainState, rng_state, set_rng_state
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log
@@ -135,7 +135,8 @@ def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
         return c
     if latest.is_file():
         raise HarvitError(f"{cfg.run_dir} already holds a run; pass --resume to continue it, or choose "
-                          "another --run-name / --output-dir")
+                          f"another --run-name / --output-dir (with --init-from {cfg.run_dir} to start from its "
+                          "weights, e.g. a second fine-tuning stage)")
     return None
 
 
@@ -199,6 +200,9 @@ def build_run(cfg: Config, dataset: Dataset | None = None) -> Run:
     steps_per_epoch = math.ceil(len(splits["train"]) * model.n_views / samples_per_step)
     optimizer = torch.optim.AdamW(param_groups(model.net, cfg.weight_decay), lr=cfg.lr)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
+    clamp = warmup_clamp_note(cfg, steps_per_epoch)
+    if clamp:
+        log(clamp)
     fp16 = device.type == "cuda" and cfg.amp and cfg.amp_dtype == "fp16"
     grad_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
     if cfg.compile:
@@ -227,9 +231,10 @@ def build_run(cfg: Config, dataset: Dataset | None = None) -> Run:
 
 
 def init_from(model: WindowClassifier, cfg: Config, path: str) -> None:
-    """Start from another run's weights (two-stage fine-tuning): the encoder must match; a head of
-    another shape is re-initialised."""
+    """Start from another run's weights (two-stage fine-tuning): ``path`` is a run folder (its best.pt,
+    else latest.pt) or a checkpoint file. The encoder must match; a head of another shape is re-initialised."""
     src = ck.load_checkpoint(path)
+    file = ck.checkpoint_file(path)
     diffs = ck.config_differences(src["config"], cfg.to_dict(), ck.ENCODER_KEYS)
     if diffs:
         raise HarvitError(f"--init-from {path}: the encoder differs ({'; '.join(diffs)})")
@@ -241,5 +246,5 @@ def init_from(model: WindowClassifier, cfg: Config, path: str) -> None:
         raise HarvitError(f"--init-from {path}: encoder weights do not fit ({missing_enc[0]} ...)")
     model.load_state_dict(take, strict=False)
     skipped = len(state) - len(take)
-    log(f"init-from: {len(take)} tensors from {path}" + (f" ({skipped} head tensors re-initialised)"
+    log(f"init-from: {len(take)} tensors from {file}" + (f" ({skipped} head tensors re-initialised)"
                                                           if skipped else ""))

@@ -45,6 +45,38 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
                 os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file path beside ``path`` for writers that open files by name (``torch.onnx.export``);
+    on clean exit it gets the usual mode (``0666 & ~umask``, as every other atomic write) and replaces ``path``.
+
+    ``tempfile.mkstemp`` creates the file with mode 0600, and a writer that reopens an existing file keeps
+    that mode, so without this the result would be 0600 while its neighbours are 0644.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise HarvitError(f"cannot write {path}: {e.strerror or e}") from None
+    tmp = Path(name)
+    ok = False
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        ok = True
+    except OSError as e:
+        raise HarvitError(f"cannot write {path}: {e.strerror or e}; the previous file is unchanged") from None
+    finally:
+        if not ok:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
