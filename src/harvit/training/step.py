@@ -1,11 +1,15 @@
 """One optimiser step: sample ids -> (augmented) windows -> images -> logits -> loss -> update.
 
-A step covers ``batch_size * accum_steps`` samples in micro-batches of ``state.micro_batch``; on
-out-of-memory the micro-batch halves and the step is redone (same effective batch).
+A step covers ``batch_size * accum_steps`` samples (the global batch) in micro-batches of
+``state.micro_batch``; on out-of-memory the micro-batch halves and the step is redone (same effective
+batch). Under torchrun each rank takes its share of the step's ids; each rank's loss is weighted by its
+share times the world size, so DDP's mean of the ranks' gradients is the gradient of the mean loss over
+the whole global batch, as in one process. The ranks agree on out-of-memory, so all halve together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -27,7 +31,7 @@ def batch_logits(run: Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     with run.autocast():
         if split.feats is not None:  # frozen encoder: its cached features of these views
             feats = split.feats[win.to(split.feats.device), view.to(split.feats.device)].to(run.device)
-            return model.net.classify(feats, stats), y
+            return run.net(feats, stats, features_in=True), y
         x = split.x[win]
         with torch.no_grad():
             if run.augmenter is not None:
@@ -38,23 +42,46 @@ def batch_logits(run: Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
                 if stats is not None:  # the statistics of the window the images show
                     stats = model.stats(x)
             images = model.imager(x, view)
-        return model.net(images, stats), y
+        return run.net(images, stats), y
 
 
 def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
-    """Forward and backward over ``idx`` in micro-batches, then clip, step, schedule and average.
+    """Forward and backward over this rank's share of the global step's ids ``idx`` in micro-batches, then
+    clip, step, schedule and average.
 
-    Returns (sum of losses, number correct) over the step's samples.
+    Returns (sum of losses, number correct) over the whole global step (summed over the ranks).
+    Raises ``torch.OutOfMemoryError`` on every rank when any rank ran out of memory before the gradients
+    were exchanged.
     """
-    cfg = run.cfg
+    cfg, dist = run.cfg, run.dist
+    mine = dist.share(idx)
+    share = dist.world_size if len(mine) else 0  # DDP divides the ranks' summed gradients by the world size
+    chunks = list((mine if len(mine) else idx[:1]).split(run.state.micro_batch))  # no share: one sample x 0
     run.optimizer.zero_grad(set_to_none=True)
-    loss_sum, correct = 0.0, 0
-    for chunk in idx.split(run.state.micro_batch):
-        logits, y = batch_logits(run, chunk)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-        run.grad_scaler.scale(loss * (len(chunk) / len(idx))).backward()
-        loss_sum += float(loss.detach()) * len(chunk)
-        correct += int((logits.argmax(-1) == y).sum())
+    loss_sum, correct, out_of_memory = 0.0, 0, False
+    try:
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            with contextlib.nullcontext() if last else dist.no_sync(run.net):  # local until the last one
+                logits, y = batch_logits(run, chunk)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                scaled = run.grad_scaler.scale(loss * (len(chunk) * share / len(idx)))
+                if not last:
+                    scaled.backward()
+            if share:
+                loss_sum += float(loss.detach()) * len(chunk)
+                correct += int((logits.argmax(-1) == y).sum())
+    except torch.OutOfMemoryError:
+        out_of_memory = True
+    if dist.any(out_of_memory):  # agreed before the gradient exchange: every rank halves together
+        raise torch.OutOfMemoryError("out of memory on a rank")
+    try:
+        scaled.backward()  # under torchrun DDP averages the ranks' gradients here
+    except torch.OutOfMemoryError:
+        if not dist.enabled:
+            raise
+        raise HarvitError(f"out of memory on rank {dist.rank} while the ranks exchange gradients; lower "
+                          "--batch-size (the micro-batch) or --img-size") from None
     if cfg.grad_clip > 0:
         run.grad_scaler.unscale_(run.optimizer)
         torch.nn.utils.clip_grad_norm_(run.model.net.parameters(), cfg.grad_clip)
@@ -63,7 +90,8 @@ def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
     run.scheduler.step()
     if run.ema is not None:
         run.ema.update(run.model, step=run.global_step + 1)
-    return loss_sum, correct
+    loss_sum, correct = dist.sum(loss_sum, correct)
+    return loss_sum, int(correct)
 
 
 def train_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
