@@ -56,7 +56,7 @@ def train(cfg: Config, dataset: Dataset | None = None) -> dict[str, Any]:
 def fit(run: Run) -> dict[str, Any]:
     """Train (or continue) the run, then evaluate ``best.pt`` on the test split. Returns the results dict."""
     cfg, st, model, dist = run.cfg, run.state, run.model, run.dist
-    run.ddp = dist.wrap(model.net)  # under torchrun: DDP, with rank 0's weights on every rank
+    run.distribute()  # under torchrun: rank 0's weights on every rank, model.net in DDP
     dist.on_main(prepare_run_dir, run)
     cache_s = 0.0
     if run.use_feature_cache and not st.finished:
@@ -70,8 +70,8 @@ def fit(run: Run) -> dict[str, Any]:
             model.train()
             order = epoch_order(len(run.splits["train"]) * run.n_views, cfg.seed, st.epoch).to(run.device)
             p = st.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
-            bar = progress_bar(cfg.progress and dist.is_main, run.steps_per_epoch, f"epoch {st.epoch + 1}/{cfg.epochs}",
-                               initial=st.step_in_epoch)
+            bar = progress_bar(cfg.progress and dist.is_main, run.steps_per_epoch,
+                               f"epoch {st.epoch + 1}/{cfg.epochs}", initial=st.step_in_epoch)
             t0 = time.perf_counter()
             for step in range(st.step_in_epoch, run.steps_per_epoch):
                 idx = order[step * run.samples_per_step:(step + 1) * run.samples_per_step]

@@ -95,6 +95,15 @@ class Run:
     def global_step(self) -> int:
         return self.state.epoch * self.steps_per_epoch + self.state.step_in_epoch
 
+    def distribute(self) -> None:
+        """Under torchrun: every rank takes rank 0's model (and EMA) and ``model.net`` is wrapped in DDP.
+        A no-op in a single process."""
+        if self.dist.enabled and self.ddp is None:
+            self.dist.broadcast_module(self.model)
+            if self.ema is not None:
+                self.dist.broadcast_module(self.ema.module)
+            self.ddp = self.dist.wrap(self.model.net)
+
     def elapsed(self) -> float:
         return self.state.elapsed_before + (time.perf_counter() - self.t_start)
 
