@@ -244,3 +244,20 @@ def test_sigterm_to_torchrun_saves_once_and_resume_equals_uninterrupted(referenc
                   tmp_path / "again.log")
     finish(again, tmp_path / "again.log")
     assert_same_training(out / "two", tmp_path / "sig")
+
+
+@pytest.mark.slow  # one more run
+def test_out_of_memory_on_one_rank_halves_every_rank_together(reference, env, tmp_path):
+    """Rank 1 alone runs out of memory above 8 images: the ranks agree before the gradient exchange, all
+    halve (32 -> 16 -> 8 images per micro-batch), and the run ends with the reference's numbers."""
+    out, _ = reference
+    cmd = torchrun("--standalone", "--nproc_per_node=2", str(ROOT / "tests" / "ddp_oom_entry.py"),
+                   *harvit_train(tmp_path, "oom")[2:])
+    finish(start(cmd, {**env, "HARVIT_TEST_OOM_ABOVE": "8"}, tmp_path / "oom.log"), tmp_path / "oom.log")
+    results = json.loads((tmp_path / "oom" / "training_results.json").read_text())
+    assert [e.split("micro-batch ")[1].split()[0] for e in results["events"]] == ["16", "8"]
+    assert [r["micro_batch"] for r in records(tmp_path / "oom")] == [8] * EPOCHS
+    ra, rb = records(out / "two"), records(tmp_path / "oom")
+    for x, y in zip(ra, rb, strict=True):
+        assert y["train_loss"] == pytest.approx(x["train_loss"], rel=1e-5)
+        assert y["val_acc"] == x["val_acc"]

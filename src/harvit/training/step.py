@@ -107,7 +107,8 @@ def train_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
                 raise HarvitError("out of memory even at micro-batch 1; lower --img-size or use a smaller "
                                   "--encoder") from None
             run.state.micro_batch = max(1, run.state.micro_batch // 2)
+            accum = math.ceil(len(run.dist.share(idx)) / run.state.micro_batch)  # this rank's micro-batches
             msg = (f"out of memory: retrying the step at micro-batch {run.state.micro_batch} "
-                   f"(x{math.ceil(len(idx) / run.state.micro_batch)} accumulation, same effective batch)")
+                   f"(x{accum} accumulation, same effective batch)")
             run.state.events.append(msg)
             log(msg)
