@@ -4,12 +4,12 @@ A step covers ``batch_size * accum_steps`` samples (the global batch) in micro-b
 ``state.micro_batch``; on out-of-memory the micro-batch halves and the step is redone (same effective
 batch). Under torchrun each rank takes its share of the step's ids; each rank's loss is weighted by its
 share times the world size, so DDP's mean of the ranks' gradients is the gradient of the mean loss over
-the whole global batch, as in one process. The ranks agree on out-of-memory, so all halve together.
+the whole global batch, as in one process. The ranks agree on out-of-memory before DDP exchanges the
+gradients, so all halve together.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
@@ -47,41 +47,28 @@ def batch_logits(run: Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
     """Forward and backward over this rank's share of the global step's ids ``idx`` in micro-batches, then
-    clip, step, schedule and average.
+    (under torchrun) the gradient exchange, clip, step, schedule and average.
 
     Returns (sum of losses, number correct) over the whole global step (summed over the ranks).
-    Raises ``torch.OutOfMemoryError`` on every rank when any rank ran out of memory before the gradients
-    were exchanged.
+    Raises ``torch.OutOfMemoryError`` on every rank when any rank ran out of memory.
     """
     cfg, dist = run.cfg, run.dist
-    mine = dist.share(idx)
-    share = dist.world_size if len(mine) else 0  # DDP divides the ranks' summed gradients by the world size
-    chunks = list((mine if len(mine) else idx[:1]).split(run.state.micro_batch))  # no share: one sample x 0
     run.optimizer.zero_grad(set_to_none=True)
     loss_sum, correct, out_of_memory = 0.0, 0, False
     try:
-        for i, chunk in enumerate(chunks):
-            last = i == len(chunks) - 1
-            with contextlib.nullcontext() if last else dist.no_sync(run.net):  # local until the last one
+        for chunk in dist.share(idx).split(run.state.micro_batch):
+            with dist.no_sync(run.net):  # under torchrun the gradients stay local until all ranks are done
                 logits, y = batch_logits(run, chunk)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                scaled = run.grad_scaler.scale(loss * (len(chunk) * share / len(idx)))
-                if not last:
-                    scaled.backward()
-            if share:
-                loss_sum += float(loss.detach()) * len(chunk)
-                correct += int((logits.argmax(-1) == y).sum())
+                run.grad_scaler.scale(loss * (len(chunk) * dist.world_size / len(idx))).backward()
+            loss_sum += float(loss.detach()) * len(chunk)
+            correct += int((logits.argmax(-1) == y).sum())
     except torch.OutOfMemoryError:
         out_of_memory = True
     if dist.any(out_of_memory):  # agreed before the gradient exchange: every rank halves together
         raise torch.OutOfMemoryError("out of memory on a rank")
-    try:
-        scaled.backward()  # under torchrun DDP averages the ranks' gradients here
-    except torch.OutOfMemoryError:
-        if not dist.enabled:
-            raise
-        raise HarvitError(f"out of memory on rank {dist.rank} while the ranks exchange gradients; lower "
-                          "--batch-size (the micro-batch) or --img-size") from None
+    if run.ddp is not None:
+        exchange_gradients(run, idx[:1])
     if cfg.grad_clip > 0:
         run.grad_scaler.unscale_(run.optimizer)
         torch.nn.utils.clip_grad_norm_(run.model.net.parameters(), cfg.grad_clip)
@@ -92,6 +79,22 @@ def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
         run.ema.update(run.model, step=run.global_step + 1)
     loss_sum, correct = dist.sum(loss_sum, correct)
     return loss_sum, int(correct)
+
+
+def exchange_gradients(run: Run, one: torch.Tensor) -> None:
+    """DDP's all-reduce of the gradients the step accumulated locally: one synchronised forward and
+    backward of a single sample id ``one`` [1] with weight 0, so DDP averages the ranks' gradients.
+
+    It runs after the ranks agreed that none ran out of memory: a rank that fails inside DDP's own
+    exchange could not be waited for. (DDP's overlap of the exchange with the backward pass is the
+    price of that agreement.)
+    """
+    try:
+        logits, y = batch_logits(run, one)
+        (F.cross_entropy(logits.float(), y) * 0.0).backward()
+    except torch.OutOfMemoryError:
+        raise HarvitError(f"out of memory on rank {run.dist.rank} while the ranks exchange gradients; lower "
+                          "--batch-size (the micro-batch) or --img-size") from None
 
 
 def train_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
