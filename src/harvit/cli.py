@@ -1,7 +1,8 @@
 """Command-line interface. Every training flag and its default come from :class:`harvit.config.Config`.
 
 Subcommands: train, data info, evaluate, report, baseline, profile, predict, export.
-Bad input prints one line ``harvit: error: ...`` and exits with code 2.
+Bad input prints one line ``harvit: error: ...`` and exits with code 2. Under torchrun (``harvit train``
+as every rank) rank 0 speaks for all: it prints, and writes the report after training.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 import types
@@ -183,17 +185,28 @@ def config_from_args(ns: argparse.Namespace) -> tuple[Config, str]:
     return resolve(explicit, torch.cuda.is_available())
 
 
+def torchrun_rank() -> int:
+    """This process's rank under torchrun (0 outside it)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
 def cmd_train(ns: argparse.Namespace) -> int:
     t_start = getattr(ns, "t_start", time.perf_counter())
     cfg, preset = config_from_args(ns)
     if getattr(ns, "print_config", False):
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    print(f"preset: {preset}" + ("" if ns.__dict__.get("preset") else " (chosen by device; --preset to change)"),
-          flush=True)
+    if torchrun_rank() == 0:
+        print(f"preset: {preset}" + ("" if ns.__dict__.get("preset") else " (chosen by device; --preset to change)"),
+              flush=True)
     from harvit.training import train
 
     results = train(cfg)
+    if torchrun_rank() != 0:
+        return 0 if results else 1
     t_report = time.perf_counter()
     report_s = None
     try:
@@ -324,8 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging()
         return COMMANDS[ns.command](ns)
     except HarvitError as e:
-        print(f"harvit: error: {e}", file=sys.stderr, flush=True)
-        return 2
+        return speak_for_all(f"harvit: error: {e}", 2)
     except KeyboardInterrupt:
         print("harvit: interrupted", file=sys.stderr, flush=True)
         return 130
@@ -333,9 +345,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         from harvit.training.interrupts import Interrupted
 
         if isinstance(e, Interrupted):
-            print(str(e), file=sys.stderr, flush=True)
-            return e.code
+            return speak_for_all(str(e), e.code, wait=False)
         raise
+
+
+#: Seconds a rank other than 0 waits, after an error, for rank 0 to end (torchrun then stops it).
+QUIET_WAIT_S = 10.0
+
+
+def speak_for_all(line: str, code: int, wait: bool = True) -> int:
+    """Print the closing line on stderr and return ``code``; under torchrun only rank 0 prints.
+
+    The ranks agree on errors and on stopping (every rank raises the same one), so rank 0 has the line
+    too. For an error another rank first waits for rank 0 to print and end (torchrun then stops the
+    others); it prints the line itself, with its rank, only when rank 0 is still running after
+    :data:`QUIET_WAIT_S` (an error of its own). An interrupted rank leaves at once (``wait=False``).
+    """
+    rank = torchrun_rank()
+    if rank != 0:
+        if not wait:
+            return code
+        time.sleep(QUIET_WAIT_S)
+        line = f"[rank {rank}] {line}"
+    print(line, file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

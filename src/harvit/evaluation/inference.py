@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -42,18 +42,20 @@ class Split:
 
 
 def run_batches(fn: Callable[[slice], torch.Tensor], n_rows: int, rows_per_batch: int,
-                progress: Callable[[int], None] | None = None) -> Iterator[tuple[slice, torch.Tensor]]:
+                progress: Callable[[int], None] | None = None, first_row: int = 0
+                ) -> Iterator[tuple[slice, torch.Tensor]]:
     """The one batched inference loop: ``fn(rows)`` under ``torch.no_grad`` for consecutive row slices.
 
     Args:
         fn: maps a slice of rows (windows) to a tensor whose first dimension is the slice's length.
-        n_rows: rows in all; rows_per_batch: rows per call (>= 1).
+        n_rows: rows in all (the end); rows_per_batch: rows per call (>= 1); first_row: where to start
+            (a rank's share of the rows begins there).
         progress: called with the number of rows done after each batch (e.g. a progress bar's update).
 
     Yields:
         (rows, fn(rows)) in order.
     """
-    for start in range(0, n_rows, max(1, rows_per_batch)):
+    for start in range(first_row, n_rows, max(1, rows_per_batch)):
         rows = slice(start, min(start + max(1, rows_per_batch), n_rows))
         with torch.no_grad():
             out = fn(rows)
@@ -62,10 +64,24 @@ def run_batches(fn: Callable[[slice], torch.Tensor], n_rows: int, rows_per_batch
         yield rows, out
 
 
+class Ranks(Protocol):
+    """The processes an evaluation is shared by (:class:`harvit.training.distributed.Dist` is one)."""
+
+    @property
+    def enabled(self) -> bool: ...  # False: one process, nothing to share
+
+    @property
+    def rank(self) -> int: ...
+
+    def batch_rows(self, n_rows: int, rows_per_batch: int) -> list[slice]: ...  # every rank's rows
+
+    def gather_rows(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor: ...  # all ranks' rows
+
+
 def view_logits_batches(model: WindowClassifier, split: Split, images_per_batch: int,
-                        autocast: Callable[[], contextlib.AbstractContextManager]
+                        autocast: Callable[[], contextlib.AbstractContextManager], rows: slice | None = None
                         ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (view logits [b, V, K] float32, labels [b]) over the split, in order.
+    """Yield (view logits [b, V, K] float32, labels [b]) over the split (or its ``rows``), in order.
 
     Reads the split's cached encoder features when present, else makes the images; the window
     statistics are the split's precomputed ones when present, else computed by the model.
@@ -81,18 +97,34 @@ def view_logits_batches(model: WindowClassifier, split: Split, images_per_batch:
                 return model.net.classify(f.view(-1, f.shape[-1]), s).view(f.shape[0], n_views, -1).float()
             return model.view_logits(split.x[rows], stats).float()
 
-    for rows, logits in run_batches(logits_of, len(split), images_per_batch // n_views):
-        yield logits, split.y[rows]
+    rows = rows or slice(0, len(split))
+    for batch, logits in run_batches(logits_of, rows.stop, images_per_batch // n_views, first_row=rows.start):
+        yield logits, split.y[batch]
 
 
 def evaluate_split(model: WindowClassifier, split: Split, images_per_batch: int,
-                   autocast: Callable[[], contextlib.AbstractContextManager]) -> dict[str, Any]:
-    """Window-level loss/accuracy plus predictions: keys loss, acc, view_acc, y_true, y_pred, log_probs."""
+                   autocast: Callable[[], contextlib.AbstractContextManager], ranks: Ranks | None = None
+                   ) -> dict[str, Any]:
+    """Window-level loss/accuracy plus predictions: keys loss, acc, view_acc, y_true, y_pred, log_probs.
+
+    With ``ranks`` (several processes) each rank computes the view logits of its whole batches and the
+    logits [N, V, K] are gathered, so every rank scores all N windows batch by batch exactly as one
+    process does: the same numbers, no padded duplicates.
+    """
     was_training = model.training
     model.eval()
+    rows_per_batch = max(1, images_per_batch // model.n_views)
+    shares = ranks.batch_rows(len(split), rows_per_batch) if ranks is not None and ranks.enabled else None
+    mine = shares[ranks.rank] if shares else None
+    parts = [logits for logits, _ in view_logits_batches(model, split, images_per_batch, autocast, mine)]
+    model.train(was_training)
+    all_logits = torch.cat(parts) if parts else torch.zeros(0, model.n_views, 0, device=split.y.device)
+    if shares:
+        all_logits = ranks.gather_rows(all_logits, [s.stop - s.start for s in shares])
     loss_sum, view_correct, n_view = 0.0, 0, 0
     ys, preds, logps = [], [], []
-    for logits, y in view_logits_batches(model, split, images_per_batch, autocast):
+    for start in range(0, len(split), rows_per_batch):
+        logits, y = all_logits[start:start + rows_per_batch], split.y[start:start + rows_per_batch]
         b, v, k = logits.shape
         yv = y.repeat_interleave(v)
         loss_sum += float(F.cross_entropy(logits.reshape(b * v, k), yv, reduction="sum"))
@@ -102,7 +134,6 @@ def evaluate_split(model: WindowClassifier, split: Split, images_per_batch: int,
         ys.append(y.cpu())
         preds.append(lp.argmax(-1).cpu())
         logps.append(lp.cpu())
-    model.train(was_training)
     y_true = torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long)
     y_pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
     return {

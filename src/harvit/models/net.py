@@ -71,8 +71,11 @@ class HarNet(nn.Module):
             return logits if self.stats_linear is None else logits + self.stats_linear(stats)
         return self.head(feats)
 
-    def forward(self, images: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
-        return self.classify(self.encoder(images), stats)
+    def forward(self, images: torch.Tensor, stats: torch.Tensor | None = None, features_in: bool = False
+                ) -> torch.Tensor:
+        """Logits [B, n_classes] of images [B, in_chans, S, S]; with ``features_in`` the input is already the
+        pooled encoder features [B, D] (the feature cache), so a wrapper such as DDP sees one forward."""
+        return self.classify(images if features_in else self.encoder(images), stats)
 
 
 def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) -> HarNet:

@@ -139,7 +139,8 @@ def save_cached(path: Path, feats: torch.Tensor) -> None:
 def build_feature_cache(run: Run) -> float:
     """Encoder features of every view of every split, from disk when the key matches. Returns seconds.
 
-    Sets ``split.feats`` [N, V, D] of each of the run's splits.
+    Sets ``split.feats`` [N, V, D] of each of the run's splits. Under torchrun the ranks encode their
+    shares, every rank gathers the whole cache, and rank 0 saves it.
     """
     t0 = time.perf_counter()
     cfg, model = run.cfg, run.model
@@ -153,20 +154,27 @@ def build_feature_cache(run: Run) -> float:
     # The frozen pass has no gradients: on CUDA start large and let out-of-memory find the size.
     if not run.feature_batch:
         run.feature_batch = max(cfg.eval_batch_size, 4096) if run.device.type == "cuda" else cfg.eval_batch_size
+    dist = run.dist
     for name, split in run.splits.items():
         key = cache_key({**base, "data": tensor_digest(split.x), "split": name})
         path = folder / f"{key}.npy"
         feats = load_cached(path)
         source = "loaded"
-        if feats is None or feats.shape[:2] != (len(split), run.n_views):
-            bar = progress_bar(cfg.progress, len(split), f"features {name}", unit="window")
-            feats, run.feature_batch = compute_with_backoff(
-                model.net.encoder, model.imager, split.x, run.feature_batch, run.autocast,
-                bar.update if bar else None, bar.reset if bar else None, log)
+        found = feats is not None and feats.shape[:2] == (len(split), run.n_views)
+        if not dist.all_true(found):  # under torchrun each rank encodes its share of whole batches
+            shares = dist.batch_rows(len(split), max(1, run.feature_batch // run.n_views))
+            mine = shares[dist.rank]
+            bar = progress_bar(cfg.progress and dist.is_main, mine.stop - mine.start, f"features {name}",
+                               unit="window")
+            with dist.agreed():
+                part, run.feature_batch = compute_with_backoff(
+                    model.net.encoder, model.imager, split.x[mine], run.feature_batch, run.autocast,
+                    bar.update if bar else None, bar.reset if bar else None, log)
             if bar:
                 bar.close()
+            feats = dist.gather_rows(part, [s.stop - s.start for s in shares])
             try:
-                save_cached(path, feats)
+                dist.on_main(save_cached, path, feats)
             except HarvitError as e:
                 log(f"feature cache: not saved ({e})")
             source = "computed"

@@ -4,6 +4,10 @@ Data stays on the device: windows [N, C, T], labels [N]. A training sample is on
 (sample id ``s`` is window ``s // V``, view ``s % V``); a batch is an index gather, and its images are
 made by the model's imager per batch, never stored. With a frozen encoder and no augmentation the
 encoder's features are computed once (:mod:`harvit.training.feature_cache`) and the head trains on them.
+
+Under torchrun every rank runs :func:`fit` on the same epoch order: each takes its share of every global
+step (:mod:`harvit.training.step`), validation and test are shared and gathered, the ranks agree each step
+on a stop signal, and rank 0 alone writes files (:mod:`harvit.training.distributed`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import torch
 
+import harvit.training.distributed as distributed
 from harvit.config import Config
 from harvit.data import Dataset
 from harvit.evaluation.inference import evaluate_split
@@ -38,19 +43,27 @@ def train(cfg: Config, dataset: Dataset | None = None) -> dict[str, Any]:
 
     A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
     label the run (load it with :func:`harvit.data.load_dataset` and the same ``train_stride``).
+    Under torchrun each process is one rank of the run (:func:`harvit.training.distributed.start`).
     """
-    return fit(build_run(cfg, dataset))
+    dist = distributed.start(cfg.device)
+    try:
+        with dist.agreed():  # an error of any rank stops all, before the first collective
+            run = build_run(cfg, dataset, dist)
+        return fit(run)
+    finally:
+        dist.close()
 
 
 def fit(run: Run) -> dict[str, Any]:
     """Train (or continue) the run, then evaluate ``best.pt`` on the test split. Returns the results dict."""
-    cfg, st, model = run.cfg, run.state, run.model
-    prepare_run_dir(run)
+    cfg, st, model, dist = run.cfg, run.state, run.model, run.dist
+    run.distribute()  # under torchrun: rank 0's weights on every rank, model.net in DDP
+    dist.on_main(prepare_run_dir, run)
     cache_s = 0.0
     if run.use_feature_cache and not st.finished:
         log("feature cache: on (frozen encoder, no augmentation): the encoder runs once per view")
         cache_s = build_feature_cache(run)
-    tracker, stop = Tracker(cfg, run.run_dir, st.epoch), StopFlag()
+    tracker, stop = Tracker(cfg, run.run_dir, st.epoch, writes=dist.is_main), StopFlag()
     stop.install()
     try:
         while not st.finished and st.epoch < cfg.epochs:
@@ -58,8 +71,8 @@ def fit(run: Run) -> dict[str, Any]:
             model.train()
             order = epoch_order(len(run.splits["train"]) * run.n_views, cfg.seed, st.epoch).to(run.device)
             p = st.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
-            bar = progress_bar(cfg.progress, run.steps_per_epoch, f"epoch {st.epoch + 1}/{cfg.epochs}",
-                               initial=st.step_in_epoch)
+            bar = progress_bar(cfg.progress and dist.is_main, run.steps_per_epoch,
+                               f"epoch {st.epoch + 1}/{cfg.epochs}", initial=st.step_in_epoch)
             t0 = time.perf_counter()
             for step in range(st.step_in_epoch, run.steps_per_epoch):
                 idx = order[step * run.samples_per_step:(step + 1) * run.samples_per_step]
@@ -72,7 +85,8 @@ def fit(run: Run) -> dict[str, Any]:
                     bar.set_postfix(loss=f"{p['loss_sum'] / p['seen']:.4f}", acc=f"{p['correct'] / p['seen']:.3f}",
                                     refresh=False)
                     bar.update(1)
-                if stop.signum is not None and st.step_in_epoch < run.steps_per_epoch:
+                signum = dist.agreed_signal(stop.signum)  # all ranks stop after the same step
+                if signum is not None and st.step_in_epoch < run.steps_per_epoch:
                     break  # interrupted mid-epoch: saved below, the epoch continues on --resume
             if bar is not None:
                 bar.close()
@@ -80,12 +94,12 @@ def fit(run: Run) -> dict[str, Any]:
             if st.step_in_epoch < run.steps_per_epoch:
                 st.partial = p
                 run.save("latest.pt")
-                raise Interrupted(130 if stop.signum == signal.SIGINT else 143,
+                raise Interrupted(130 if signum == signal.SIGINT else 143,
                                   resume_hint(run.run_dir, st.epoch, st.step_in_epoch))
 
             # ---- validation, early stopping, checkpoints, logging -----------------------------------
             t_val = time.perf_counter()
-            val = evaluate_split(run.eval_model, run.splits["val"], cfg.eval_batch_size, run.autocast)
+            val = evaluate_split(run.eval_model, run.splits["val"], cfg.eval_batch_size, run.autocast, dist)
             st.epoch, st.step_in_epoch, st.partial = st.epoch + 1, 0, {}
             improved = val["acc"] > st.best_val_acc
             if improved:
@@ -115,9 +129,10 @@ def fit(run: Run) -> dict[str, Any]:
             if improved:  # best.pt first: a kill between the two never leaves latest.pt naming a missing best.pt
                 run.save("best.pt")
             run.save("latest.pt")
-            tracker.epoch(st.history, cfg.epochs, improved)
-            if stop.signum is not None and not st.finished:
-                raise Interrupted(130 if stop.signum == signal.SIGINT else 143,
+            dist.on_main(tracker.epoch, st.history, cfg.epochs, improved)
+            signum = dist.agreed_signal(stop.signum)
+            if signum is not None and not st.finished:
+                raise Interrupted(130 if signum == signal.SIGINT else 143,
                                   resume_hint(run.run_dir, st.epoch, st.step_in_epoch))
     finally:
         stop.restore()
@@ -146,14 +161,20 @@ def prepare_run_dir(run: Run) -> None:
         f"{trainable / 1e6:.3f}M trainable{', frozen encoder' if cfg.freeze_encoder else ''}")
 
 
-def test_best(run: Run, cache_s: float) -> dict[str, Any]:
-    """Evaluate ``best.pt`` on the test split (the only time test is looked at) and write the results."""
-    st = run.state
+def load_best(run: Run) -> None:
+    """The weights of ``best.pt`` into ``run.model``."""
     best = ck.load_checkpoint(run.run_dir / "best.pt", map_location=run.device)
     ck.load_model_state(run.model, best["model"], str(run.run_dir / "best.pt"))
+
+
+def test_best(run: Run, cache_s: float) -> dict[str, Any]:
+    """Evaluate ``best.pt`` on the test split (the only time test is looked at) and write the results."""
+    st, dist = run.state, run.dist
+    dist.on_main(load_best, run)
+    dist.broadcast_module(run.model)  # rank 0's best.pt on every rank
     if run.use_feature_cache and run.splits["test"].feats is None:
         cache_s += build_feature_cache(run)
-    test = evaluate_split(run.model, run.splits["test"], run.cfg.eval_batch_size, run.autocast)
+    test = evaluate_split(run.model, run.splits["test"], run.cfg.eval_batch_size, run.autocast, dist)
     metrics = classification_metrics(test["y_true"].numpy(), test["y_pred"].numpy(), run.classes)
     total, trainable = count_parameters(run.model)
     train_time = sum(h["train_time_s"] for h in st.history)
@@ -179,6 +200,7 @@ def test_best(run: Run, cache_s: float) -> dict[str, Any]:
         "params_total": total,
         "params_trainable": trainable,
         "device": str(run.device),
+        "world_size": dist.world_size,
         "device_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
         "split": {k: {"windows": len(w), "subjects": w.subjects(), "class_counts": w.class_counts()}
                   for k, w in run.windows.items()},
@@ -188,7 +210,7 @@ def test_best(run: Run, cache_s: float) -> dict[str, Any]:
         "test_y_true": [int(v) for v in test["y_true"].tolist()],
         "test_y_pred": [int(v) for v in test["y_pred"].tolist()],
     }
-    write_json(run.run_dir / "training_results.json", results)
+    dist.on_main(write_json, run.run_dir / "training_results.json", results)
     log(f"test: accuracy {results['test_accuracy']:.4f}, macro-F1 {results['test_macro_f1']:.4f} "
         f"(best.pt, epoch {st.best_epoch}); run {results['total_time_s']:.0f}s (data, training, test) -> "
         f"{run.run_dir / 'training_results.json'}")

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 from timm.utils.model_ema import ModelEmaV3
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from harvit.config import RESUME_KEYS, Config
 from harvit.data import Dataset, OwnOptions, Windows, load_dataset, train_val_split
@@ -23,6 +25,7 @@ from harvit.evaluation.inference import Split
 from harvit.models import checkpoint as ck
 from harvit.models.classifier import WindowClassifier, build_classifier
 from harvit.models.encoder import check_encoder_name
+from harvit.training.distributed import Dist
 from harvit.training.optim import build_scheduler, param_groups, warmup_clamp_note
 from harvit.training.state import TrainState, rng_state, set_rng_state
 from harvit.utils.errors import HarvitError
@@ -44,6 +47,7 @@ class Run:
     """One training run: settings, device, data splits on the device, model, optimisation and loop state.
 
     A training sample is one view of one window: sample id ``s`` is window ``s // V``, view ``s % V``.
+    Under torchrun ``dist`` says which rank this is and ``ddp`` wraps ``model.net`` (set by ``fit``).
     """
 
     cfg: Config
@@ -66,6 +70,8 @@ class Run:
     state: TrainState
     t_start: float = field(default_factory=time.perf_counter)
     feature_batch: int = 0
+    dist: Dist = field(default_factory=Dist)
+    ddp: DistributedDataParallel | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -76,6 +82,11 @@ class Run:
         return self.model.n_views
 
     @property
+    def net(self) -> nn.Module:
+        """The trainable network as the step calls it: DDP around ``model.net`` under torchrun, else itself."""
+        return self.ddp if self.ddp is not None else self.model.net
+
+    @property
     def eval_model(self) -> WindowClassifier:
         """The weights that are validated, kept as best.pt and tested: the EMA when on, else the live model."""
         return self.ema.module if self.ema is not None else self.model
@@ -84,11 +95,22 @@ class Run:
     def global_step(self) -> int:
         return self.state.epoch * self.steps_per_epoch + self.state.step_in_epoch
 
+    def distribute(self) -> None:
+        """Under torchrun: every rank takes rank 0's model (and EMA) and ``model.net`` is wrapped in DDP.
+        A no-op in a single process."""
+        if self.dist.enabled and self.ddp is None:
+            self.dist.broadcast_module(self.model)
+            if self.ema is not None:
+                self.dist.broadcast_module(self.ema.module)
+            self.ddp = self.dist.wrap(self.model.net)
+
     def elapsed(self) -> float:
         return self.state.elapsed_before + (time.perf_counter() - self.t_start)
 
     def checkpoint(self) -> dict[str, Any]:
-        """Everything needed to continue exactly where the run is."""
+        """Everything needed to continue exactly where the run is (under torchrun: every rank's random
+        streams too; all ranks call it)."""
+        rng = rng_state(self.augmenter.generator if self.augmenter else None)
         state = {
             "config": self.cfg.to_dict(),
             "model": self.model.state_dict(),
@@ -96,7 +118,7 @@ class Run:
             "scheduler": self.scheduler.state_dict(),
             "grad_scaler": self.grad_scaler.state_dict(),
             **self.state.to_dict(),
-            "rng": rng_state(self.augmenter.generator if self.augmenter else None),
+            "rng": rng,
             "elapsed_s": self.elapsed(),
             "classes": self.classes,
             "channels": self.channels,
@@ -105,14 +127,19 @@ class Run:
         }
         if self.ema is not None:
             state["ema"] = self.ema.module.state_dict()
+        if self.dist.enabled:
+            state["world_size"] = self.dist.world_size
+            state["rng_ranks"] = self.dist.all_gather_object(rng)
         return state
 
     def save(self, name: str) -> None:
-        """latest.pt holds the live weights (and the EMA); best.pt holds the weights that were validated."""
+        """latest.pt holds the live weights (and the EMA); best.pt holds the weights that were validated.
+
+        Every rank calls it; rank 0 writes."""
         state = self.checkpoint()
         if name == "best.pt" and self.ema is not None:
             state["model"] = state.pop("ema")
-        ck.save_checkpoint(self.run_dir / name, state)
+        self.dist.on_main(ck.save_checkpoint, self.run_dir / name, state)
 
 
 def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
@@ -140,15 +167,16 @@ def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
     return None
 
 
-def build_run(cfg: Config, dataset: Dataset | None = None) -> Run:
-    """Build (or rebuild for ``--resume``) the run of ``cfg``.
+def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = None) -> Run:
+    """Build (or rebuild for ``--resume``) the run of ``cfg``; under torchrun, this rank's part of it.
 
     A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
-    label the run.
+    label the run. Building holds no collective (torchrun's ranks agree on its errors afterwards).
     """
     cfg = cfg.validate()
+    dist = dist or Dist()
     check_encoder_name(cfg.encoder)  # fail fast, before the data loads
-    device = pick_device(cfg.device)
+    device = dist.device or pick_device(cfg.device)
     setup_runtime(device, cfg.seed, cfg.threads, cfg.deterministic)
     t_start = time.perf_counter()
     resumed = read_resume_checkpoint(cfg)
@@ -184,8 +212,8 @@ def build_run(cfg: Config, dataset: Dataset | None = None) -> Run:
         if cfg.augment_axis == "lying" and gravity is None:
             raise HarvitError("--augment-axis lying: needs total_acc_x/y/z channels (gravity); this data has "
                               + ", ".join(channels))
-        augmenter = Augmenter(torch.Generator(device=device).manual_seed(cfg.seed + 1), sensor_triples(channels),
-                              gravity)
+        augmenter = Augmenter(torch.Generator(device=device).manual_seed(cfg.seed + 1 + dist.rank),
+                              sensor_triples(channels), gravity)
     splits = {k: Split.from_windows(k, w, device) for k, w in windows.items()}
     if model.stats is not None:
         for k, w in windows.items():
@@ -212,22 +240,39 @@ def build_run(cfg: Config, dataset: Dataset | None = None) -> Run:
     ema = (ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True, warmup_power=3 / 4)
            if cfg.ema_decay > 0 else None)
 
+    if dist.rank > 0:  # every rank starts from rank 0's weights (DDP broadcasts them); dropout differs per rank
+        torch.manual_seed(cfg.seed + dist.rank)
     state = TrainState(micro_batch=cfg.batch_size)
     if resumed is not None:
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
         grad_scaler.load_state_dict(resumed["grad_scaler"])
         state = TrainState.from_checkpoint(resumed, cfg.batch_size)
-        set_rng_state(resumed["rng"], augmenter.generator if augmenter else None)
+        rng = resume_rng(resumed, dist)
+        if rng is not None:
+            set_rng_state(rng, augmenter.generator if augmenter else None)
         if ema is not None:
             if "ema" not in resumed:
                 raise HarvitError(f"--resume: {latest} holds no weight EMA")
             ck.load_model_state(ema.module, resumed["ema"], str(latest))
         where = f"epoch {state.epoch + 1}" + (f", step {state.step_in_epoch}" if state.step_in_epoch else "")
         log(f"resume: {latest} -> continuing at {where}")
+        saved_world = int(resumed.get("world_size", 1))
+        if saved_world != dist.world_size:
+            log(f"resume: {latest} was written by {saved_world} process(es); continuing with {dist.world_size}, "
+                f"the same global batch of {samples_per_step} samples per step")
     return Run(cfg, device, autocast_factory(device, cfg.amp, cfg.amp_dtype), ds, windows, splits, classes,
                channels, model, ema, optimizer, scheduler, grad_scaler, augmenter, use_cache, samples_per_step,
-               steps_per_epoch, state, t_start=t_start)
+               steps_per_epoch, state, t_start=t_start, dist=dist)
+
+
+def resume_rng(resumed: dict[str, Any], dist: Dist) -> dict[str, Any] | None:
+    """This rank's saved random streams: its own when the world size is unchanged; else rank 0 takes the
+    saved rank 0's and the other ranks keep their fresh seeds (None)."""
+    per_rank = resumed.get("rng_ranks")
+    if per_rank and len(per_rank) == dist.world_size:
+        return per_rank[dist.rank]
+    return resumed["rng"] if dist.rank == 0 else None
 
 
 def init_from(model: WindowClassifier, cfg: Config, path: str) -> None:

@@ -1,7 +1,11 @@
 """One optimiser step: sample ids -> (augmented) windows -> images -> logits -> loss -> update.
 
-A step covers ``batch_size * accum_steps`` samples in micro-batches of ``state.micro_batch``; on
-out-of-memory the micro-batch halves and the step is redone (same effective batch).
+A step covers ``batch_size * accum_steps`` samples (the global batch) in micro-batches of
+``state.micro_batch``; on out-of-memory the micro-batch halves and the step is redone (same effective
+batch). Under torchrun each rank takes its share of the step's ids; each rank's loss is weighted by its
+share times the world size, so DDP's mean of the ranks' gradients is the gradient of the mean loss over
+the whole global batch, as in one process. The ranks agree on out-of-memory before DDP exchanges the
+gradients, so all halve together.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ def batch_logits(run: Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     with run.autocast():
         if split.feats is not None:  # frozen encoder: its cached features of these views
             feats = split.feats[win.to(split.feats.device), view.to(split.feats.device)].to(run.device)
-            return model.net.classify(feats, stats), y
+            return run.net(feats, stats, features_in=True), y
         x = split.x[win]
         with torch.no_grad():
             if run.augmenter is not None:
@@ -38,23 +42,33 @@ def batch_logits(run: Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
                 if stats is not None:  # the statistics of the window the images show
                     stats = model.stats(x)
             images = model.imager(x, view)
-        return model.net(images, stats), y
+        return run.net(images, stats), y
 
 
 def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
-    """Forward and backward over ``idx`` in micro-batches, then clip, step, schedule and average.
+    """Forward and backward over this rank's share of the global step's ids ``idx`` in micro-batches, then
+    (under torchrun) the gradient exchange, clip, step, schedule and average.
 
-    Returns (sum of losses, number correct) over the step's samples.
+    Returns (sum of losses, number correct) over the whole global step (summed over the ranks).
+    Raises ``torch.OutOfMemoryError`` on every rank when any rank ran out of memory.
     """
-    cfg = run.cfg
+    cfg, dist = run.cfg, run.dist
     run.optimizer.zero_grad(set_to_none=True)
-    loss_sum, correct = 0.0, 0
-    for chunk in idx.split(run.state.micro_batch):
-        logits, y = batch_logits(run, chunk)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-        run.grad_scaler.scale(loss * (len(chunk) / len(idx))).backward()
-        loss_sum += float(loss.detach()) * len(chunk)
-        correct += int((logits.argmax(-1) == y).sum())
+    loss_sum, correct, out_of_memory = 0.0, 0, False
+    try:
+        for chunk in dist.share(idx).split(run.state.micro_batch):
+            with dist.no_sync(run.net):  # under torchrun the gradients stay local until all ranks are done
+                logits, y = batch_logits(run, chunk)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                run.grad_scaler.scale(loss * (len(chunk) * dist.world_size / len(idx))).backward()
+            loss_sum += float(loss.detach()) * len(chunk)
+            correct += int((logits.argmax(-1) == y).sum())
+    except torch.OutOfMemoryError:
+        out_of_memory = True
+    if dist.any(out_of_memory):  # agreed before the gradient exchange: every rank halves together
+        raise torch.OutOfMemoryError("out of memory on a rank")
+    if run.ddp is not None:
+        exchange_gradients(run, idx[:1])
     if cfg.grad_clip > 0:
         run.grad_scaler.unscale_(run.optimizer)
         torch.nn.utils.clip_grad_norm_(run.model.net.parameters(), cfg.grad_clip)
@@ -63,7 +77,24 @@ def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
     run.scheduler.step()
     if run.ema is not None:
         run.ema.update(run.model, step=run.global_step + 1)
-    return loss_sum, correct
+    loss_sum, correct = dist.sum(loss_sum, correct)
+    return loss_sum, int(correct)
+
+
+def exchange_gradients(run: Run, one: torch.Tensor) -> None:
+    """DDP's all-reduce of the gradients the step accumulated locally: one synchronised forward and
+    backward of a single sample id ``one`` [1] with weight 0, so DDP averages the ranks' gradients.
+
+    It runs after the ranks agreed that none ran out of memory: a rank that fails inside DDP's own
+    exchange could not be waited for. (DDP's overlap of the exchange with the backward pass is the
+    price of that agreement.)
+    """
+    try:
+        logits, y = batch_logits(run, one)
+        (F.cross_entropy(logits.float(), y) * 0.0).backward()
+    except torch.OutOfMemoryError:
+        raise HarvitError(f"out of memory on rank {run.dist.rank} while the ranks exchange gradients; lower "
+                          "--batch-size (the micro-batch) or --img-size") from None
 
 
 def train_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
@@ -79,7 +110,8 @@ def train_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
                 raise HarvitError("out of memory even at micro-batch 1; lower --img-size or use a smaller "
                                   "--encoder") from None
             run.state.micro_batch = max(1, run.state.micro_batch // 2)
+            accum = math.ceil(len(run.dist.share(idx)) / run.state.micro_batch)  # this rank's micro-batches
             msg = (f"out of memory: retrying the step at micro-batch {run.state.micro_batch} "
-                   f"(x{math.ceil(len(idx) / run.state.micro_batch)} accumulation, same effective batch)")
+                   f"(x{accum} accumulation, same effective batch)")
             run.state.events.append(msg)
             log(msg)

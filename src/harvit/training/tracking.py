@@ -16,12 +16,14 @@ SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "samples_per_
 
 
 class Tracker:
-    """metrics.jsonl (rewritten atomically each epoch) and, with ``--tensorboard``, a SummaryWriter."""
+    """metrics.jsonl (rewritten atomically each epoch) and, with ``--tensorboard``, a SummaryWriter.
 
-    def __init__(self, cfg: Config, run_dir: Path, start_epoch: int) -> None:
+    ``writes=False`` (ranks other than 0 under torchrun): no SummaryWriter, no files."""
+
+    def __init__(self, cfg: Config, run_dir: Path, start_epoch: int, writes: bool = True) -> None:
         self.path = run_dir / "metrics.jsonl"
         self.writer = None
-        if cfg.tensorboard:
+        if cfg.tensorboard and writes:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:

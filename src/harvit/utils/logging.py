@@ -44,6 +44,15 @@ def setup_logging(level: int = logging.INFO) -> logging.Logger:
     return logger
 
 
+def set_log_prefix(prefix: str, quiet: bool = False) -> None:
+    """Start every line with ``prefix`` (e.g. which rank speaks); ``quiet`` keeps warnings only."""
+    logger = setup_logging(logging.WARNING if quiet else logging.INFO)
+    for h in logger.handlers:
+        if isinstance(h, _StreamHandler):
+            kind = "warning: " if h.to_stderr else ""
+            h.setFormatter(logging.Formatter(prefix.replace("%", "%%") + kind + "%(message)s"))
+
+
 def log(msg: str) -> None:
     """Log a progress line at INFO on the ``harvit`` logger (stdout by default)."""
     logger = logging.getLogger(LOGGER_NAME)
