@@ -208,7 +208,7 @@ def test_two_torchrun_agents_over_loopback_write_one_run_folder(reference, env, 
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--bogus"], "harvit: error: harvit: unrecognized arguments: --bogus"),
+    (["--bogus"], "harvit: error: unrecognized arguments: --bogus"),
     (["--dataset", "hapt6", "--data-dir", "/nonexistent"], "harvit: error: HAPT data not found"),
 ])
 def test_bad_flag_or_missing_data_under_torchrun_is_one_line_exit_2(env, tmp_path, extra, message):
