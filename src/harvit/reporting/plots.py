@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,31 +217,65 @@ def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: 
 # ---------------------------------------------------------------------------------------------
 # Confusion matrices and per-class accuracy
 # ---------------------------------------------------------------------------------------------
+LABEL_CHARS = 22
+"""Class names longer than this are shortened on plot axes (the report's tables keep them whole)."""
+TEXT_CELLS_UP_TO = 30
+"""Confusion matrices of more classes show colours only (numbers would not fit a readable figure)."""
+
+
+def short_label(name: str, width: int = LABEL_CHARS) -> str:
+    """``name`` cut to ``width`` characters with an ellipsis in the middle (keeps both ends, which
+    tell apart names like ``walking upstairs`` / ``walking downstairs``)."""
+    name = str(name)
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2 + (width - 1) % 2
+    return name[:head] + "\u2026" + name[len(name) - (width - 1 - head):]
+
+
+def short_labels(names: list[str], width: int = LABEL_CHARS) -> list[str]:
+    """:func:`short_label` of each name, kept distinct (a clash gets its index appended)."""
+    out = [short_label(n, width) for n in names]
+    if len(set(out)) < len(out):  # names that share a long beginning: keep what tells them apart
+        common = len(os.path.commonprefix([str(n) for n in names]))
+        cut = max(0, common - 8)
+        out = [short_label(("\u2026" if cut else "") + str(n)[cut:], width) for n in names]
+    if len(set(out)) < len(out):
+        out = [f"{i}: {short_label(n, width - len(str(i)) - 2)}" for i, n in enumerate(names)]
+    return out
+
+
 def _draw_confusion(ax: Any, cm: np.ndarray, classes: list[str], normalize: bool, title: str) -> None:
     values = cm.astype(float)
+    k = len(classes)
     if normalize:
         rows = values.sum(axis=1, keepdims=True)
         values = np.divide(values, rows, out=np.zeros_like(values), where=rows > 0)
-    disp = ConfusionMatrixDisplay(values, display_labels=classes)
-    disp.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45,
-              values_format=".2f" if normalize else ".0f",
+    disp = ConfusionMatrixDisplay(values, display_labels=short_labels(classes))
+    disp.plot(ax=ax, cmap="Blues", colorbar=k > TEXT_CELLS_UP_TO, xticks_rotation=90 if k > 12 else 45,
+              include_values=k <= TEXT_CELLS_UP_TO, values_format=".2f" if normalize else ".0f",
               im_kw={"vmin": 0.0, "vmax": 1.0} if normalize else None)
     ax.set_title(title)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    size = max(6, 11 - len(classes) // 2)
-    for t in disp.text_.ravel():
-        t.set_fontsize(size)
+    if disp.text_ is not None:
+        size = max(5, 11 - k // 2)
+        for t in disp.text_.ravel():
+            t.set_fontsize(size)
+    tick = 8 if k <= 30 else max(3.5, 8 - (k - 30) / 15)
     for label in ax.get_xticklabels():
-        label.set_ha("right")
-        label.set_fontsize(8)
+        label.set_ha("right" if k <= 12 else "center")
+        label.set_fontsize(tick)
     for label in ax.get_yticklabels():
-        label.set_fontsize(8)
+        label.set_fontsize(tick)
 
 
 def plot_confusion_matrices(cm: np.ndarray | list[list[int]], classes: list[str], out: str | Path,
                             which: tuple[str, ...] = ("counts", "normalized")) -> Path:
     """Confusion matrix panels side by side: ``counts`` and/or row-``normalized`` (recall per row).
+
+    Readable for 2-100 classes: long names are shortened on the axes (:func:`short_label`), a panel
+    is at most 18 inches, and above :data:`TEXT_CELLS_UP_TO` classes the cells show colours only.
 
     Args:
         cm: int [K, K] (rows: true class, columns: predicted).
@@ -251,7 +286,8 @@ def plot_confusion_matrices(cm: np.ndarray | list[list[int]], classes: list[str]
     k = len(classes)
     if cm.shape != (k, k):
         raise HarvitError(f"confusion matrix: shape {list(cm.shape)} for {k} classes")
-    side = 2.2 + 0.55 * k
+    longest = max((len(c) for c in short_labels(classes)), default=1)
+    side = min(18.0, 2.2 + 0.55 * k if k <= TEXT_CELLS_UP_TO else 6.0 + 0.12 * k) + 0.07 * longest
     fig = new_figure(side * len(which), side)
     axes = np.atleast_1d(fig.subplots(1, len(which)))
     for ax, kind in zip(axes, which, strict=True):
@@ -286,17 +322,21 @@ def plot_per_class_accuracy(per_class_accuracy: dict[str, float], out: str | Pat
     classes = list(per_class_accuracy)
     series = {"ViT": per_class_accuracy, **(reference or {})}
     n = len(series)
+    k = len(classes)
     height = 0.8 / n
-    fig = new_figure(7, 1.2 + 0.45 * len(classes) * max(1, n * 0.6))
+    per_row = 0.45 * max(1, n * 0.6) if k <= 30 else 0.16 * max(1.0, n * 0.5)  # inches per class
+    fig = new_figure(7 + 0.06 * LABEL_CHARS, min(30.0, 1.2 + per_row * k))
     ax = fig.subplots()
-    y = np.arange(len(classes))
+    y = np.arange(k)
     for i, (label, acc) in enumerate(series.items()):
         vals = [100 * acc.get(c, 0.0) for c in classes]
         bars = ax.barh(y - 0.4 + height * (i + 0.5), vals, height=height, label=label)
-        if i == 0:
+        if i == 0 and k <= 30:
             ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=8)
-    ax.set_yticks(y, classes)
-    ax.invert_yaxis()
+    ax.set_yticks(y, short_labels(classes))
+    if k > 30:
+        ax.tick_params(axis="y", labelsize=max(4.0, 8 - (k - 30) / 15))
+    ax.set_ylim(k - 0.5, -0.5)  # first class on top
     ax.set(xlim=(0, 108), xlabel="accuracy (recall) %", title="Per-class accuracy (test)")
     ax.grid(axis="x", alpha=0.3)
     if n > 1:
