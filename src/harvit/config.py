@@ -43,8 +43,8 @@ ENCODER_KEYS = ("mode", "encodings", "img_size", "encoder", "patch_size", "embed
 ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range",
              "mtf_bins", "freeze_encoder")
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
-RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "train_overlap", "ema_decay", "augment",
-               "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
+RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "train_overlap", "ema_decay",
+               "augment", "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
 
 
 def _f(default: Any, help: str, group: str = "train", choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
