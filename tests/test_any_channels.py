@@ -219,7 +219,8 @@ def test_cpu_preset_train_stride_on_tables(tmp_path: Path):
 def test_plots_readable_for_many_long_classes(tmp_path: Path, k: int):
     import matplotlib.image as mpimg
 
-    from harvit.reporting.plots import plot_confusion_matrices, plot_per_class_accuracy, short_labels
+    from harvit.reporting.plots import plot_confusion_matrices, plot_per_class_accuracy
+    from harvit.utils.figures import short_labels
 
     classes = [f"activity number {i:03d} with a rather long descriptive name" for i in range(k)]
     rng = np.random.default_rng(0)

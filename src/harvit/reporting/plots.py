@@ -10,47 +10,26 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
 from harvit.config import Config
 from harvit.training.optim import build_scheduler
-from harvit.utils.atomic import write_with
 from harvit.utils.errors import HarvitError
+from harvit.utils.figures import LABEL_CHARS, new_figure, save_figure, short_labels
 
 if TYPE_CHECKING:
     from torch import nn
 
     from harvit.data import Windows
 
-DPI = 110
 
-
-# ---------------------------------------------------------------------------------------------
-# Small pieces
-# ---------------------------------------------------------------------------------------------
-def new_figure(width: float, height: float) -> Figure:
-    """A figure (inches) on the Agg canvas."""
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Figure, out: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``out`` atomically; returns ``out``."""
-    out = Path(out)
-    write_with(out, lambda f: fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight"))
-    return out
-
-
+# new_figure, save_figure and short_labels: harvit.utils.figures (shared with deploy's predict timeline)
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -217,32 +196,8 @@ def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: 
 # ---------------------------------------------------------------------------------------------
 # Confusion matrices and per-class accuracy
 # ---------------------------------------------------------------------------------------------
-LABEL_CHARS = 22
-"""Class names longer than this are shortened on plot axes (the report's tables keep them whole)."""
 TEXT_CELLS_UP_TO = 30
 """Confusion matrices of more classes show colours only (numbers would not fit a readable figure)."""
-
-
-def short_label(name: str, width: int = LABEL_CHARS) -> str:
-    """``name`` cut to ``width`` characters with an ellipsis in the middle (keeps both ends, which
-    tell apart names like ``walking upstairs`` / ``walking downstairs``)."""
-    name = str(name)
-    if len(name) <= width:
-        return name
-    head = (width - 1) // 2 + (width - 1) % 2
-    return name[:head] + "\u2026" + name[len(name) - (width - 1 - head):]
-
-
-def short_labels(names: list[str], width: int = LABEL_CHARS) -> list[str]:
-    """:func:`short_label` of each name, kept distinct (a clash gets its index appended)."""
-    out = [short_label(n, width) for n in names]
-    if len(set(out)) < len(out):  # names that share a long beginning: keep what tells them apart
-        common = len(os.path.commonprefix([str(n) for n in names]))
-        cut = max(0, common - 8)
-        out = [short_label(("\u2026" if cut else "") + str(n)[cut:], width) for n in names]
-    if len(set(out)) < len(out):
-        out = [f"{i}: {short_label(n, width - len(str(i)) - 2)}" for i, n in enumerate(names)]
-    return out
 
 
 def _draw_confusion(ax: Any, cm: np.ndarray, classes: list[str], normalize: bool, title: str) -> None:
