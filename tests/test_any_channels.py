@@ -237,3 +237,73 @@ def test_plots_readable_for_many_long_classes(tmp_path: Path, k: int):
         h, w = mpimg.imread(str(path)).shape[:2]
         assert max(h, w) <= 4500, (path.name, h, w)  # bounded, whatever k is
 
+
+
+# ---- harvit predict --table ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A TINY run trained on the 20 Hz accelerometer table with --lowpass 5 --gravity-split acc; (run, table)."""
+    from harvit.training import train
+
+    folder = tmp_path_factory.mktemp("table_run")
+    path = acc_table(folder / "acc.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARVIT_CACHE_DIR", str(folder / "cache"))
+        cfg = tiny_config(folder / "runs", dataset=str(path), epochs=1, window_s=2.0, test_subjects="4",
+                          lowpass=5.0, gravity_split="acc").validate()
+        train(cfg)
+    return cfg.run_dir, path
+
+
+def test_predict_table_csv_and_timeline(table_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from harvit.cli import main
+
+    run, path = table_run
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), "--table", str(path), "--out", str(out), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "agreement with the table's labels" in text and "timeline:" in text
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:7]) == ["piece", "subject", "start_s", "end_s", "activity", "confidence",
+                                       "true_label"]
+    # 4 subjects x 800 samples, 40-sample windows, stride 20 (--overlap 0.5), over every sample
+    assert len(frame) == 4 * ((800 - 40) // 20 + 1)
+    assert set(frame["activity"]) <= {"still", "walk"} and set(frame["true_label"]) == {"still", "walk"}
+    np.testing.assert_allclose(frame["end_s"] - frame["start_s"], 2.0)
+    assert is_png(tmp_path / "pred_timeline.png")
+
+
+def test_predict_table_without_labels_streams_in_chunks(table_run, tmp_path: Path):
+    from harvit.deploy.table import predict_table
+    from harvit.deploy.timeline import plot_timeline
+    from harvit.models.loading import load_trained
+
+    run, path = table_run
+    frame = pd.read_csv(path)
+    frame = frame[frame["subject"] == 2].drop(columns=["activity", "subject"])
+    frame["time"] = (frame["time"] * 1000).round().astype(np.int64)  # milliseconds, detected
+    unlabelled = tmp_path / "day.parquet"
+    frame.to_parquet(unlabelled)
+    trained = load_trained(run, "cpu")
+    whole = predict_table(trained, unlabelled)
+    chunked = predict_table(trained, unlabelled, chunk_windows=7)
+    assert whole.true is None and len(whole) == (800 - 40) // 20 + 1
+    np.testing.assert_allclose(chunked.probs, whole.probs, atol=1e-4)  # margins hide the chunk edges
+    np.testing.assert_array_equal(chunked.start_s, whole.start_s)
+    assert is_png(plot_timeline(whole, tmp_path / "t.png"))
+
+
+def test_predict_table_refuses_other_columns_and_runs(table_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from harvit.cli import main
+
+    run, path = table_run
+    frame = pd.read_csv(path).rename(columns={"acc_z": "accel_z"})
+    other = tmp_path / "other.csv"
+    frame.to_csv(other, index=False)
+    assert main(["predict", str(run), "--table", str(other), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the model was trained on" in err[0]
+    assert main(["predict", str(run), "--table", str(path), "--acc", "a.txt"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["predict", str(run)]) == 2
+    assert "expected --table" in capsys.readouterr().err

@@ -105,13 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     add_config_flags(pr)
 
-    pd = sub.add_parser("predict", help="predict activities on raw recordings (acc + gyro files)")
+    pd = sub.add_parser("predict", help="predict activities on a table with the training columns (--table), or on "
+                        "raw acc + gyro files (--acc/--gyro)")
     pd.add_argument("checkpoint", help="run folder or checkpoint file")
-    pd.add_argument("--acc", required=True, help="accelerometer file: T rows of x y z in g")
-    pd.add_argument("--gyro", required=True, help="gyroscope file: T rows of x y z in rad/s")
-    pd.add_argument("--rate-hz", type=float, default=None, help="sampling rate (default: the model's)")
+    pd.add_argument("--table", default=None, help="a table (.csv, .csv.gz, .parquet or a folder) with the columns "
+                    "the run was trained on; labels optional. Writes the window CSV and a timeline PNG")
+    pd.add_argument("--acc", default=None, help="accelerometer file: T rows of x y z in g (with --gyro)")
+    pd.add_argument("--gyro", default=None, help="gyroscope file: T rows of x y z in rad/s (with --acc)")
+    pd.add_argument("--rate-hz", type=float, default=None,
+                    help="sampling rate of files without time (default: the training --rate, else the model's)")
     pd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
-    pd.add_argument("--out", default=None, help="write window predictions as CSV here")
+    pd.add_argument("--out", default=None, help="write window predictions as CSV here (--table: default "
+                    "RUN/predict_<table>.csv)")
+    pd.add_argument("--timeline", default=None, help="--table: the timeline PNG (default: beside the CSV, "
+                    "<csv name>_timeline.png)")
 
     x = sub.add_parser("export", help="export a trained model to ONNX")
     x.add_argument("checkpoint", help="run folder or checkpoint file")
@@ -215,8 +222,18 @@ def cmd_profile(ns: argparse.Namespace) -> int:
 
 
 def cmd_predict(ns: argparse.Namespace) -> int:
-    from harvit.deploy.predict import predict_command
+    from harvit.deploy.predict import predict_command, predict_table_command
 
+    if ns.table is not None:
+        if ns.acc is not None or ns.gyro is not None:
+            raise HarvitError("harvit predict: --table or --acc/--gyro, not both")
+        print(predict_table_command(ns.checkpoint, ns.table, rate_hz=ns.rate_hz, device=ns.device, out=ns.out,
+                                    timeline=ns.timeline))
+        return 0
+    if ns.acc is None or ns.gyro is None:
+        raise HarvitError("harvit predict: expected --table FILE, or --acc FILE and --gyro FILE")
+    if ns.timeline is not None:
+        raise HarvitError("harvit predict: --timeline is drawn for --table only")
     print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out))
     return 0
 
