@@ -136,6 +136,7 @@ def test_train_evaluate_report_export(tmp_path: Path, case: str):
     pytest.importorskip("onnxruntime")
     info = export_onnx(trained, tmp_path / "m.onnx", "window")
     assert info["verified"]["max_abs_diff"] < 1e-3
+    assert info["preprocessing"]["window"] == spec["length"] and "own_data" in info["preprocessing"]
 
 
 def test_notes_reach_the_report(tmp_path: Path):
