@@ -105,6 +105,7 @@ def make_case(case: str, folder: Path) -> Path:
     return window_npz(folder / "long.npz", LONG_NAMES, 2, 16, 8, ["left", "right"])
 
 
+@pytest.mark.filterwarnings("error:constrained_layout not applied")  # a plot squeezed by long class names
 @pytest.mark.parametrize("case", list(CASES))
 def test_train_evaluate_report_export(tmp_path: Path, case: str):
     from harvit.deploy.export import export_onnx

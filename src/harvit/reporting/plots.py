@@ -341,6 +341,10 @@ def image_mosaic(tiles: np.ndarray, gap: int) -> np.ndarray:
     return out
 
 
+MAX_EXAMPLE_ROWS = 40
+"""Rows (example windows) of the encoded-images figure at most."""
+
+
 def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str | Path, per_class: int = 2,
                         max_columns: int = 27, seed: int = 0) -> Path:
     """A grid of the images the model sees: rows = example windows of each class, columns = every
@@ -355,8 +359,12 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
         max_columns: at most this many image channels per row (the first ones).
     """
     imager = getattr(model_or_imager, "imager", model_or_imager)
-    picks = pick_examples(windows.y, len(windows.classes), per_class, seed)
-    rows = [(k, i) for k, idx in enumerate(picks) for i in idx]
+    n_classes = len(windows.classes)
+    if n_classes * per_class > MAX_EXAMPLE_ROWS:  # many classes: one example each, the first ones only
+        per_class = 1
+    picks = pick_examples(windows.y, n_classes, per_class, seed)
+    rows = [(k, i) for k, idx in enumerate(picks) for i in idx][:MAX_EXAMPLE_ROWS]
+    names = short_labels(list(windows.classes))
     if not rows:
         raise HarvitError("encoded images: the windows hold no examples")
     device = next(iter(imager.buffers()), torch.zeros(0)).device
@@ -371,7 +379,7 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
     gap = max(1, side // 6)
     mosaic = image_mosaic(images[:, :cols], gap)
     cell = 0.75
-    fig = new_figure(1.6 + cell * cols, 1.0 + cell * len(rows))
+    fig = new_figure(max(6.0, 1.6 + 0.07 * LABEL_CHARS + cell * cols), 1.0 + cell * len(rows))
     ax = fig.subplots()
     cmap = colormaps["viridis"].with_extremes(bad="white")
     ax.imshow(mosaic, cmap=cmap, interpolation="nearest", vmin=0.0, vmax=1.0)
@@ -380,9 +388,11 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
     for c in range(cols):
         ax.text(c * step + side / 2, -gap, titles[c], ha="center", va="bottom", fontsize=6)
     for r, (k, i) in enumerate(rows):
-        ax.text(-gap, r * step + side / 2, f"{windows.classes[k]} #{i}", ha="right", va="center", fontsize=7)
+        ax.text(-gap, r * step + side / 2, f"{names[k]} #{i}", ha="right", va="center", fontsize=7)
     shown = "" if cols == images.shape[1] else f" (first {cols} of {images.shape[1]} image channels)"
-    fig.suptitle(f"Encoded images: {v} view(s) x {images.shape[1] // v} channel(s) of {side} px{shown}; "
+    if len({k for k, _ in rows}) < n_classes:
+        shown += f"; {len(rows)} of {n_classes} classes"
+    fig.suptitle(f"Encoded images: {v} view(s) x {images.shape[1] // v} channel(s) of {side} px{shown};\n"
                  "each column scaled to its own range", fontsize=9)
     return save_figure(fig, out)
 
