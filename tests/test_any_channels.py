@@ -309,3 +309,16 @@ def test_predict_table_refuses_other_columns_and_runs(table_run, tmp_path: Path,
     assert "not both" in capsys.readouterr().err
     assert main(["predict", str(run)]) == 2
     assert "expected --table" in capsys.readouterr().err
+
+
+def test_baseline_cli_takes_own_data_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from harvit.cli import main
+
+    path = acc_table(tmp_path / "acc.csv")
+    out = tmp_path / "b.json"
+    assert main(["baseline", "--dataset", str(path), "--window-s", "2", "--gravity-split", "acc",
+                 "--test-subjects", "4", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    # 3 body + 3 total channels, 2 triples, 1 of them total: 24 * (6 + 2) + 3 * 2 + 3
+    assert result["n_features"] == 201 and result["split"]["test"]["subjects"] == [4]
+    assert main(["baseline", "--dataset", str(path), "--window-s", "2", "--mode", "flatten"]) == 2

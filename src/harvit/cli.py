@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--train-stride", type=int, default=None,
                    help="step between training-window starts in samples (default: the data set's own)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
+    add_config_flags(b, only=[f for f in OWN_DATA_FIELDS if f != "train_overlap"])
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps")
     pr.add_argument("--out", default="profile.json", help="write the profile as JSON here")
@@ -204,10 +205,13 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
 
 def cmd_baseline(ns: argparse.Namespace) -> int:
+    from harvit.data.options import OwnOptions
     from harvit.evaluation.baseline import format_baseline, run_baseline
 
+    own = {k: v for k, v in vars(ns).items() if k in OWN_DATA_FIELDS}  # the own-data flags given
     result = run_baseline(ns.dataset, data_dir=ns.data_dir, seed=ns.seed, val_fraction=ns.val_fraction,
-                          json_path=ns.json, train_stride=ns.train_stride)
+                          json_path=ns.json, train_stride=ns.train_stride,
+                          options=OwnOptions.from_settings(own) if own else None)
     print(format_baseline(result))
     return 0
 

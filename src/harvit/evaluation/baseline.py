@@ -62,7 +62,7 @@ def make_models(seed: int) -> dict[str, Any]:
 def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int = 42,
                  val_fraction: float = 0.2, json_path: str | Path | None = None,
                  windows: Dataset | None = None, threads: int | None = 1,
-                 train_stride: int | None = None) -> dict[str, Any]:
+                 train_stride: int | None = None, options: harvit.data.OwnOptions | None = None) -> dict[str, Any]:
     """Fit and score the baselines on a data set.
 
     Args:
@@ -73,6 +73,7 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
         windows: an already loaded :class:`~harvit.data.Dataset` (train + test windows) to use.
         train_stride: training-window stride in samples (None: the data set's own), as the run's
             ``--train-stride``; recorded, and used to load the data when ``windows`` is not given.
+        options: own-data settings when ``dataset`` is a path (columns, rate, preprocessing, test split).
         threads: OpenMP/BLAS threads while fitting (None: the libraries' default). One thread is
             the default because it is both fast and robust: on a busy 2-core machine the
             multi-threaded fits spin-wait (measured on hapt6: logistic regression 0.3 s with 1
@@ -85,7 +86,8 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
         the best test accuracy), total_time_s.
     """
     t0 = time.perf_counter()
-    ds = windows if windows is not None else harvit.data.load_dataset(dataset, data_dir, train_stride=train_stride)
+    ds = windows if windows is not None else harvit.data.load_dataset(dataset, data_dir, train_stride=train_stride,
+                                                                      options=options)
     train_w, val_w = train_val_split(ds.train, val_fraction, seed)
     splits = {"train": train_w, "val": val_w, "test": ds.test}
     for k, w in splits.items():
