@@ -128,6 +128,8 @@ def test_train_evaluate_report_export(tmp_path: Path, case: str):
 
     report = create_training_report(run).read_text()
     assert "## Test results" in report
+    if case == "one_channel_ts":  # its own test split, but no subjects: validation is split by window
+        assert "**The data name no subjects**" in report
     for name in ("confusion_matrix", "per_class_accuracy"):
         pngs = list((run / "plots").glob(f"{name}*.png"))
         assert pngs and all(is_png(p) for p in pngs), name

@@ -258,7 +258,9 @@ def _split_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
     notes = [str(n) for n in results.get("dataset_notes") or []]  # e.g. the data name no subjects
     if split.get("train", {}).get("subjects") == [-1]:  # NO_SUBJECT only: windows were split, not people
         how = (f"Validation holds out {pct(cfg['val_fraction'])} of the training windows (seed {cfg['seed']}, "
-               "stratified by class); test is the data set's own split or a stratified share of windows.")
+               "stratified by class); test is the data set's own split or a stratified share of windows. "
+               "**The data name no subjects**: one person's windows can sit on both sides of the validation "
+               "split, so validation scores (which pick `best.pt`) are optimistic.")
     else:
         how = (f"Validation holds out {pct(cfg['val_fraction'])} of the training subjects (seed {cfg['seed']}); "
                "test is the data set's test subjects. No subject is in two splits.")
