@@ -217,6 +217,13 @@ def test_cpu_preset_train_stride_on_tables(tmp_path: Path):
         cfg.to_dict()))
     # 40-sample windows at 20 Hz: the preset's denser training windows are a quarter window apart
     assert ds.train.meta["stride"] == 10 and ds.test.meta["stride"] == 20
+    assert (cfg.train_overlap, cfg.train_stride) == (0.75, 0)
+    explicit, _ = resolve({"preset": "cpu", "dataset": str(path), "train_stride": 5}, cuda_available=False)
+    assert (explicit.train_overlap, explicit.train_stride) == (0.0, 5)  # a given stride is kept, in samples
+    builtin, _ = resolve({"preset": "cpu", "dataset": "hapt6"}, cuda_available=False)
+    assert (builtin.train_overlap, builtin.train_stride) == (0.0, 32)
+    with pytest.raises(HarvitError, match="--train-stride 5 and --train-overlap 0.5: expected one of them"):
+        load_dataset(str(path), train_stride=5, options=OwnOptions(window_s=2.0, train_overlap=0.5))
 
 
 @pytest.mark.parametrize("k", [2, 12, 100])

@@ -368,7 +368,7 @@ def resolve(explicit: dict[str, Any], cuda_available: bool) -> tuple[Config, str
           and "train_overlap" not in explicit):
         # a table's windows have their own length: the preset's stride (in samples of HAPT's 128-sample
         # windows) becomes the same overlap, so training windows stay denser than the test windows
-        values["train_overlap"] = 1 - values["train_stride"] / HAPT_WINDOW
+        values["train_overlap"] = max(1 - values["train_stride"] / HAPT_WINDOW, values.get("overlap", Config.overlap))
         values["train_stride"] = 0
     return Config.from_dict(values, source="settings").validate(), preset
 
