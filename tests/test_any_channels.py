@@ -331,3 +331,19 @@ def test_baseline_cli_takes_own_data_flags(tmp_path: Path, capsys: pytest.Captur
     # 3 body + 3 total channels, 2 triples, 1 of them total: 24 * (6 + 2) + 3 * 2 + 3
     assert result["n_features"] == 201 and result["split"]["test"]["subjects"] == [4]
     assert main(["baseline", "--dataset", str(path), "--window-s", "2", "--mode", "flatten"]) == 2
+
+
+def test_predict_table_needs_a_run_trained_on_a_table(tmp_path: Path):
+    from harvit.deploy.table import table_options
+    from harvit.models.loading import TrainedModel
+
+    def fake(dataset: str) -> TrainedModel:  # table_options reads the config and the path only
+        return TrainedModel(None, tiny_config(tmp_path, dataset=dataset), [], [], 50.0, 128, {},  # type: ignore[arg-type]
+                            tmp_path / "best.pt")
+
+    with pytest.raises(HarvitError, match="trained on hapt6, not on a table; predict on its recordings with --acc"):
+        table_options(fake("hapt6"))
+    npz = window_npz(tmp_path / "w.npz", ["a", "b"], 3, 16, 4, ACC)
+    with pytest.raises(HarvitError, match=r"ready windows \(w\.npz\)"):
+        table_options(fake(str(npz)))
+    assert table_options(fake(str(acc_table(tmp_path / "a.csv")))).window_s == 2.56

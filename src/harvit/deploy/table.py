@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from harvit.data.options import OwnOptions
+from harvit.data.own import dataset_kind
 from harvit.data.recordings import apply_nan_policy, read_tables, regular_piece
 from harvit.data.registry import is_builtin
 from harvit.data.runs import UNLABELLED, gather_windows
@@ -77,8 +78,9 @@ def table_options(trained: TrainedModel) -> OwnOptions:
     if is_builtin(cfg.dataset):
         raise HarvitError(f"--table: {trained.path} was trained on {cfg.dataset}, not on a table; predict on its "
                           "recordings with --acc/--gyro")
-    source = Path(cfg.dataset)
-    if not (is_table(source) or (source.is_dir() and not any(source.glob("*_TRAIN.ts")))) and source.exists():
+    source = Path(cfg.dataset).expanduser()
+    kind = dataset_kind(source) if source.exists() else ("table" if is_table(source) or not source.suffix else "?")
+    if kind != "table":
         raise HarvitError(f"--table: {trained.path} was trained on ready windows ({source.name}); predict on a "
                           "table needs a model trained on a table of recordings")
     return OwnOptions.from_settings(cfg.to_dict())
