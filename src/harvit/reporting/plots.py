@@ -207,7 +207,7 @@ def _draw_confusion(ax: Any, cm: np.ndarray, classes: list[str], normalize: bool
         rows = values.sum(axis=1, keepdims=True)
         values = np.divide(values, rows, out=np.zeros_like(values), where=rows > 0)
     disp = ConfusionMatrixDisplay(values, display_labels=short_labels(classes))
-    disp.plot(ax=ax, cmap="Blues", colorbar=k > TEXT_CELLS_UP_TO, xticks_rotation=90 if k > 12 else 45,
+    disp.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=90 if k > 12 else 45,
               include_values=k <= TEXT_CELLS_UP_TO, values_format=".2f" if normalize else ".0f",
               im_kw={"vmin": 0.0, "vmax": 1.0} if normalize else None)
     ax.set_title(title)
@@ -217,7 +217,10 @@ def _draw_confusion(ax: Any, cm: np.ndarray, classes: list[str], normalize: bool
         size = max(5, 11 - k // 2)
         for t in disp.text_.ravel():
             t.set_fontsize(size)
-    tick = 8 if k <= 30 else max(3.5, 8 - (k - 30) / 15)
+    if k > TEXT_CELLS_UP_TO:  # no numbers in the cells: a colour scale instead
+        ax.figure.colorbar(disp.im_, ax=ax, shrink=0.5, fraction=0.04)
+    side_in = ax.figure.get_size_inches()[1]
+    tick = min(8.0, max(4.0, 0.7 * 72 * 0.7 * side_in / k))  # ~70% of a row's height, in points
     for label in ax.get_xticklabels():
         label.set_ha("right" if k <= 12 else "center")
         label.set_fontsize(tick)
@@ -290,7 +293,7 @@ def plot_per_class_accuracy(per_class_accuracy: dict[str, float], out: str | Pat
             ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=8)
     ax.set_yticks(y, short_labels(classes))
     if k > 30:
-        ax.tick_params(axis="y", labelsize=max(4.0, 8 - (k - 30) / 15))
+        ax.tick_params(axis="y", labelsize=min(8.0, max(4.0, 0.7 * 72 * per_row)))
     ax.set_ylim(k - 0.5, -0.5)  # first class on top
     ax.set(xlim=(0, 108), xlabel="accuracy (recall) %", title="Per-class accuracy (test)")
     ax.grid(axis="x", alpha=0.3)
