@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--acc", default=None, help="accelerometer file: T rows of x y z in g (with --gyro)")
     pd.add_argument("--gyro", default=None, help="gyroscope file: T rows of x y z in rad/s (with --acc)")
     pd.add_argument("--rate-hz", type=float, default=None,
-                    help="sampling rate of files without time (default: the training --rate, else the model's)")
+                    help="sampling rate of --acc/--gyro files (default: the model's), or of a --table without a "
+                    "time column (default: the training --rate, else the model's)")
     pd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
     pd.add_argument("--out", default=None, help="write window predictions as CSV here (--table: default "
                     "RUN/predict_<table>.csv)")
