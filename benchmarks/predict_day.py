@@ -92,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         del table
         print(f"wrote {rows:,} rows ({args.hours:g} h at {RATE_HZ:g} Hz) in {time.perf_counter() - t0:.1f} s, "
               f"{day.stat().st_size / 1e6:.0f} MB", flush=True)
-        code = ("import resource, sys, torch; torch.set_num_threads(int(sys.argv[1])); from harvit.cli import main; "
-                "rc = main(sys.argv[2:]); print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-                "file=sys.stderr); raise SystemExit(rc)")
-        cmd = [sys.executable, "-c", code, str(args.threads), "predict", str(run), "--table", str(day),
-               "--device", "cpu", "--out", str(folder / "day.csv")]
+        code = ("import resource, sys; from harvit.cli import main; rc = main(sys.argv[1:]); "
+                "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+                "raise SystemExit(rc)")
+        cmd = [sys.executable, "-c", code, "predict", str(run), "--table", str(day), "--device", "cpu",
+               "--threads", str(args.threads), "--out", str(folder / "day.csv")]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - t0

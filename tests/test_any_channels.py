@@ -271,7 +271,8 @@ def test_predict_table_csv_and_timeline(table_run, tmp_path: Path, capsys: pytes
 
     run, path = table_run
     out = tmp_path / "pred.csv"
-    assert main(["predict", str(run), "--table", str(path), "--out", str(out), "--device", "cpu"]) == 0
+    assert main(["predict", str(run), "--table", str(path), "--out", str(out), "--device", "cpu",
+                 "--threads", "1"]) == 0
     text = capsys.readouterr().out
     assert "agreement with the table's labels" in text and "timeline:" in text
     frame = pd.read_csv(out)

@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
     pd.add_argument("--out", default=None, help="write window predictions as CSV here (--table: default "
                     "RUN/predict_<table>.csv)")
+    pd.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default; on a busy "
+                    "machine 1 can be faster, docs/BENCHMARKS.md)")
     pd.add_argument("--timeline", default=None, help="--table: the timeline PNG (default: beside the CSV, "
                     "<csv name>_timeline.png)")
 
@@ -227,8 +229,14 @@ def cmd_profile(ns: argparse.Namespace) -> int:
 
 
 def cmd_predict(ns: argparse.Namespace) -> int:
+    import torch
+
     from harvit.deploy.predict import predict_command, predict_table_command
 
+    if ns.threads < 0:
+        raise HarvitError(f"--threads: got {ns.threads}, expected >= 0")
+    if ns.threads:
+        torch.set_num_threads(ns.threads)
     if ns.table is not None:
         if ns.acc is not None or ns.gyro is not None:
             raise HarvitError("harvit predict: --table or --acc/--gyro, not both")
