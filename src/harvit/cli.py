@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step between training-window starts in samples, 0: the data set's own "
                         "(default: the preset's or the run's)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
+    add_config_flags(b, [f for f in OWN_DATA_FIELDS if f != "train_overlap"])
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps",
                         description="Profile the model of a config on random windows (no data, no training): "
@@ -149,13 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     add_config_flags(pr, PROFILE_KEYS)
 
-    pd = sub.add_parser("predict", help="predict activities on raw recordings (acc + gyro files)")
+    pd = sub.add_parser("predict", help="predict activities on a table with the training columns (--table), or on "
+                        "raw acc + gyro files (--acc/--gyro)")
     pd.add_argument("checkpoint", help="run folder or checkpoint file")
-    pd.add_argument("--acc", required=True, help="accelerometer file: T rows of x y z in g")
-    pd.add_argument("--gyro", required=True, help="gyroscope file: T rows of x y z in rad/s")
-    pd.add_argument("--rate-hz", type=float, default=None, help="sampling rate (default: the model's)")
+    pd.add_argument("--table", default=None, help="a table (.csv, .csv.gz, .parquet or a folder) with the columns "
+                    "the run was trained on; labels optional. Writes the window CSV and a timeline PNG")
+    pd.add_argument("--acc", default=None, help="accelerometer file: T rows of x y z in g (with --gyro)")
+    pd.add_argument("--gyro", default=None, help="gyroscope file: T rows of x y z in rad/s (with --acc)")
+    pd.add_argument("--rate-hz", type=float, default=None,
+                    help="sampling rate of --acc/--gyro files (default: the model's), or of a --table without a "
+                    "time column (default: the training --rate, else the model's)")
     pd.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
-    pd.add_argument("--out", default=None, help="write window predictions as CSV here")
+    pd.add_argument("--out", default=None, help="write window predictions as CSV here (--table: default "
+                    "RUN/predict_<table>.csv)")
+    pd.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default; on a busy "
+                    "machine 1 can be faster, docs/BENCHMARKS.md)")
+    pd.add_argument("--timeline", default=None, help="--table: the timeline PNG (default: beside the CSV, "
+                    "<csv name>_timeline.png)")
 
     x = sub.add_parser("export", help="export a trained model to ONNX")
     x.add_argument("checkpoint", help="run folder or checkpoint file")
@@ -267,6 +278,7 @@ def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
     explicit = {k: v for k, v in (("dataset", ns.dataset), ("data_dir", ns.data_dir), ("split_seed", ns.seed),
                                   ("val_fraction", ns.val_fraction), ("train_stride", ns.train_stride))
                 if v is not None}
+    explicit.update({k: v for k, v in vars(ns).items() if k in OWN_DATA_FIELDS})  # the own-data flags given
     if ns.run:
         if ns.preset:
             raise HarvitError("--run and --preset: give one (a run folder carries its own settings)")
@@ -284,12 +296,14 @@ def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
 
 
 def cmd_baseline(ns: argparse.Namespace) -> int:
+    from harvit.data.options import OwnOptions
     from harvit.evaluation.baseline import format_baseline, run_baseline
 
     cfg, source = baseline_settings(ns)
     print(f"settings: {source}", flush=True)
     result = run_baseline(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.val_seed, val_fraction=cfg.val_fraction,
-                          json_path=ns.json, train_stride=cfg.train_stride_or_none, nan_policy=cfg.nan_policy)
+                          json_path=ns.json, train_stride=cfg.train_stride_or_none, nan_policy=cfg.nan_policy,
+                          options=OwnOptions.from_settings(cfg.to_dict()))
     print(format_baseline(result))
     return 0
 
@@ -304,8 +318,24 @@ def cmd_profile(ns: argparse.Namespace) -> int:
 
 
 def cmd_predict(ns: argparse.Namespace) -> int:
-    from harvit.deploy.predict import predict_command
+    import torch
 
+    from harvit.deploy.predict import predict_command, predict_table_command
+
+    if ns.threads < 0:
+        raise HarvitError(f"--threads: got {ns.threads}, expected >= 0")
+    if ns.threads:
+        torch.set_num_threads(ns.threads)
+    if ns.table is not None:
+        if ns.acc is not None or ns.gyro is not None:
+            raise HarvitError("harvit predict: --table or --acc/--gyro, not both")
+        print(predict_table_command(ns.checkpoint, ns.table, rate_hz=ns.rate_hz, device=ns.device, out=ns.out,
+                                    timeline=ns.timeline))
+        return 0
+    if ns.acc is None or ns.gyro is None:
+        raise HarvitError("harvit predict: expected --table FILE, or --acc FILE and --gyro FILE")
+    if ns.timeline is not None:
+        raise HarvitError("harvit predict: --timeline is drawn for --table only")
     print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out))
     return 0
 

@@ -22,6 +22,8 @@ DATASETS = {
     "hapt12": "HAPT raw recordings, UCI HAR preprocessing, 6 activities + 6 postural transitions",
     "uci_har": "UCI HAR official 9-channel windows, 6 activities",
 }
+HAPT_WINDOW = 128
+"""Samples per window of the built-in data sets (2.56 s at 50 Hz): the presets' ``train_stride`` is in these."""
 MODES = ("flatten", "sensor", "stack")
 ENCODINGS = ("gasf", "gadf", "mtf", "rp", "spec")
 SCALINGS = ("global", "window")
@@ -31,7 +33,7 @@ AMP_DTYPES = ("bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "drop", "interpolate")
 OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "channels", "columns", "rate",
-                   "window_s", "overlap", "lowpass", "gravity_split", "test_subjects", "test_fraction")
+                   "window_s", "overlap", "train_overlap", "lowpass", "gravity_split", "test_subjects", "test_fraction")
 """Settings of the user's own data (``--dataset PATH``): :class:`harvit.data.options.OwnOptions`."""
 
 #: The settings that must match, defined once each.
@@ -41,8 +43,8 @@ ENCODER_KEYS = ("mode", "encodings", "img_size", "encoder", "patch_size", "embed
 ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range",
              "mtf_bins", "freeze_encoder")
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
-RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "ema_decay", "augment",
-               "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
+RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "train_overlap", "ema_decay",
+               "augment", "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
 #: Settings ``harvit profile`` reads (the model, its images, the batch, the runtime); its help lists only these.
 PROFILE_KEYS = ("dataset", *ENCODER_KEYS, "scaling", "scale_range", "mtf_bins", "freeze_encoder", "drop_path",
                 "window_stats", "image_dropout", "stats_linear", "hidden_dims", "dropout", "batch_size", "amp",
@@ -88,6 +90,9 @@ class Config:
                      "data")
     window_s: float = _f(2.56, "table windows: length in seconds", "data")
     overlap: float = _f(0.5, "table windows: overlap of consecutive windows, a fraction in [0, 1)", "data")
+    train_overlap: float = _f(0.0, "table windows: overlap of consecutive *training* windows, a fraction in [0, 1) "
+                              "(0: --overlap; the cpu preset's 0.75 on tables is its --train-stride 32 of 128); "
+                              "test windows keep --overlap", "data")
     lowpass: float = _f(0.0, "table preprocessing: 3-sample median filter and a 3rd-order Butterworth low-pass at "
                         "this cutoff in Hz on every channel (UCI HAR: 20; 0: off)", "data")
     gravity_split: str | None = _f(None, "table preprocessing: split the total-acceleration triple SENSOR_x/_y/_z at "
@@ -210,6 +215,7 @@ class Config:
         _check(self.rate >= 0, "rate", self.rate, "a rate in Hz >= 0 (0: the data's own)")
         _check(self.window_s > 0, "window-s", self.window_s, "a window length in seconds > 0")
         _check(0 <= self.overlap < 1, "overlap", self.overlap, "a fraction in [0, 1)")
+        _check(0 <= self.train_overlap < 1, "train-overlap", self.train_overlap, "a fraction in [0, 1)")
         _check(self.lowpass >= 0, "lowpass", self.lowpass, "a cutoff in Hz >= 0 (0: off)")
         _check(0 < self.test_fraction < 1, "test-fraction", self.test_fraction, "a fraction in (0, 1)")
         encs = self.encoding_list
@@ -346,7 +352,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         weight_decay=0.05,
         hidden_dims="128",
         eval_batch_size=512,
-        train_stride=32,  # twice the training windows (75% overlap); test windows keep stride 64
+        train_stride=32,  # twice the training windows (75% overlap); test windows keep stride 64 (tables: 0.75 overlap)
         ema_decay=0.998,  # a smooth validation curve: selection picks less noise (docs/ACCURACY.md)
         image_dropout=0.5,  # the head also learns to decide from the statistics alone
     ),
@@ -359,8 +365,15 @@ def resolve(explicit: dict[str, Any], cuda_available: bool) -> tuple[Config, str
     if preset not in PRESETS:
         raise HarvitError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **explicit, "preset": preset}
-    if _ready_windows(values.get("dataset", Config.dataset)) and "train_stride" not in explicit:
+    dataset = values.get("dataset", Config.dataset)
+    if _ready_windows(dataset) and "train_stride" not in explicit:
         values["train_stride"] = 0  # a preset's denser windows need raw recordings; these ship fixed windows
+    elif (dataset not in DATASETS and values.get("train_stride") and "train_stride" not in explicit
+          and "train_overlap" not in explicit):
+        # a table's windows have their own length: the preset's stride (in samples of HAPT's 128-sample
+        # windows) becomes the same overlap, so training windows stay denser than the test windows
+        values["train_overlap"] = max(1 - values["train_stride"] / HAPT_WINDOW, values.get("overlap", Config.overlap))
+        values["train_stride"] = 0
     return Config.from_dict(values, source="settings").validate(), preset
 
 

@@ -31,6 +31,8 @@ class OwnOptions:
         rate: target sampling rate in Hz (0: the data's own rate; required for tables without time).
         window_s: window length in seconds.
         overlap: overlap of consecutive windows, a fraction in [0, 1).
+        train_overlap: overlap of consecutive *training* windows (0: ``overlap``); tables only,
+            applied by :func:`harvit.data.registry.load_dataset` (the test windows keep ``overlap``).
         lowpass: noise low-pass cutoff in Hz, with UCI HAR's 3-sample median filter (0: off).
         gravity_split: sensor prefix whose x/y/z triple is split into ``body_<s>`` + ``total_<s>`` (None: off).
         test_subjects: comma-separated subject ids of the test split (None: ``test_fraction``).
@@ -46,6 +48,7 @@ class OwnOptions:
     rate: float = 0.0
     window_s: float = 2.56
     overlap: float = 0.5
+    train_overlap: float = 0.0
     lowpass: float = 0.0
     gravity_split: str | None = None
     test_subjects: str | None = None
@@ -70,6 +73,7 @@ class OwnOptions:
         _check(self.rate >= 0, "rate", self.rate, "a rate in Hz >= 0 (0: the data's own)")
         _check(self.window_s > 0, "window-s", self.window_s, "a window length in seconds > 0")
         _check(0 <= self.overlap < 1, "overlap", self.overlap, "a fraction in [0, 1)")
+        _check(0 <= self.train_overlap < 1, "train-overlap", self.train_overlap, "a fraction in [0, 1)")
         _check(self.lowpass >= 0, "lowpass", self.lowpass, "a cutoff in Hz >= 0 (0: off)")
         _check(0 < self.test_fraction < 1, "test-fraction", self.test_fraction, "a fraction of subjects in (0, 1)")
         for name in ("channels", "columns", "test_subjects"):

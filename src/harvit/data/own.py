@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("table", "npz", "ts")
 TABLE_ONLY = ("label_column", "subject_column", "recording_column", "time_column", "channels", "columns",
-              "window_s", "overlap", "lowpass", "gravity_split")
+              "window_s", "overlap", "train_overlap", "lowpass", "gravity_split")
 """Options that only tables use: giving one with ``.npz`` or ``.ts`` is an error, not silently ignored."""
 
 

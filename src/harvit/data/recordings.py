@@ -97,8 +97,11 @@ class TableWindows:
     stats: dict
 
 
-def read_tables(files: list[Path], opts: OwnOptions) -> TableData:
-    """Read every file into gap-free :class:`Piece` s with labels mapped onto one class list."""
+def read_tables(files: list[Path], opts: OwnOptions, require_label: bool = True) -> TableData:
+    """Read every file into gap-free :class:`Piece` s with labels mapped onto one class list.
+
+    ``require_label=False`` (prediction): a table without a label column is read with every sample
+    unlabelled (``columns.label`` None, no classes)."""
     header = split_list(opts.columns) or None
     data: TableData | None = None
     raw_labels: list[tuple[Piece, list]] = []
@@ -109,7 +112,7 @@ def read_tables(files: list[Path], opts: OwnOptions) -> TableData:
         where = str(path)
         found = list(frame.columns)
         if data is None:
-            cols = resolve_columns(found, opts, where)
+            cols = resolve_columns(found, opts, where, require_label)
             if opts.channels is None:
                 cols = _numeric_channels(frame, cols, where)
             data, first_columns = TableData(cols), found
@@ -150,11 +153,14 @@ def _numeric_channels(frame: pd.DataFrame, cols: Columns, where: str) -> Columns
 def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, time_units: dict[str, str]):
     """Yield ``(piece, its label values, its subject value)`` for the gap-free pieces of one file; the time
     column's unit goes into ``time_units[where]``."""
-    labels = frame[cols.label]
-    if labels.dtype == object or pd.api.types.is_string_dtype(labels.dtype):
-        labels = labels.astype("string").str.strip().replace("", pd.NA)
-    codes, label_values = pd.factorize(labels, use_na_sentinel=True)
-    codes = codes.astype(np.int64)  # -1 = empty = UNLABELLED
+    if cols.label is None:  # prediction on a table without labels
+        codes, label_values = np.full(len(frame), UNLABELLED, dtype=np.int64), np.array([], dtype=object)
+    else:
+        labels = frame[cols.label]
+        if labels.dtype == object or pd.api.types.is_string_dtype(labels.dtype):
+            labels = labels.astype("string").str.strip().replace("", pd.NA)
+        codes, label_values = pd.factorize(labels, use_na_sentinel=True)
+        codes = codes.astype(np.int64)  # -1 = empty = UNLABELLED
     subj_codes, subj_values = _codes(frame, cols.subject)
     rec_codes, _ = _codes(frame, cols.recording)
     x = numeric_columns(frame, cols.channels, where)
@@ -311,22 +317,12 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
     xs, ys, subjects = [], [], []
     channels = list(data.columns.channels)
     for piece in data.pieces:
-        x, labels = piece.x, piece.labels
+        x, labels = regular_piece(piece, rate, own_rate, stats)
         piece.x = piece.x[:0]  # the windows are all that is kept
-        if piece.t is not None and len(piece.t) > 1:
-            piece_rate = median_rate(piece.t)
-            if is_jittery(piece.t, piece_rate):
-                x, labels = onto_grid(piece.t, x, labels, piece_rate)
-                stats["gridded_pieces"] += 1
-        else:
-            piece_rate = rate if piece.t is None else own_rate or rate
-        if piece.t is not None and abs(piece_rate / rate - 1) > 1e-3:
-            x, labels = resample(x, labels, piece_rate, rate)
-            stats["resampled_pieces"] += 1
         if x.shape[0] < length:
             stats["short_pieces"] += 1
             continue
-        x, bad = _apply_nan_policy(x, piece.where, nan_policy)
+        x, bad = apply_nan_policy(x, piece.where, nan_policy)
         x, channels = prepare_channels(x, list(data.columns.channels), rate, opts.lowpass, opts.gravity_split)
         starts, y = run_window_starts(label_runs(labels), length, stride)
         keep = clear_of(starts, bad, length)
@@ -352,7 +348,35 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
                         list(data.classes), rate, stride, data.subject_names, stats)
 
 
-def _apply_nan_policy(x: np.ndarray, where: str, nan_policy: str) -> tuple[np.ndarray, np.ndarray]:
+def regular_piece(piece: Piece, rate: float, own_rate: float, stats: dict | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A piece's samples on a regular grid at ``rate`` Hz (steps 4 of the module docstring).
+
+    Args:
+        piece: samples with their times (or None: the samples are taken to be at ``rate``).
+        rate: the data set's rate in Hz; own_rate: the files' own rate (0.0 without time).
+        stats: counts ``gridded_pieces`` and ``resampled_pieces`` are increased here when given.
+
+    Returns:
+        (float64 [T', C] samples, int64 [T'] label codes), both at ``rate``.
+    """
+    x, labels = piece.x, piece.labels
+    if piece.t is not None and len(piece.t) > 1:
+        piece_rate = median_rate(piece.t)
+        if is_jittery(piece.t, piece_rate):
+            x, labels = onto_grid(piece.t, x, labels, piece_rate)
+            if stats is not None:
+                stats["gridded_pieces"] += 1
+    else:
+        piece_rate = rate if piece.t is None else own_rate or rate
+    if piece.t is not None and abs(piece_rate / rate - 1) > 1e-3:
+        x, labels = resample(x, labels, piece_rate, rate)
+        if stats is not None:
+            stats["resampled_pieces"] += 1
+    return x, labels
+
+
+def apply_nan_policy(x: np.ndarray, where: str, nan_policy: str) -> tuple[np.ndarray, np.ndarray]:
     """(finite [T, C] samples, bool [T] samples that were NaN when ``drop``) per ``--nan-policy``."""
     nonfinite = ~np.isfinite(x)
     bad = np.zeros(x.shape[0], dtype=bool)

@@ -103,7 +103,8 @@ def load_dataset(
         train_stride: step between *training* window starts in samples (None: the recipe's own).
             Denser training windows give more (overlapping) examples; the test windows keep the
             recipe's stride, so test scores stay comparable. Only for data sets windowed from raw
-            recordings (hapt6, hapt12, tables).
+            recordings (hapt6, hapt12, tables). Tables may give ``options.train_overlap`` instead (a
+            fraction of their window length).
         options: the own-data settings (:class:`OwnOptions`, e.g. ``OwnOptions.from_settings(cfg.to_dict())``);
             with a built-in name they must be the defaults.
 
@@ -117,7 +118,16 @@ def load_dataset(
         check_dataset(name)
         if train_stride is not None and train_stride < 1:
             raise HarvitError(f"--train-stride: got {train_stride}, expected >= 1 samples")
+        train_overlap = options.train_overlap
+        if train_overlap:
+            if train_stride is not None:
+                raise HarvitError(f"--train-stride {train_stride} and --train-overlap {train_overlap:g}: expected "
+                                  "one of them")
+            options = dataclasses.replace(options, train_overlap=0.0)  # the test windows' cache key stays the same
         ds = load_own(name, options, nan_policy, use_cache)
+        if train_overlap:
+            length = ds.train.length if len(ds.train) else ds.test.length
+            train_stride = max(1, int(round(length * (1 - train_overlap))))
         if train_stride is None or train_stride == ds.train.meta.get("stride"):
             return ds
         if not ds.train.has_subjects:

@@ -58,7 +58,7 @@ def table_files(path: Path) -> list[Path]:
 class Columns:
     """The columns playing each role (None: absent)."""
 
-    label: str
+    label: str | None
     subject: str | None
     recording: str | None
     time: str | None
@@ -123,8 +123,11 @@ def _sniff(path: Path) -> tuple[str, bool]:
     return (sep if counts[sep] else ","), trailing
 
 
-def resolve_columns(found: list[str], opts: OwnOptions, where: str) -> Columns:
+def resolve_columns(found: list[str], opts: OwnOptions, where: str, require_label: bool = True) -> Columns:
     """Assign column roles from flags or default names.
+
+    ``require_label=False`` (``harvit predict --table``): a table without the label column (the
+    flag's, or a default name) has no labels, rather than being an error.
 
     Raises:
         HarvitError: a flag naming a missing column, no label column, or no channel column; the
@@ -149,7 +152,10 @@ def resolve_columns(found: list[str], opts: OwnOptions, where: str) -> Columns:
             )
         return None
 
-    label = pick("label", opts.label_column, True)
+    if require_label:
+        label = pick("label", opts.label_column, True)
+    else:
+        label = pick("label", opts.label_column if opts.label_column in found else None, False)
     subject = pick("subject", opts.subject_column, False)
     recording = pick("recording", opts.recording_column, False)
     time = pick("time", opts.time_column, False)
@@ -166,7 +172,7 @@ def resolve_columns(found: list[str], opts: OwnOptions, where: str) -> Columns:
         channels = [c for c in found if c not in roles]
     if not channels:
         raise HarvitError(f"{where}: no channel columns besides {', '.join(sorted(roles))}; found columns: {listing}")
-    return Columns(str(label), subject, recording, time, channels)
+    return Columns(label, subject, recording, time, channels)
 
 
 def numeric_columns(frame: pd.DataFrame, names: list[str], where: str) -> np.ndarray:

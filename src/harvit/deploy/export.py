@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from harvit.data.options import OwnOptions
+from harvit.data.registry import is_builtin
 from harvit.data.signals import DEFAULT_PREPROCESSING
 from harvit.models.classifier import WindowClassifier
 from harvit.models.loading import TrainedModel, load_trained
@@ -191,8 +193,8 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
     f = stats.n_features if stats is not None else 0
     if what == "window":
         inputs = [dict(name="signals", shape=["batch", c, t], dtype="float32",
-                       meaning="preprocessed windows in channel order `channels` (acc in g, gyro in rad/s), "
-                               "as harvit.data.signals.preprocess_inertial + sliding_windows make them")]
+                       meaning="preprocessed windows in channel order `channels`, in the training data's units, "
+                               "made as `preprocessing` says")]
         outputs = [dict(name="log_probs", shape=["batch", k], dtype="float32",
                         meaning="window log-probabilities (mean over views of log_softmax)")]
         rows = "window"
@@ -213,7 +215,7 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
         "format": "harvit-onnx", "version": 1, "onnx": onnx_path.name, "what": what,
         "opset": OPSET, "exporter": exporter, "inputs": inputs, "outputs": outputs,
         "classes": list(trained.classes), "channels": list(trained.channels),
-        "rate_hz": trained.rate_hz, "window_length": t, "stride": max(1, t // 2),
+        "rate_hz": trained.rate_hz, "window_length": t, "stride": _preprocessing(trained, t)["stride"],
         "img_size": s, "encodings": list(imager.encodings), "mode": imager.mode, "n_views": imager.n_views,
         "views": [[trained.channels[i] for i in g] for g in imager.groups], "in_chans": imager.in_chans,
         "mtf_bins": imager.mtf_bins, "encoder": cfg.encoder,
@@ -225,12 +227,26 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
             "compute": ("inside the graph" if what == "window" else
                         "harvit.features.statistics.window_statistics(windows [B, C, T], channels) -> raw [B, F]")
                        + "; standardised = clip((raw - mean) / std, -10, 10)"},
-        "preprocessing": {**DEFAULT_PREPROCESSING.as_dict(), "window": t, "stride": max(1, t // 2),
-                          "recipe": "acc (g) + gyro (rad/s) at rate_hz -> harvit.data.signals.preprocess_inertial "
-                                    "-> sliding_windows(window, stride)"},
+        "preprocessing": _preprocessing(trained, t),
         "checkpoint": str(trained.path), "verified": {"runtime": "onnxruntime", "max_abs_diff": diff,
                                                       "tolerance": TOLERANCE},
     }
+
+
+def _preprocessing(trained: TrainedModel, t: int) -> dict[str, Any]:
+    """How windows are made for the graph: HAPT's recipe for the built-in data sets, else the run's own-data
+    options (a table's columns, rate, --lowpass, --gravity-split, --overlap; ready windows as they are)."""
+    cfg = trained.config
+    if is_builtin(cfg.dataset):
+        return {**DEFAULT_PREPROCESSING.as_dict(), "window": t, "stride": max(1, t // 2),
+                "recipe": "acc (g) + gyro (rad/s) at rate_hz -> harvit.data.signals.preprocess_inertial "
+                          "-> sliding_windows(window, stride)"}
+    opts = OwnOptions.from_settings(cfg.to_dict())
+    stride = max(1, int(round(t * (1 - opts.overlap))))
+    return {"own_data": opts.as_dict(), "window": t, "stride": stride,
+            "recipe": "the training table's columns at rate_hz -> harvit.data.signals.prepare_channels(lowpass, "
+                      "gravity_split) -> windows of `window` samples every `stride` (harvit predict RUN --table "
+                      "FILE does all of it); ready windows (.npz, .ts): as in the training file"}
 
 
 def export_onnx(trained: TrainedModel, out: str | Path, what: str = "window") -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Predict activities on a raw recording: accelerometer + gyroscope text files -> per-window labels.
 
+(A table with the columns a run was trained on: :mod:`harvit.deploy.table`, ``--table``.)
+
 A recording is two text files of T rows ``x y z`` (acc in g, gyro in rad/s, the same sampling rate;
 HAPT's ``RawData/acc_expXX_userYY.txt`` and ``gyro_...`` are such files). The recipe is the one the
 model was trained on:
@@ -25,15 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy import signal as sps
 
 from harvit.data.signals import CHANNELS, parse_numeric_text, preprocess_inertial, sliding_windows
-from harvit.evaluation.inference import run_batches
+from harvit.deploy.table import predict_table, table_csv, table_options, table_summary
+from harvit.deploy.timeline import plot_timeline
+from harvit.evaluation.inference import window_log_probs
 from harvit.models.loading import TrainedModel, load_trained
 from harvit.utils.atomic import write_text
 from harvit.utils.errors import HarvitError
-from harvit.utils.runtime import module_device, pick_device
+from harvit.utils.runtime import pick_device
 
 
 # ---- input ----------------------------------------------------------------------------------------
@@ -100,21 +103,6 @@ def resample(x: np.ndarray, rate_hz: float, target_hz: float) -> np.ndarray:
 
 
 # ---- prediction ---------------------------------------------------------------------------------
-def window_log_probs(trained: TrainedModel, windows: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-    """Log-probabilities float32 [N, K] of windows [N, C, T], computed in batches on the model's device."""
-    model = trained.model
-    device = module_device(model)
-    if batch_size is None:
-        batch_size = max(1, int(trained.config.eval_batch_size) // max(1, model.n_views))
-
-    def log_probs(rows: slice) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(windows[rows], dtype=np.float32)).to(device)
-        return model(x).float().cpu()
-
-    out = [lp.numpy() for _, lp in run_batches(log_probs, len(windows), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, len(trained.classes)), np.float32)
-
-
 def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, rate_hz: float | None = None
                       ) -> dict[str, Any]:
     """Classify every window of one recording.
@@ -236,3 +224,29 @@ def predict_command(checkpoint: str | Path, acc: str | Path, gyro: str | Path, r
     elif len(result["pred"]) > HEAD_ROWS:
         text += "\nevery window: --out FILE writes them as CSV"
     return text
+
+
+def predict_table_command(checkpoint: str | Path, table: str | Path, rate_hz: float | None = None,
+                          device: str = "auto", out: str | Path | None = None,
+                          timeline: str | Path | None = None) -> str:
+    """``harvit predict RUN --table FILE``: classify a table with the run's columns and preprocessing
+    (:func:`harvit.deploy.table.predict_table`), write the window CSV and the timeline PNG; returns the
+    text to print.
+
+    Args:
+        out: CSV path (default: ``<run>/predict_<table name>.csv``).
+        timeline: PNG path (default: the CSV's path with ``_timeline.png``).
+    """
+    dev = pick_device(device)
+    trained = load_trained(checkpoint, dev)
+    table_options(trained)  # refuse a run not trained on a table before reading anything
+    result = predict_table(trained, table, rate_hz)
+    run_dir = Path(trained.path).parent
+    stem = Path(table).name.split(".")[0] or "table"
+    csv_path = Path(out) if out is not None else run_dir / f"predict_{stem}.csv"
+    png_path = Path(timeline) if timeline is not None else csv_path.with_name(csv_path.stem + "_timeline.png")
+    write_text(csv_path, table_csv(result))
+    plot_timeline(result, png_path, title=f"{Path(table).name}: predicted activity ({Path(trained.path).parent.name})")
+    head = (f"model: {trained.path} ({len(trained.classes)} classes, {trained.window_length} samples at "
+            f"{trained.rate_hz:g} Hz per window)\ntable: {table}")
+    return "\n".join([head, "", table_summary(result), "", f"predictions: {csv_path}", f"timeline: {png_path}"])

@@ -56,7 +56,8 @@ def make_models(seed: int) -> dict[str, Any]:
 def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int = 42,
                  val_fraction: float = 0.2, json_path: str | Path | None = None,
                  windows: Dataset | None = None, threads: int | None = 1,
-                 train_stride: int | None = None, nan_policy: str = "error") -> dict[str, Any]:
+                 train_stride: int | None = None, nan_policy: str = "error",
+                 options: harvit.data.OwnOptions | None = None) -> dict[str, Any]:
     """Fit and score the baselines on a data set.
 
     Args:
@@ -68,6 +69,7 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
         train_stride: training-window stride in samples (None: the data set's own), as the run's
             ``--train-stride``; recorded, and used to load the data when ``windows`` is not given.
         nan_policy: the run's ``--nan-policy``, used to load the data when ``windows`` is not given.
+        options: own-data settings when ``dataset`` is a path (columns, rate, preprocessing, test split).
         threads: OpenMP/BLAS threads while fitting (None: the libraries' default). One thread is
             the default because it is both fast and robust: on a busy 2-core machine the
             multi-threaded fits spin-wait (measured on hapt6: logistic regression 0.3 s with 1
@@ -82,7 +84,7 @@ def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int 
     """
     t0 = time.perf_counter()
     ds = windows if windows is not None else harvit.data.load_dataset(dataset, data_dir, nan_policy,
-                                                                      train_stride=train_stride)
+                                                                      train_stride=train_stride, options=options)
     train_w, val_w = train_val_split(ds.train, val_fraction, seed)
     splits = {"train": train_w, "val": val_w, "test": ds.test}
     for k, w in splits.items():

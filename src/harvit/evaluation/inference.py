@@ -18,6 +18,7 @@ from torch import nn
 
 from harvit.data import Windows
 from harvit.models.classifier import WindowClassifier, aggregate_views
+from harvit.models.loading import TrainedModel
 from harvit.utils.errors import HarvitError
 from harvit.utils.runtime import module_device
 
@@ -214,3 +215,19 @@ def evaluate_model(model: nn.Module, loader: Iterable[Any]) -> tuple[np.ndarray,
     if not ys:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(ys), np.concatenate(preds)
+
+
+def window_log_probs(trained: TrainedModel, windows: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """Log-probabilities float32 [N, K] of windows [N, C, T] (NumPy, any float dtype) of a trained model,
+    computed in batches of ``batch_size`` windows (default: ``--eval-batch-size`` images) on the model's device."""
+    model = trained.model
+    device = module_device(model)
+    if batch_size is None:
+        batch_size = max(1, int(trained.config.eval_batch_size) // max(1, model.n_views))
+
+    def log_probs(rows: slice) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(windows[rows], dtype=np.float32)).to(device)
+        return model(x).float().cpu()
+
+    out = [lp.numpy() for _, lp in run_batches(log_probs, len(windows), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, len(trained.classes)), np.float32)

@@ -100,7 +100,7 @@ def _power_spectrum(centred: torch.Tensor) -> torch.Tensor:
     A product with a real DFT basis rather than ``torch.fft.rfft``: the same values, and it exports to
     ONNX (the TorchScript exporter has no FFT) and runs on any backend.
     """
-    t = centred.shape[-1]
+    t = int(centred.shape[-1])  # a plain int, also while traced for ONNX export (T is fixed per model)
     n = torch.arange(t, dtype=torch.float64, device=centred.device)
     k = torch.arange(1, t // 2 + 1, dtype=torch.float64, device=centred.device)
     angle = (2 * math.pi / t) * k[:, None] * n[None, :]  # [n_bins, T]
@@ -111,7 +111,7 @@ def _power_spectrum(centred: torch.Tensor) -> torch.Tensor:
 
 def _signal_statistics(s: torch.Tensor) -> torch.Tensor:
     """Per-signal statistics of signals [N, S, T] -> [N, S, 24] in the same dtype (see module doc)."""
-    t = s.shape[-1]
+    t = int(s.shape[-1])  # a plain int while traced: the percentile and band plans are Python arithmetic
     zeros = s.new_zeros(s.shape[:-1])
     # Moments around the first sample: exact zeros for constant signals in float32 too, and no
     # cancellation for signals with a large offset (total_acc near 1 g).
@@ -140,7 +140,7 @@ def _signal_statistics(s: torch.Tensor) -> torch.Tensor:
     jerk = (s[..., 1:] - s[..., :-1]).abs().mean(-1) if t > 1 else zeros
 
     power = _power_spectrum(centred)  # [N, S, n_bins], no DC (the mean is a feature already)
-    n_bins = power.shape[-1]
+    n_bins = int(power.shape[-1])  # a traced size would make the band edges float32 (off by a bin)
     bands = [torch.log1p(power[..., i:j].sum(-1)) if j > i else zeros for i, j in _band_slices(n_bins)]
     total = power.sum(-1)
     has_power = total > _EPS

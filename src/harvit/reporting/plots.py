@@ -16,40 +16,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
 from harvit.config import Config
 from harvit.training.optim import build_scheduler
-from harvit.utils.atomic import write_with
 from harvit.utils.errors import HarvitError
+from harvit.utils.figures import LABEL_CHARS, new_figure, save_figure, short_labels
 
 if TYPE_CHECKING:
     from torch import nn
 
     from harvit.data import Windows
 
-DPI = 110
 
-
-# ---------------------------------------------------------------------------------------------
-# Small pieces
-# ---------------------------------------------------------------------------------------------
-def new_figure(width: float, height: float) -> Figure:
-    """A figure (inches) on the Agg canvas."""
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Figure, out: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``out`` atomically; returns ``out``."""
-    out = Path(out)
-    write_with(out, lambda f: fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight"))
-    return out
-
-
+# new_figure, save_figure and short_labels: harvit.utils.figures (shared with deploy's predict timeline)
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -216,31 +196,44 @@ def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: 
 # ---------------------------------------------------------------------------------------------
 # Confusion matrices and per-class accuracy
 # ---------------------------------------------------------------------------------------------
+TEXT_CELLS_UP_TO = 30
+"""Confusion matrices of more classes show colours only (numbers would not fit a readable figure)."""
+
+
 def _draw_confusion(ax: Any, cm: np.ndarray, classes: list[str], normalize: bool, title: str) -> None:
     values = cm.astype(float)
+    k = len(classes)
     if normalize:
         rows = values.sum(axis=1, keepdims=True)
         values = np.divide(values, rows, out=np.zeros_like(values), where=rows > 0)
-    disp = ConfusionMatrixDisplay(values, display_labels=classes)
-    disp.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45,
-              values_format=".2f" if normalize else ".0f",
+    disp = ConfusionMatrixDisplay(values, display_labels=short_labels(classes))
+    disp.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=90 if k > 12 else 45,
+              include_values=k <= TEXT_CELLS_UP_TO, values_format=".2f" if normalize else ".0f",
               im_kw={"vmin": 0.0, "vmax": 1.0} if normalize else None)
     ax.set_title(title)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    size = max(6, 11 - len(classes) // 2)
-    for t in disp.text_.ravel():
-        t.set_fontsize(size)
+    if disp.text_ is not None:
+        size = max(5, 11 - k // 2)
+        for t in disp.text_.ravel():
+            t.set_fontsize(size)
+    if k > TEXT_CELLS_UP_TO:  # no numbers in the cells: a colour scale instead
+        ax.figure.colorbar(disp.im_, ax=ax, shrink=0.5, fraction=0.04)
+    side_in = ax.figure.get_size_inches()[1]
+    tick = min(8.0, max(4.0, 0.7 * 72 * 0.7 * side_in / k))  # ~70% of a row's height, in points
     for label in ax.get_xticklabels():
-        label.set_ha("right")
-        label.set_fontsize(8)
+        label.set_ha("right" if k <= 12 else "center")
+        label.set_fontsize(tick)
     for label in ax.get_yticklabels():
-        label.set_fontsize(8)
+        label.set_fontsize(tick)
 
 
 def plot_confusion_matrices(cm: np.ndarray | list[list[int]], classes: list[str], out: str | Path,
                             which: tuple[str, ...] = ("counts", "normalized")) -> Path:
     """Confusion matrix panels side by side: ``counts`` and/or row-``normalized`` (recall per row).
+
+    Readable for 2-100 classes: long names are shortened on the axes (:func:`short_label`), a panel
+    is at most 18 inches, and above :data:`TEXT_CELLS_UP_TO` classes the cells show colours only.
 
     Args:
         cm: int [K, K] (rows: true class, columns: predicted).
@@ -251,7 +244,8 @@ def plot_confusion_matrices(cm: np.ndarray | list[list[int]], classes: list[str]
     k = len(classes)
     if cm.shape != (k, k):
         raise HarvitError(f"confusion matrix: shape {list(cm.shape)} for {k} classes")
-    side = 2.2 + 0.55 * k
+    longest = max((len(c) for c in short_labels(classes)), default=1)
+    side = min(18.0, 2.2 + 0.55 * k if k <= TEXT_CELLS_UP_TO else 6.0 + 0.12 * k) + 0.07 * longest
     fig = new_figure(side * len(which), side)
     axes = np.atleast_1d(fig.subplots(1, len(which)))
     for ax, kind in zip(axes, which, strict=True):
@@ -286,17 +280,21 @@ def plot_per_class_accuracy(per_class_accuracy: dict[str, float], out: str | Pat
     classes = list(per_class_accuracy)
     series = {"ViT": per_class_accuracy, **(reference or {})}
     n = len(series)
+    k = len(classes)
     height = 0.8 / n
-    fig = new_figure(7, 1.2 + 0.45 * len(classes) * max(1, n * 0.6))
+    per_row = 0.45 * max(1, n * 0.6) if k <= 30 else 0.16 * max(1.0, n * 0.5)  # inches per class
+    fig = new_figure(7 + 0.06 * LABEL_CHARS, min(30.0, 1.2 + per_row * k))
     ax = fig.subplots()
-    y = np.arange(len(classes))
+    y = np.arange(k)
     for i, (label, acc) in enumerate(series.items()):
         vals = [100 * acc.get(c, 0.0) for c in classes]
         bars = ax.barh(y - 0.4 + height * (i + 0.5), vals, height=height, label=label)
-        if i == 0:
+        if i == 0 and k <= 30:
             ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=8)
-    ax.set_yticks(y, classes)
-    ax.invert_yaxis()
+    ax.set_yticks(y, short_labels(classes))
+    if k > 30:
+        ax.tick_params(axis="y", labelsize=min(8.0, max(4.0, 0.7 * 72 * per_row)))
+    ax.set_ylim(k - 0.5, -0.5)  # first class on top
     ax.set(xlim=(0, 108), xlabel="accuracy (recall) %", title="Per-class accuracy (test)")
     ax.grid(axis="x", alpha=0.3)
     if n > 1:
@@ -346,6 +344,10 @@ def image_mosaic(tiles: np.ndarray, gap: int) -> np.ndarray:
     return out
 
 
+MAX_EXAMPLE_ROWS = 40
+"""Rows (example windows) of the encoded-images figure at most."""
+
+
 def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str | Path, per_class: int = 2,
                         max_columns: int = 27, seed: int = 0) -> Path:
     """A grid of the images the model sees: rows = example windows of each class, columns = every
@@ -360,8 +362,12 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
         max_columns: at most this many image channels per row (the first ones).
     """
     imager = getattr(model_or_imager, "imager", model_or_imager)
-    picks = pick_examples(windows.y, len(windows.classes), per_class, seed)
-    rows = [(k, i) for k, idx in enumerate(picks) for i in idx]
+    n_classes = len(windows.classes)
+    if n_classes * per_class > MAX_EXAMPLE_ROWS:  # many classes: one example each, the first ones only
+        per_class = 1
+    picks = pick_examples(windows.y, n_classes, per_class, seed)
+    rows = [(k, i) for k, idx in enumerate(picks) for i in idx][:MAX_EXAMPLE_ROWS]
+    names = short_labels(list(windows.classes))
     if not rows:
         raise HarvitError("encoded images: the windows hold no examples")
     device = next(iter(imager.buffers()), torch.zeros(0)).device
@@ -376,7 +382,7 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
     gap = max(1, side // 6)
     mosaic = image_mosaic(images[:, :cols], gap)
     cell = 0.75
-    fig = new_figure(1.6 + cell * cols, 1.0 + cell * len(rows))
+    fig = new_figure(max(6.0, 1.6 + 0.07 * LABEL_CHARS + cell * cols), 1.0 + cell * len(rows))
     ax = fig.subplots()
     cmap = colormaps["viridis"].with_extremes(bad="white")
     ax.imshow(mosaic, cmap=cmap, interpolation="nearest", vmin=0.0, vmax=1.0)
@@ -385,9 +391,11 @@ def plot_encoded_images(model_or_imager: nn.Module, windows: Windows, out: str |
     for c in range(cols):
         ax.text(c * step + side / 2, -gap, titles[c], ha="center", va="bottom", fontsize=6)
     for r, (k, i) in enumerate(rows):
-        ax.text(-gap, r * step + side / 2, f"{windows.classes[k]} #{i}", ha="right", va="center", fontsize=7)
+        ax.text(-gap, r * step + side / 2, f"{names[k]} #{i}", ha="right", va="center", fontsize=7)
     shown = "" if cols == images.shape[1] else f" (first {cols} of {images.shape[1]} image channels)"
-    fig.suptitle(f"Encoded images: {v} view(s) x {images.shape[1] // v} channel(s) of {side} px{shown}; "
+    if len({k for k, _ in rows}) < n_classes:
+        shown += f"; {len(rows)} of {n_classes} classes"
+    fig.suptitle(f"Encoded images: {v} view(s) x {images.shape[1] // v} channel(s) of {side} px{shown};\n"
                  "each column scaled to its own range", fontsize=9)
     return save_figure(fig, out)
 

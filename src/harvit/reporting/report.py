@@ -316,11 +316,18 @@ def _split_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
         s = split.get(k)
         if s:
             rows.append([k, s["windows"], len(s["subjects"]), ", ".join(str(x) for x in s["subjects"])])
-    out = ["## Data set and split", "",
-           f"Data set `{cfg['dataset']}`. Validation holds out {pct(cfg['val_fraction'])} of the training "
-           f"subjects (seed {cfg['seed']}); test is the data set's own test subjects. No subject is in two "
-           "splits.", "",
-           md_table(["split", "windows", "subjects", "subject ids"], rows, "lrrl"), ""]
+    notes = [str(n) for n in results.get("dataset_notes") or []]  # e.g. the data name no subjects
+    if split.get("train", {}).get("subjects") == [-1]:  # NO_SUBJECT only: windows were split, not people
+        how = (f"Validation holds out {pct(cfg['val_fraction'])} of the training windows (seed {cfg['seed']}, "
+               "stratified by class); test is the data set's own split or a stratified share of windows. "
+               "**The data name no subjects**: one person's windows can sit on both sides of the validation "
+               "split, so validation scores (which pick `best.pt`) are optimistic.")
+    else:
+        how = (f"Validation holds out {pct(cfg['val_fraction'])} of the training subjects (seed {cfg['seed']}); "
+               "test is the data set's test subjects. No subject is in two splits.")
+    out = ["## Data set and split", "", f"Data set `{cfg['dataset']}`. {how}", ""]
+    out += [f"> **Note:** {n}" for n in notes] + ([""] if notes else [])
+    out += [md_table(["split", "windows", "subjects", "subject ids"], rows, "lrrl"), ""]
     if all(split.get(k, {}).get("class_counts") for k in ("train", "val", "test")):
         crow = [[c] + [split[k]["class_counts"][i] for k in ("train", "val", "test")]
                 for i, c in enumerate(classes)]

@@ -189,6 +189,7 @@ def test_best(run: Run, cache_s: float) -> dict[str, Any]:
         "confusion_matrix": metrics["confusion_matrix"],
         "classes": run.classes,
         "dataset": run.dataset.name,
+        "dataset_notes": list(run.dataset.notes),
         "steps_per_epoch": run.steps_per_epoch,
         "best_epoch": st.best_epoch,
         "best_val_acc": st.best_val_acc,
