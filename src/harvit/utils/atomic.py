@@ -20,32 +20,6 @@ from harvit.utils.errors import HarvitError
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Open a binary temporary file beside ``path``; on clean exit it replaces ``path``."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise HarvitError(f"cannot write {path}: {e.strerror or e}") from None
-    ok = False
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        ok = True
-    except OSError as e:
-        raise HarvitError(f"cannot write {path}: {e.strerror or e}; the previous file is unchanged") from None
-    finally:
-        if not ok:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary file path beside ``path`` for writers that open files by name (``torch.onnx.export``);
     on clean exit it gets the usual mode (``0666 & ~umask``, as every other atomic write) and replaces ``path``.
@@ -75,6 +49,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if not ok:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Open a binary temporary file beside ``path``; on clean exit it replaces ``path`` (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def _umask() -> int:
