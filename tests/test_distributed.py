@@ -161,7 +161,6 @@ def test_two_processes_train_as_one_with_the_same_global_batch(reference, env):
     assert len(val) == 25 and torch.equal(preds[0], preds[1])
 
 
-@pytest.mark.slow  # four runs: ~2 min on 2 busy cores
 def test_kill_9_of_one_rank_then_resume_at_2_and_at_1_process(reference, env, tmp_path):
     """kill -9 of rank 1 mid-run: torchrun stops the other rank. ``--resume`` under torchrun finishes with
     the uninterrupted run's numbers; a copy resumed by one process (another world size, the same global
