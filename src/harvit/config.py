@@ -33,7 +33,7 @@ ENCODER_KEYS = ("mode", "encodings", "img_size", "encoder", "patch_size", "embed
 ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range",
              "mtf_bins", "freeze_encoder")
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
-RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "train_stride", "ema_decay", "augment",
+RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "val_subjects", "train_stride", "ema_decay", "augment",
                "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
 
 
@@ -53,6 +53,8 @@ class Config:
     dataset: str = _f("hapt6", "dataset name", "data", DATASETS)
     data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
     val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
+    val_subjects: str = _f("", "comma-separated subject ids held out for validation (overrides --val-fraction); "
+                           "harvit cv sets it per fold", "data")
     train_stride: int = _f(0, "step between training-window starts in samples (0: the data set's own, 64 for "
                            "HAPT); test windows keep the standard stride. hapt6/hapt12 only", "data")
     nan_policy: str = _f("error", "what to do with NaN/Inf in recordings", "data", NAN_POLICIES)
@@ -147,6 +149,12 @@ class Config:
         return self.train_stride or None
 
     @property
+    def val_subject_list(self) -> list[int] | None:
+        """``val_subjects`` as ints, or None when the seeded fraction chooses them."""
+        ids = [int(s) for s in self.val_subjects.split(",") if s.strip()]
+        return ids or None
+
+    @property
     def val_seed(self) -> int:
         """The seed that draws the validation subjects: ``split_seed``, else ``seed``."""
         return self.seed if self.split_seed is None else self.split_seed
@@ -176,6 +184,11 @@ class Config:
             raise HarvitError(f"--hidden-dims: expected comma-separated integers, got {self.hidden_dims!r}") from None
         _check(all(h > 0 for h in hidden), "hidden-dims", self.hidden_dims, "positive widths")
         _check(0 < self.val_fraction < 1, "val-fraction", self.val_fraction, "a value in (0, 1)")
+        try:
+            self.val_subject_list  # noqa: B018 - parse check
+        except ValueError:
+            raise HarvitError(f"--val-subjects: expected comma-separated subject ids, got "
+                              f"{self.val_subjects!r}") from None
         _check(self.img_size >= 8, "img-size", self.img_size, ">= 8")
         _check(self.mtf_bins >= 2, "mtf-bins", self.mtf_bins, ">= 2")
         _check(self.epochs >= 1, "epochs", self.epochs, ">= 1")
