@@ -30,8 +30,8 @@ NAN_POLICIES = ("error", "drop", "interpolate")
 #: Settings of the encoder and its images: ``--init-from`` takes weights only from a run that shares them.
 ENCODER_KEYS = ("mode", "encodings", "img_size", "encoder", "patch_size", "embed_dim", "depth", "num_heads")
 #: Settings that change the network's shape or meaning: a checkpoint with other values is refused.
-ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "scaling", "scale_range",
-             "mtf_bins", "freeze_encoder")
+ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "rocket_features", "images",
+             "scaling", "scale_range", "mtf_bins", "freeze_encoder")
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
 RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "val_subjects", "train_stride", "ema_decay", "augment",
                "augment_rotation", "augment_axis", "augment_jitter", "augment_scale", "augment_shift")
@@ -100,6 +100,11 @@ class Config:
                               "hidden from the head, so it also learns to decide from the statistics alone", "model")
     stats_linear: bool = _f(False, "with --window-stats: also map the statistics linearly straight to the logits "
                             "(a logistic regression inside the model, trained with it)", "model")
+    rocket_features: int = _f(0, "random-convolution features computed inside the model beside the images "
+                              "(MiniRocket-style: 84 kernels x dilations x biases fitted on training windows; "
+                              "rounded down to a multiple of 84; 0: off; e.g. 9996)", "model")
+    images: bool = _f(True, "feed the head the pooled image features (--no-images: the head reads only the "
+                      "window statistics and/or the convolution features; for ablations)", "model")
     hidden_dims: str = _f("512", "comma-separated hidden widths of the MLP head ('' for a linear head)", "model")
     dropout: float = _f(0.1, "dropout in the head", "model")
     # optimisation
@@ -207,6 +212,10 @@ class Config:
         _check(0 <= self.image_dropout < 1, "image-dropout", self.image_dropout, "a value in [0, 1)")
         _check(self.window_stats or not self.stats_linear, "stats-linear", self.stats_linear,
                "--window-stats with it (it maps the window statistics to the logits)")
+        _check(self.rocket_features == 0 or self.rocket_features >= 84, "rocket-features", self.rocket_features,
+               "0 (off) or >= 84")
+        _check(self.images or self.window_stats or self.rocket_features > 0, "no-images", self.images,
+               "--window-stats or --rocket-features with it (the head needs something to read)")
         _check(0 <= self.drop_path < 1, "drop-path", self.drop_path, "a value in [0, 1)")
         _check(0 <= self.augment_rotation <= 180, "augment-rotation", self.augment_rotation, "degrees in [0, 180]")
         _check(self.augment_jitter >= 0, "augment-jitter", self.augment_jitter, ">= 0")

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from harvit.data.signals import DEFAULT_PREPROCESSING
+from harvit.features.rocket import SideFeatures
 from harvit.models.classifier import WindowClassifier
 from harvit.models.loading import TrainedModel, load_trained
 from harvit.utils.atomic import write_json
@@ -114,6 +115,9 @@ def example_inputs(trained: TrainedModel, what: str, batch: int, seed: int = 0) 
 def _graph(trained: TrainedModel, what: str) -> nn.Module:
     if what not in WHATS:
         raise HarvitError(f"--what: unknown value {what!r}; expected one of {', '.join(WHATS)}")
+    if what == "images" and isinstance(trained.model.stats, SideFeatures):
+        raise HarvitError("--what images: this model computes random-convolution features from the signals, "
+                          "which images do not hold; export --what window (the whole model, features inside)")
     graph = WindowGraph(trained.model) if what == "window" else ImagesGraph(trained.model)
     return graph.cpu().eval()
 
@@ -189,6 +193,9 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
     """What a deployment needs to feed the graph: inputs, classes, preprocessing, fitted constants."""
     model, cfg = trained.model, trained.config
     imager, stats = model.imager, model.stats
+    rocket = stats.rocket if isinstance(stats, SideFeatures) else None
+    if isinstance(stats, SideFeatures):
+        stats = stats.stats  # the window statistics part (None when off)
     k, c, t, s = len(trained.classes), len(trained.channels), trained.window_length, imager.img_size
     f = stats.n_features if stats is not None else 0
     if what == "window":
@@ -227,6 +234,9 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
             "compute": ("inside the graph" if what == "window" else
                         "harvit.features.statistics.window_statistics(windows [B, C, T], channels) -> raw [B, F]")
                        + "; standardised = clip((raw - mean) / std, -10, 10)"},
+        "rocket_features": None if rocket is None else {
+            "n_features": rocket.n_features, "dilations": rocket.dilations, "per_dilation": rocket.per_dilation,
+            "compute": "inside the graph (harvit.features.rocket.RocketFeatures), after the window statistics"},
         "preprocessing": {**DEFAULT_PREPROCESSING.as_dict(), "window": t, "stride": max(1, t // 2),
                           "recipe": "acc (g) + gyro (rad/s) at rate_hz -> harvit.data.signals.preprocess_inertial "
                                     "-> sliding_windows(window, stride)"},
