@@ -1,6 +1,6 @@
 """Command-line interface. Every training flag and its default come from :class:`harvit.config.Config`.
 
-Subcommands: train, data info, evaluate, report, baseline, profile, predict, export.
+Subcommands: train, cv, data info, evaluate, report, baseline, profile, predict, export.
 Bad input prints one line ``harvit: error: ...`` and exits with code 2.
 """
 
@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="read settings from a config.json (flags override it)")
     add_config_flags(t)
 
+    cv = sub.add_parser("cv", help="cross-validation by subject: one run per fold of the training subjects")
+    cv.add_argument("--folds", default="5", help="number of folds K >= 2, or loso (one fold per training subject)")
+    cv.add_argument("--config", help="read settings from a config.json (flags override it)")
+    cv.add_argument("--no-baselines", action="store_true", help="do not fit the baselines on the folds")
+    cv.add_argument("--no-minirocket", action="store_true", help="baselines without MiniRocket (faster)")
+    add_config_flags(cv)
+
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     di = dsub.add_parser("info", help="windows per split and class, subjects, channels, rate")
@@ -73,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--data-dir", default=None, help=data_dir_help)
 
     e = sub.add_parser("evaluate", help="metrics of a trained run on a split")
-    e.add_argument("target", help="run folder or checkpoint file")
+    e.add_argument("target", nargs="?", default=None, help="run folder or checkpoint file")
+    e.add_argument("--ensemble", nargs="+", default=None, metavar="RUN",
+                   help="evaluate the ensemble of these runs (a cv parent folder: its fold runs); the mean of "
+                        "their window log-probabilities")
     e.add_argument("--split", choices=("test", "val"), default="test",
                    help="test subjects, or the run's validation subjects")
     e.add_argument("--dataset", default=None, help="evaluate on another dataset with the same classes")
@@ -154,6 +164,20 @@ def cmd_train(ns: argparse.Namespace) -> int:
     return 0 if results else 1
 
 
+def cmd_cv(ns: argparse.Namespace) -> int:
+    cfg, preset = config_from_args(ns)
+    print(f"preset: {preset}", flush=True)
+    from harvit.training.cv import run_cv
+
+    folds = ns.folds if ns.folds == "loso" else ns.folds.strip()
+    result = run_cv(cfg, folds, baselines=not ns.no_baselines, minirocket=not ns.no_minirocket)
+    s = result["summary"]
+    print(f"cv: validation accuracy {100 * s['val_accuracy']['mean']:.2f} +- {100 * s['val_accuracy']['std']:.2f}, "
+          f"macro-F1 {100 * s['val_macro_f1']['mean']:.2f} over {result['n_folds']} folds")
+    print(f"report: {cfg.run_dir / 'cv_report.md'}", flush=True)
+    return 0
+
+
 def cmd_data(ns: argparse.Namespace) -> int:
     if ns.data_command != "info":
         raise HarvitError("harvit data: expected an action: info")
@@ -166,6 +190,17 @@ def cmd_data(ns: argparse.Namespace) -> int:
 def cmd_evaluate(ns: argparse.Namespace) -> int:
     from harvit.evaluation.evaluate import evaluate_checkpoint, format_evaluation
 
+    if ns.ensemble:
+        from harvit.evaluation.ensemble import evaluate_ensemble, format_members
+
+        targets = ([ns.target] if ns.target else []) + list(ns.ensemble)
+        result = evaluate_ensemble(targets, split=ns.split, dataset=ns.dataset, data_dir=ns.data_dir,
+                                   device=ns.device, json_path=ns.json)
+        print(format_members(result))
+        print(format_evaluation(result))
+        return 0
+    if not ns.target:
+        raise HarvitError("harvit evaluate: expected a run folder or checkpoint file, or --ensemble RUN [RUN ...]")
     result = evaluate_checkpoint(ns.target, split=ns.split, dataset=ns.dataset, data_dir=ns.data_dir,
                                  device=ns.device, json_path=ns.json)
     print(format_evaluation(result))
@@ -212,7 +247,7 @@ def cmd_export(ns: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "train": cmd_train, "data": cmd_data, "evaluate": cmd_evaluate, "report": cmd_report,
+    "train": cmd_train, "cv": cmd_cv, "data": cmd_data, "evaluate": cmd_evaluate, "report": cmd_report,
     "baseline": cmd_baseline, "profile": cmd_profile, "predict": cmd_predict, "export": cmd_export,
 }
 
