@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers_runs import synthetic_dataset, tiny_config, train_tiny_run
@@ -126,3 +127,35 @@ def test_evaluate_cli_ensemble(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "ensemble of 2 runs" in out and "per subject" in out
     assert main(["evaluate"]) == 2
+
+
+def test_ensemble_predict_and_export_match_one_run(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    from harvit.deploy.export import export_command
+    from harvit.deploy.predict import predict_command
+    from harvit.models.ensemble import load_ensemble
+    from harvit.models.loading import load_trained
+
+    ds = synthetic_dataset(120, 40)
+    run = train_tiny_run(tmp_path, ds, epochs=1)
+    twin = tmp_path / "twin"
+    shutil.copytree(run, twin)
+    rng = np.random.default_rng(0)
+    acc, gyro = tmp_path / "acc.txt", tmp_path / "gyro.txt"
+    np.savetxt(acc, rng.normal(0, 0.3, (400, 3)) + [0, 0, 1])
+    np.savetxt(gyro, rng.normal(0, 0.2, (400, 3)))
+    predict_command(run, acc, gyro, out=tmp_path / "one.csv")
+    two = predict_command(None, acc, gyro, out=tmp_path / "two.csv", ensemble=[run, twin])
+    assert "ensemble of 2 runs" in two
+    assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()
+    text = export_command(None, ensemble=[run, twin], out=tmp_path / "ens.onnx")
+    assert "ens.onnx" in text and not (run / "model.onnx").exists()
+    x = ds.test.x[:5]
+    got = ort.InferenceSession(str(tmp_path / "ens.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"signals": x})[0]
+    with torch.no_grad():
+        want = torch.log_softmax(load_trained(run).model(torch.from_numpy(x)), -1).numpy()
+        assert np.allclose(load_ensemble([run, twin]).model(torch.from_numpy(x)).numpy(), want, atol=1e-5)
+    assert np.allclose(got, want, atol=1e-4)

@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(pr)
 
     pd = sub.add_parser("predict", help="predict activities on raw recordings (acc + gyro files)")
-    pd.add_argument("checkpoint", help="run folder or checkpoint file")
+    pd.add_argument("checkpoint", nargs="?", default=None, help="run folder or checkpoint file")
+    pd.add_argument("--ensemble", nargs="+", default=None, metavar="RUN",
+                    help="predict with the ensemble of these runs (a cv parent folder: its fold runs)")
     pd.add_argument("--acc", required=True, help="accelerometer file: T rows of x y z in g")
     pd.add_argument("--gyro", required=True, help="gyroscope file: T rows of x y z in rad/s")
     pd.add_argument("--rate-hz", type=float, default=None, help="sampling rate (default: the model's)")
@@ -120,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--out", default=None, help="write window predictions as CSV here")
 
     x = sub.add_parser("export", help="export a trained model to ONNX")
-    x.add_argument("checkpoint", help="run folder or checkpoint file")
+    x.add_argument("checkpoint", nargs="?", default=None, help="run folder or checkpoint file")
+    x.add_argument("--ensemble", nargs="+", default=None, metavar="RUN",
+                   help="export the ensemble of these runs as one window graph (a cv parent folder: its folds)")
     x.add_argument("--out", default=None,
                    help="ONNX file or folder (default: RUN/model.onnx; RUN/model_images.onnx with --what images)")
     x.add_argument("--what", choices=("window", "images"), default="window",
@@ -235,14 +239,15 @@ def cmd_profile(ns: argparse.Namespace) -> int:
 def cmd_predict(ns: argparse.Namespace) -> int:
     from harvit.deploy.predict import predict_command
 
-    print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out))
+    print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out,
+                          ensemble=ns.ensemble))
     return 0
 
 
 def cmd_export(ns: argparse.Namespace) -> int:
     from harvit.deploy.export import export_command
 
-    print(export_command(ns.checkpoint, out=ns.out, what=ns.what))
+    print(export_command(ns.checkpoint, out=ns.out, what=ns.what, ensemble=ns.ensemble))
     return 0
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from harvit.evaluation.evaluate import check_compatible, load_eval_dataset, select_split
 from harvit.evaluation.inference import Split, evaluate_split
 from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
-from harvit.models.loading import TrainedModel, load_trained
+from harvit.models.ensemble import FOLD_PREFIX, ensemble_members, load_members, mean_log_probs
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 from harvit.utils.runtime import autocast_factory, pick_device
@@ -27,53 +27,8 @@ from harvit.utils.runtime import autocast_factory, pick_device
 if TYPE_CHECKING:
     from harvit.data import Dataset
 
-FOLD_PREFIX = "fold_"
-
-
-def fold_runs(parent: Path) -> list[Path]:
-    """The finished fold runs (``fold_<k>/best.pt``) of a cross-validation parent folder, by fold number."""
-    runs = [p for p in parent.glob(f"{FOLD_PREFIX}*") if p.is_dir() and p.name[len(FOLD_PREFIX):].isdigit()]
-    return sorted((p for p in runs if (p / "best.pt").is_file()), key=lambda p: int(p.name[len(FOLD_PREFIX):]))
-
-
-def ensemble_members(targets: list[str | Path]) -> list[Path]:
-    """Run folders or checkpoint files of an ensemble; a cross-validation parent folder stands for its folds.
-
-    Raises:
-        HarvitError: a target that does not exist, or holds neither a run nor fold runs.
-    """
-    members: list[Path] = []
-    for t in targets:
-        p = Path(t)
-        if not p.exists():
-            raise HarvitError(f"--ensemble: {p}: no such run folder or checkpoint file")
-        if p.is_dir() and not (p / "best.pt").is_file() and not (p / "latest.pt").is_file():
-            folds = fold_runs(p)
-            if not folds:
-                raise HarvitError(f"--ensemble: {p} holds neither a run (best.pt) nor finished fold runs (fold_*/)")
-            members += folds
-        else:
-            members.append(p)
-    if not members:
-        raise HarvitError("--ensemble: no members given")
-    return members
-
-
-def load_members(targets: list[str | Path], device: str | torch.device = "cpu") -> list[TrainedModel]:
-    """Load every member (:func:`ensemble_members`) and check they classify the same windows alike."""
-    members = [load_trained(p, device) for p in ensemble_members(targets)]
-    first = members[0]
-    for m in members[1:]:
-        if (m.classes, m.channels, m.window_length) != (first.classes, first.channels, first.window_length):
-            raise HarvitError(f"--ensemble: {m.path} differs from {first.path} in classes, channels or window "
-                              "length; members must classify the same windows")
-    return members
-
-
-def mean_log_probs(log_probs: list[torch.Tensor]) -> torch.Tensor:
-    """Members' window log-probabilities M x [N, K] -> the ensemble's [N, K]: log_softmax of their mean."""
-    return torch.log_softmax(torch.stack([lp.float() for lp in log_probs]).mean(0), dim=-1)
-
+__all__ = ["FOLD_PREFIX", "ensemble_members", "evaluate_ensemble", "format_members", "load_members",
+           "mean_log_probs"]
 
 def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: str | Dataset | None = None,
                       data_dir: str | None = None, device: str = "auto",
