@@ -105,7 +105,10 @@ def test_report_content(tiny_run, report):
     text = report.read_text()
     for c in CLASSES:
         assert text.count(c) >= 3, c  # split table, per-class table, confusion matrix
-    assert re.search(r"\*\*The ViT (beat|did not beat|ties with) the baseline: the ViT \(\d+\.\d%\) is ", text)
+    assert re.search(r"\*\*The ViT (beat|did not beat|ties with) the strongest baseline: the ViT \(\d+\.\d%\) is ",
+                     text)
+    assert "## Per-subject results (test)" in text and "mean of subjects" in text
+    assert (run / "plots" / "per_subject_accuracy.png").is_file()
     assert "logistic-regression" in text and "gradient-boosted trees" in text
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert not link.startswith("/") and (run / link).is_file(), link
@@ -131,10 +134,10 @@ def test_verdict_wording():
         "logreg": {"name": "logistic-regression", "test_accuracy": 0.952},
         "gbt": {"name": "gradient-boosted trees", "test_accuracy": 0.950}}}
     assert verdict(0.931, base).startswith(
-        "**The ViT did not beat the baseline: the ViT (93.1%) is 2.1 points below the logistic-regression "
-        "baseline (95.2%).**")
+        "**The ViT did not beat the strongest baseline: the ViT (93.1%) is 2.1 points below the "
+        "logistic-regression baseline (95.2%).**")
     assert "1.9 points below the gradient-boosted trees baseline (95.0%)" in verdict(0.931, base)
-    assert verdict(0.97, base).startswith("**The ViT beat the baseline: the ViT (97.0%) is 1.8 points above")
+    assert verdict(0.97, base).startswith("**The ViT beat the strongest baseline: the ViT (97.0%) is 1.8 points above")
     assert "ties with" in verdict(0.952, base)
 
 
