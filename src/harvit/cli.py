@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="plots and report.md of a run folder")
     r.add_argument("run_dir", help="run folder (writes plots/ and report.md there)")
 
-    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics")
+    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics, MiniRocket on "
+                                        "the raw windows (cached)")
     b.add_argument("--dataset", default="hapt6", help="dataset name")
     b.add_argument("--data-dir", default=None, help=data_dir_help)
     b.add_argument("--seed", type=int, default=42, help="seed of the validation-subject hold-out")
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--train-stride", type=int, default=None,
                    help="step between training-window starts in samples (default: the data set's own)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
+    b.add_argument("--no-minirocket", action="store_true", help="skip MiniRocket (minutes on a CPU)")
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps")
     pr.add_argument("--out", default="profile.json", help="write the profile as JSON here")
@@ -222,7 +224,7 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
     from harvit.evaluation.baseline import format_baseline, run_baseline
 
     result = run_baseline(ns.dataset, data_dir=ns.data_dir, seed=ns.seed, val_fraction=ns.val_fraction,
-                          json_path=ns.json, train_stride=ns.train_stride)
+                          json_path=ns.json, train_stride=ns.train_stride, minirocket=not ns.no_minirocket)
     print(format_baseline(result))
     return 0
 
