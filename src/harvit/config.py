@@ -98,8 +98,8 @@ class Config:
                             "gravity direction) beside the pooled image features", "model")
     image_dropout: float = _f(0.0, "with --window-stats: chance that a training sample's image features are "
                               "hidden from the head, so it also learns to decide from the statistics alone", "model")
-    stats_linear: bool = _f(False, "with --window-stats: also map the statistics linearly straight to the logits "
-                            "(a logistic regression inside the model, trained with it)", "model")
+    stats_linear: bool = _f(False, "with --window-stats and/or --rocket-features: also map those features linearly "
+                            "straight to the logits (a linear classifier inside the model, trained with it)", "model")
     rocket_features: int = _f(0, "random-convolution features computed inside the model beside the images "
                               "(MiniRocket-style: 84 kernels x dilations x biases fitted on training windows; "
                               "rounded down to a multiple of 84; 0: off; e.g. 9996)", "model")
@@ -210,8 +210,8 @@ class Config:
         _check(0 <= self.ema_decay < 1, "ema-decay", self.ema_decay, "a value in [0, 1)")
         _check(0 <= self.dropout < 1, "dropout", self.dropout, "a value in [0, 1)")
         _check(0 <= self.image_dropout < 1, "image-dropout", self.image_dropout, "a value in [0, 1)")
-        _check(self.window_stats or not self.stats_linear, "stats-linear", self.stats_linear,
-               "--window-stats with it (it maps the window statistics to the logits)")
+        _check(self.window_stats or self.rocket_features > 0 or not self.stats_linear, "stats-linear",
+               self.stats_linear, "--window-stats or --rocket-features with it (it maps those features to the logits)")
         _check(self.rocket_features == 0 or self.rocket_features >= 84, "rocket-features", self.rocket_features,
                "0 (off) or >= 84")
         _check(self.images or self.window_stats or self.rocket_features > 0, "no-images", self.images,

@@ -92,7 +92,7 @@ def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) ->
             stacklevel=2,
         )
     if cfg.stats_linear and not stats_dim:
-        raise ValueError("stats_linear needs window statistics (stats_dim > 0)")
+        raise ValueError("stats_linear needs window statistics or convolution features (stats_dim > 0)")
     linear = nn.Linear(stats_dim, n_classes) if cfg.stats_linear else None
     return HarNet(encoder, head, frozen=cfg.freeze_encoder, stats_dim=stats_dim, image_dropout=cfg.image_dropout,
                   stats_linear=linear, use_images=cfg.images)
