@@ -237,6 +237,9 @@ def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
         ["head", f"MLP hidden {head}, dropout {cfg.get('dropout')}"],
         *([["window statistics", "on: the head also reads the baseline's per-window statistics"
             if cfg["window_stats"] else "off: the head reads image features only"]] if "window_stats" in cfg else []),
+        *([["convolution features", f"{cfg['rocket_features']} MiniRocket-style features computed in the model "
+            "(harvit.features.rocket)"]] if cfg.get("rocket_features") else []),
+        *([["images", "off (--no-images): the encoder does not run"]] if cfg.get("images") is False else []),
         ["images", f"mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, {cfg['img_size']} px, "
                    f"scaling {cfg.get('scaling')} ({cfg.get('scale_range')})"],
         ["augmentation", _augmentation(cfg)],
