@@ -321,6 +321,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         train_stride=32,  # twice the training windows (75% overlap); test windows keep stride 64
         ema_decay=0.998,  # a smooth validation curve: selection picks less noise (docs/ACCURACY.md)
         image_dropout=0.5,  # the head also learns to decide from the statistics alone
+        rocket_features=9996,  # MiniRocket-style convolution features in the model: +2 points (docs/ACCURACY.md)
     ),
 }
 
