@@ -25,7 +25,7 @@ from harvit.utils.atomic import write_json
 
 
 def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], seeds: list[int],
-        out_dir: Path, json_path: Path | None) -> list[dict[str, Any]]:
+        out_dir: Path, json_path: Path | None, minirocket: bool = True) -> list[dict[str, Any]]:
     data: dict[int | None, Any] = {}  # loaded windows per training stride
     baselines: dict[tuple[int, int | None], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
@@ -39,13 +39,15 @@ def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], s
                 data[stride] = load_dataset(dataset, train_stride=stride)
             ds = data[stride]
             if (seed, stride) not in baselines:  # the baseline of the same run: same windows, same split
-                baselines[seed, stride] = run_baseline(dataset, seed=cfg.val_seed, windows=ds, train_stride=stride)
+                baselines[seed, stride] = run_baseline(dataset, seed=cfg.val_seed, windows=ds, train_stride=stride,
+                                                       minirocket=minirocket)
             t0 = time.perf_counter()
             res = train(cfg, dataset=ds)
             b = baselines[seed, stride]
             rows.append({
                 "variant": name, "overrides": overrides, "seed": seed, "val_acc": res["best_val_acc"],
                 "test_acc": res["test_accuracy"], "test_macro_f1": res["test_macro_f1"],
+                "test_subject_mean_acc": res["test_per_subject"]["mean_accuracy"],
                 "best_epoch": res["best_epoch"], "time_s": round(time.perf_counter() - t0, 1),
                 "baseline": {k: {"val_acc": v["val_accuracy"], "test_acc": v["test_accuracy"],
                                  "test_macro_f1": v["test_macro_f1"]} for k, v in b["models"].items()},
@@ -57,8 +59,8 @@ def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], s
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = ["| variant | seeds | val acc | test acc | test macro-F1 | time s | LR test acc |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| variant | seeds | val acc | test acc | test macro-F1 | time s | LR test acc | MiniRocket test acc |",
+           "|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["variant"] for r in rows):
         rs = [r for r in rows if r["variant"] == name]
 
@@ -66,10 +68,12 @@ def table(rows: list[dict[str, Any]]) -> str:
             v = [r[key] * (100 if key != "time_s" else 1) for r in rs]
             return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}" if len(v) > 1 else f"{v[0]:.2f}"
 
-        lr = [r["baseline"].get("logreg", {}).get("test_acc") for r in rs]
-        lr_s = f"{100 * statistics.mean(lr):.2f}" if all(v is not None for v in lr) else "n/a"
+        def base(key: str, rs: list[dict[str, Any]] = rs) -> str:
+            v = [r["baseline"].get(key, {}).get("test_acc") for r in rs]
+            return f"{100 * statistics.mean(v):.2f}" if all(x is not None for x in v) else "n/a"
+
         out.append(f"| {name} | {len(rs)} | {ms('val_acc')} | {ms('test_acc')} | {ms('test_macro_f1')} | "
-                   f"{ms('time_s')} | {lr_s} |")
+                   f"{ms('time_s')} | {base('logreg')} | {base('minirocket')} |")
     return "\n".join(out)
 
 
@@ -81,11 +85,12 @@ def main() -> None:
     p.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "JSON"), default=None)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--out-dir", type=Path, default=None)
+    p.add_argument("--no-minirocket", action="store_true", help="baselines without MiniRocket (faster)")
     a = p.parse_args()
     variants = [(n, json.loads(j)) for n, j in (a.variant or [("base", "{}")])]
     seeds = [int(s) for s in a.seeds.split(",")]
     out_dir = a.out_dir or Path(tempfile.mkdtemp(prefix="harvit-sweep-"))
-    rows = run(a.dataset, a.preset, variants, seeds, out_dir, a.json)
+    rows = run(a.dataset, a.preset, variants, seeds, out_dir, a.json, minirocket=not a.no_minirocket)
     print(table(rows))
 
 

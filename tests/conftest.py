@@ -16,6 +16,13 @@ def _shared_data_candidates() -> list[Path]:
     return [*found, Path(__file__).resolve().parents[2] / "shared" / "data"]
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caches written by a test (prepared windows, baseline results) go to the session's temporary folder,
+    never the user's; a test that sets ``HARVIT_CACHE_DIR`` itself overrides this."""
+    monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "harvit-cache-default"))
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The real data folder holding the HAPT zip: ``HARVIT_DATA_DIR`` or ``../shared/data``."""

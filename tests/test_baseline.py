@@ -44,7 +44,7 @@ def test_window_features_rejects_bad_shapes():
 
 
 def test_baseline_learns_synthetic_classes(tmp_path):
-    res = run_baseline("synthetic", windows=synthetic_dataset(), json_path=tmp_path / "b.json")
+    res = run_baseline("synthetic", windows=synthetic_dataset(), json_path=tmp_path / "b.json", minirocket=False)
     assert set(res["models"]) == {"logreg", "gbt"}
     for m in res["models"].values():
         assert m["test_accuracy"] >= 0.9 and m["val_accuracy"] >= 0.9
@@ -120,3 +120,47 @@ def test_baseline_follows_a_run_folder(monkeypatch, capsys, tmp_path):
     assert main(["baseline", "--run", str(tmp_path)]) == 2
     assert "no config.json" in capsys.readouterr().err
     assert main(["baseline", "--run", str(run), "--preset", "cpu"]) == 2
+
+
+def test_baseline_fits_minirocket_and_caches_predictions(monkeypatch, tmp_path):
+    pytest.importorskip("aeon")
+    import harvit.evaluation.baseline as bl
+
+    monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(bl, "MINIROCKET_KERNELS", 168)  # tiny: 2 features per kernel
+    ds = synthetic_dataset(120, 40)
+    res = run_baseline("synthetic", windows=ds)
+    assert set(res["models"]) == {"logreg", "gbt", "minirocket"} and not res["cached"]
+    mr = res["models"]["minirocket"]
+    assert mr["name"] == "MiniRocket" and mr["n_features"] == 168 and mr["test_accuracy"] >= 0.8
+    assert len(mr["test_pred"]) == len(ds.test) and res["best"] in res["models"]
+    assert "MiniRocket" in format_baseline(res)
+    # the second call reads the cache (same windows, split and seed): no refit, the same predictions
+    monkeypatch.setattr(bl, "fit_minirocket", lambda *a, **k: pytest.fail("refitted"))
+    again = run_baseline("synthetic", windows=ds)
+    assert again["cached"] and again["models"]["minirocket"]["test_pred"] == mr["test_pred"]
+    # other validation subjects are another key
+    other = run_baseline("synthetic", windows=ds, minirocket=False, val_subjects=[1, 3])
+    assert not other["cached"] and other["split"]["val"]["subjects"] == [1, 3]
+
+
+def test_baseline_without_aeon_skips_minirocket_in_one_line(monkeypatch, capsys):
+    import harvit.evaluation.baseline as bl
+
+    monkeypatch.setattr(bl, "load_minirocket", lambda: None)
+    res = run_baseline("synthetic", windows=synthetic_dataset(120, 40), use_cache=False)
+    assert set(res["models"]) == {"logreg", "gbt"} and "aeon" in res["skipped"]["minirocket"]
+    assert "MiniRocket: skipped" in format_baseline(res)
+
+
+def test_per_subject_counts_sum_to_pooled():
+    from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
+
+    rng = np.random.default_rng(0)
+    y, p, s = rng.integers(0, 4, 300), rng.integers(0, 4, 300), rng.choice([2, 4, 9, 10], 300)
+    ps = per_subject_metrics(y, p, s, ["a", "b", "c", "d"])
+    assert sum(v["windows"] for v in ps["subjects"].values()) == ps["windows"] == 300
+    assert sum(v["correct"] for v in ps["subjects"].values()) == ps["correct"] == int((y == p).sum())
+    assert ps["pooled_accuracy"] == pytest.approx(classification_metrics(y, p, list("abcd"))["accuracy"])
+    assert ps["mean_accuracy"] == pytest.approx(np.mean([v["accuracy"] for v in ps["subjects"].values()]))
+    assert list(ps["subjects"]) == ["2", "4", "9", "10"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers_runs import synthetic_windows
 
 from harvit.data import CHANNELS, Windows, train_val_split
 from harvit.data.splits import n_val_subjects
@@ -60,3 +61,14 @@ def test_real_hapt6_split(hapt6_real):
     train, val = train_val_split(hapt6_real.train, 0.2, seed=0)
     assert len(val.subjects()) == 4 and len(train.subjects()) == 17
     assert not set(val.subjects()) & set(hapt6_real.test.subjects())
+
+
+def test_explicit_val_subjects_override_the_fraction():
+    w = synthetic_windows(60, [1, 3, 5, 6, 7])
+    train, val = train_val_split(w, 0.2, 0, val_subjects=[6, 3])
+    assert val.subjects() == [3, 6] and train.subjects() == [1, 5, 7]
+    assert len(train) + len(val) == len(w) and val.meta["val_subjects"] == [3, 6]
+    with pytest.raises(HarvitError, match="--val-subjects: subject"):
+        train_val_split(w, 0.2, 0, val_subjects=[2])
+    with pytest.raises(HarvitError, match="every training subject"):
+        train_val_split(w, 0.2, 0, val_subjects=[1, 3, 5, 6, 7])

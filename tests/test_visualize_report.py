@@ -109,6 +109,8 @@ def test_report_content(tiny_run, report):
                      r"gradient-boosted trees)", text)
     assert "McNemar's exact test on the same 80 test windows" in text and "95% CI" in text
     assert " beat" not in text
+    assert "## Per-subject results (test)" in text and "mean of subjects" in text
+    assert (run / "plots" / "per_subject_accuracy.png").is_file()
     assert "logistic-regression" in text and "gradient-boosted trees" in text
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert not link.startswith("/") and (run / link).is_file(), link

@@ -1,6 +1,6 @@
 """Command-line interface. Every training flag and its default come from :class:`harvit.config.Config`.
 
-Subcommands: train, data info, evaluate, report, baseline, profile, predict, export.
+Subcommands: train, cv, data info, evaluate, report, baseline, profile, predict, export.
 Bad input prints one line ``harvit: error: ...`` and exits with code 2. Under torchrun (``harvit train``
 as every rank) rank 0 speaks for all: it prints, and writes the report after training.
 """
@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the resolved settings (JSON: defaults < preset < --config < flags) and exit")
     add_config_flags(t)
 
+    cv = sub.add_parser("cv", help="cross-validation by subject: one run per fold of the training subjects")
+    cv.add_argument("--folds", default="5", help="number of folds K >= 2, or loso (one fold per training subject)")
+    cv.add_argument("--config", help="read settings from a config.json (flags override it)")
+    cv.add_argument("--no-baselines", action="store_true", help="do not fit the baselines on the folds")
+    cv.add_argument("--no-minirocket", action="store_true", help="baselines without MiniRocket (faster)")
+    add_config_flags(cv)
+
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     di = dsub.add_parser("info", help="windows per split and class, subjects, channels, rate")
@@ -109,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(di, OWN_DATA_FIELDS + ("nan_policy", "train_stride"))
 
     e = sub.add_parser("evaluate", help="metrics of a trained run on a split")
-    e.add_argument("target", help="run folder or checkpoint file")
+    e.add_argument("target", nargs="?", default=None, help="run folder or checkpoint file")
+    e.add_argument("--ensemble", nargs="+", default=None, metavar="RUN",
+                   help="evaluate the ensemble of these runs (a cv parent folder: its fold runs); the mean of "
+                        "their window log-probabilities")
     e.add_argument("--split", choices=("test", "val"), default="test",
                    help="test subjects, or the run's validation subjects")
     e.add_argument("--dataset", default=None, help="evaluate on another dataset with the same classes")
@@ -120,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="plots and report.md of a run folder")
     r.add_argument("run_dir", help="run folder (writes plots/ and report.md there)")
 
-    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics",
+    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics, MiniRocket on "
+                                            "the raw windows (cached)",
                        description="Fit the baselines on the windows a run would use: the same settings as "
                                    "`harvit train` (a preset, chosen by device without --preset, or a run "
                                    "folder's config.json), then the flags given here.")
@@ -139,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the preset's or the run's)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
     add_config_flags(b, [f for f in OWN_DATA_FIELDS if f != "train_overlap"])
+    b.add_argument("--no-minirocket", action="store_true", help="skip MiniRocket (minutes on a CPU)")
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps",
                         description="Profile the model of a config on random windows (no data, no training): "
@@ -152,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pd = sub.add_parser("predict", help="predict activities on a table with the training columns (--table), or on "
                         "raw acc + gyro files (--acc/--gyro)")
-    pd.add_argument("checkpoint", help="run folder or checkpoint file")
+    pd.add_argument("checkpoint", nargs="?", default=None, help="run folder or checkpoint file")
+    pd.add_argument("--ensemble", nargs="+", default=None, metavar="RUN",
+                    help="predict with the ensemble of these runs (a cv parent folder: its fold runs)")
     pd.add_argument("--table", default=None, help="a table (.csv, .csv.gz, .parquet or a folder) with the columns "
                     "the run was trained on; labels optional. Writes the window CSV and a timeline PNG")
     pd.add_argument("--acc", default=None, help="accelerometer file: T rows of x y z in g (with --gyro)")
@@ -169,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "<csv name>_timeline.png)")
 
     x = sub.add_parser("export", help="export a trained model to ONNX")
-    x.add_argument("checkpoint", help="run folder or checkpoint file")
+    x.add_argument("checkpoint", nargs="?", default=None, help="run folder or checkpoint file")
+    x.add_argument("--ensemble", nargs="+", default=None, metavar="RUN",
+                   help="export the ensemble of these runs as one window graph (a cv parent folder: its folds)")
     x.add_argument("--out", default=None,
                    help="ONNX file or folder (default: RUN/model.onnx; RUN/model_images.onnx with --what images)")
     x.add_argument("--what", choices=("window", "images"), default="window",
@@ -240,6 +256,20 @@ def done_line(wall_s: float, results: dict[str, Any], report_s: float | None) ->
     return f"done in {wall_s:.0f} s wall ({'; '.join(parts)})"
 
 
+def cmd_cv(ns: argparse.Namespace) -> int:
+    cfg, preset = config_from_args(ns)
+    print(f"preset: {preset}", flush=True)
+    from harvit.training.cv import run_cv
+
+    folds = ns.folds if ns.folds == "loso" else ns.folds.strip()
+    result = run_cv(cfg, folds, baselines=not ns.no_baselines, minirocket=not ns.no_minirocket)
+    s = result["summary"]
+    print(f"cv: validation accuracy {100 * s['val_accuracy']['mean']:.2f} +- {100 * s['val_accuracy']['std']:.2f}, "
+          f"macro-F1 {100 * s['val_macro_f1']['mean']:.2f} over {result['n_folds']} folds")
+    print(f"report: {cfg.run_dir / 'cv_report.md'}", flush=True)
+    return 0
+
+
 def cmd_data(ns: argparse.Namespace) -> int:
     if ns.data_command != "info":
         raise HarvitError("harvit data: expected an action: info")
@@ -259,6 +289,17 @@ def cmd_data(ns: argparse.Namespace) -> int:
 def cmd_evaluate(ns: argparse.Namespace) -> int:
     from harvit.evaluation.evaluate import evaluate_checkpoint, format_evaluation
 
+    if ns.ensemble:
+        from harvit.evaluation.ensemble import evaluate_ensemble, format_members
+
+        targets = ([ns.target] if ns.target else []) + list(ns.ensemble)
+        result = evaluate_ensemble(targets, split=ns.split, dataset=ns.dataset, data_dir=ns.data_dir,
+                                   device=ns.device, json_path=ns.json)
+        print(format_members(result))
+        print(format_evaluation(result))
+        return 0
+    if not ns.target:
+        raise HarvitError("harvit evaluate: expected a run folder or checkpoint file, or --ensemble RUN [RUN ...]")
     result = evaluate_checkpoint(ns.target, split=ns.split, dataset=ns.dataset, data_dir=ns.data_dir,
                                  device=ns.device, json_path=ns.json)
     print(format_evaluation(result))
@@ -303,7 +344,8 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
     print(f"settings: {source}", flush=True)
     result = run_baseline(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.val_seed, val_fraction=cfg.val_fraction,
                           json_path=ns.json, train_stride=cfg.train_stride_or_none, nan_policy=cfg.nan_policy,
-                          options=OwnOptions.from_settings(cfg.to_dict()))
+                          options=OwnOptions.from_settings(cfg.to_dict()),
+                          val_subjects=cfg.val_subject_list, minirocket=not ns.no_minirocket)
     print(format_baseline(result))
     return 0
 
@@ -336,19 +378,20 @@ def cmd_predict(ns: argparse.Namespace) -> int:
         raise HarvitError("harvit predict: expected --table FILE, or --acc FILE and --gyro FILE")
     if ns.timeline is not None:
         raise HarvitError("harvit predict: --timeline is drawn for --table only")
-    print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out))
+    print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out,
+                          ensemble=ns.ensemble))
     return 0
 
 
 def cmd_export(ns: argparse.Namespace) -> int:
     from harvit.deploy.export import export_command
 
-    print(export_command(ns.checkpoint, out=ns.out, what=ns.what))
+    print(export_command(ns.checkpoint, out=ns.out, what=ns.what, ensemble=ns.ensemble))
     return 0
 
 
 COMMANDS = {
-    "train": cmd_train, "data": cmd_data, "evaluate": cmd_evaluate, "report": cmd_report,
+    "train": cmd_train, "cv": cmd_cv, "data": cmd_data, "evaluate": cmd_evaluate, "report": cmd_report,
     "baseline": cmd_baseline, "profile": cmd_profile, "predict": cmd_predict, "export": cmd_export,
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,19 +26,25 @@ def n_val_subjects(n_subjects: int, val_fraction: float) -> int:
     return min(max(n, 1), n_subjects - 1)
 
 
-def train_val_split(w: Windows, val_fraction: float, seed: int) -> tuple[Windows, Windows]:
+def train_val_split(w: Windows, val_fraction: float, seed: int,
+                    val_subjects: Sequence[int] | None = None) -> tuple[Windows, Windows]:
     """Split training windows into (train, val) by subject.
 
     A seeded random choice of ``round(val_fraction * S)`` of the S training subjects (at least 1,
     and at least 1 left for training) goes to validation with all their windows. The same
-    windows, seed and fraction always give the same split.
+    windows, seed and fraction always give the same split. Explicit ``val_subjects`` (ids of
+    training subjects, e.g. one cross-validation fold) override the fraction and the seed.
 
     Windows without subjects (:attr:`Windows.has_subjects` False) are split by
     :func:`stratified_split` instead, with a warning (one person's windows can sit on both sides).
 
     Raises:
-        HarvitError: naming ``--val-fraction`` when the fraction is outside (0, 1) or a split would be empty.
+        HarvitError: naming ``--val-fraction`` when the fraction is outside (0, 1) or a split would be
+            empty; naming ``--val-subjects`` when a given subject is not a training subject or no
+            training subject would be left.
     """
+    if val_subjects:
+        return _explicit_split(w, val_subjects, val_fraction, seed)
     if not 0.0 < val_fraction < 1.0:
         raise HarvitError(f"--val-fraction is {val_fraction}; expected a fraction of subjects in (0, 1)")
     if len(w) and not w.has_subjects:
@@ -124,3 +131,21 @@ def subject_test_split(
         n = n_val_subjects(len(ids), fraction)
         chosen = sorted(int(s) for s in np.random.default_rng(seed).permutation(np.array(ids))[:n])
     return np.isin(subject, chosen), chosen
+
+
+def _explicit_split(w: Windows, val_subjects: Sequence[int], val_fraction: float, seed: int
+                    ) -> tuple[Windows, Windows]:
+    """(train, val) with the given subjects held out for validation."""
+    subjects = w.subjects()
+    chosen = sorted({int(s) for s in val_subjects})
+    unknown = [s for s in chosen if s not in subjects]
+    if unknown:
+        raise HarvitError(f"--val-subjects: subject(s) {', '.join(map(str, unknown))} are not training subjects "
+                          f"(those are {', '.join(map(str, subjects))})")
+    if len(chosen) >= len(subjects):
+        raise HarvitError("--val-subjects: every training subject is held out; leave at least one for training")
+    is_val = np.isin(w.subject, np.array(chosen, dtype=np.int64))
+    train, val = w.subset(~is_val), w.subset(is_val)
+    for part, name in ((train, "train"), (val, "val")):
+        part.meta.update(split=name, val_subjects=chosen, val_fraction=val_fraction, val_seed=seed)
+    return train, val

@@ -33,6 +33,7 @@ from harvit.data.signals import CHANNELS, parse_numeric_text, preprocess_inertia
 from harvit.deploy.table import predict_table, table_csv, table_options, table_summary
 from harvit.deploy.timeline import plot_timeline
 from harvit.evaluation.inference import window_log_probs
+from harvit.models.ensemble import load_ensemble
 from harvit.models.loading import TrainedModel, load_trained
 from harvit.utils.atomic import write_text
 from harvit.utils.errors import HarvitError
@@ -202,9 +203,14 @@ def format_predictions(result: dict[str, Any], head: int | None = HEAD_ROWS) -> 
     return "\n".join(lines)
 
 
-def predict_command(checkpoint: str | Path, acc: str | Path, gyro: str | Path, rate_hz: float | None = None,
-                    device: str = "auto", out: str | Path | None = None) -> str:
-    """``harvit predict``: read the two files, classify, optionally write the CSV; returns the text to print."""
+def predict_command(checkpoint: str | Path | None, acc: str | Path, gyro: str | Path, rate_hz: float | None = None,
+                    device: str = "auto", out: str | Path | None = None,
+                    ensemble: list[str | Path] | None = None) -> str:
+    """``harvit predict``: read the two files, classify, optionally write the CSV; returns the text to print.
+
+    With ``ensemble`` (run folders, checkpoints or a cv parent folder; ``checkpoint`` joins them when
+    given) the windows' log-probabilities are the mean of the members' (:mod:`harvit.models.ensemble`).
+    """
     dev = pick_device(device)
     rate = None if rate_hz is None else check_rate(rate_hz, 0.0)
     acc_x = read_sensor_file(acc, "--acc")
@@ -212,9 +218,16 @@ def predict_command(checkpoint: str | Path, acc: str | Path, gyro: str | Path, r
     if len(acc_x) != len(gyro_x):
         raise HarvitError(f"{acc} has {len(acc_x)} rows but {gyro} has {len(gyro_x)}; expected equal lengths "
                           "(one row per sample in both)")
-    trained = load_trained(checkpoint, dev)
+    if ensemble:
+        trained = load_ensemble(([checkpoint] if checkpoint else []) + list(ensemble), dev)
+        name = f"ensemble of {len(trained.model.members)} runs ({trained.path}, ...)"
+    elif checkpoint:
+        trained = load_trained(checkpoint, dev)
+        name = str(trained.path)
+    else:
+        raise HarvitError("harvit predict: expected a run folder or checkpoint file, or --ensemble RUN [RUN ...]")
     result = predict_recording(trained, acc_x, gyro_x, rate)
-    head = (f"model: {trained.path} ({len(trained.classes)} classes, {trained.window_length} samples at "
+    head = (f"model: {name} ({len(trained.classes)} classes, {trained.window_length} samples at "
             f"{trained.rate_hz:g} Hz per window)\nrecording: {acc} + {gyro}, {len(acc_x)} samples at "
             f"{result['rate_hz']:g} Hz" + (" (resampled)" if result["rate_hz"] != result["model_rate_hz"] else ""))
     text = head + "\n\n" + format_predictions(result)

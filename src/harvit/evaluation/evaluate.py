@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import harvit.data
 from harvit.data import train_val_split
 from harvit.evaluation.inference import Split, evaluate_split
-from harvit.evaluation.metrics import classification_metrics
+from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
 from harvit.models.loading import load_trained
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
@@ -57,13 +57,15 @@ def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error"
     return harvit.data.load_dataset(name, data_dir, nan_policy, train_stride=train_stride, options=options)
 
 
-def select_split(ds: Dataset, split: str, val_fraction: float, seed: int) -> Windows:
+def select_split(ds: Dataset, split: str, val_fraction: float, seed: int,
+                 val_subjects: list[int] | None = None) -> Windows:
     """The windows of ``split``: ``test`` (the data set's test subjects) or ``val`` (the seeded
-    subject hold-out of training, exactly as :func:`harvit.training.train` made it)."""
+    subject hold-out of training, or the run's explicit ``val_subjects``, exactly as
+    :func:`harvit.training.train` made it)."""
     if split == "test":
         return ds.test
     if split == "val":
-        return train_val_split(ds.train, val_fraction, seed)[1]
+        return train_val_split(ds.train, val_fraction, seed, val_subjects)[1]
     raise HarvitError(f"--split: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
 
 
@@ -117,7 +119,7 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
                                cfg.to_dict())
     else:
         ds, name = dataset, dataset.name
-    windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed)
+    windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
     check_compatible(windows, tm.classes, tm.channels, tm.window_length, name)
     if len(windows) == 0:
         raise HarvitError(f"--split {split}: the {name} {split} split holds no windows")
@@ -140,6 +142,8 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         "per_class_accuracy": metrics["per_class_accuracy"],
         "per_class": metrics["per_class"],
         "confusion_matrix": metrics["confusion_matrix"],
+        "per_subject": per_subject_metrics(out["y_true"].numpy(), out["y_pred"].numpy(), windows.subject,
+                                           tm.classes),
         "classes": list(tm.classes),
         "device": str(dev),
         "time_s": round(time.perf_counter() - t0, 3),
@@ -180,6 +184,13 @@ def format_evaluation(result: dict[str, Any]) -> str:
         m = result["per_class"][c]
         lines.append(f"{c:<{name_w}}  {m['precision']:>9.4f}  {m['recall']:>6.4f}  {m['f1']:>6.4f}  "
                      f"{m['support']:>7d}")
+    ps = result.get("per_subject")
+    if ps:
+        lines += ["", f"per subject (mean of subject accuracies {ps['mean_accuracy']:.4f} +- "
+                  f"{ps['std_accuracy']:.4f}; pooled {ps['pooled_accuracy']:.4f})",
+                  f"{'subject':>7}  {'windows':>7}  accuracy  macro-F1"]
+        lines += [f"{s:>7}  {m['windows']:>7}  {m['accuracy']:>8.4f}  {m['macro_f1']:>8.4f}"
+                  for s, m in ps["subjects"].items()]
     lines += ["", "confusion matrix (rows: true, columns: predicted)",
               format_confusion(result["confusion_matrix"], classes), "",
               f"written: {result['json_path']}"]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from harvit.config import Config
+from harvit.features.rocket import RocketFeatures, SideFeatures
 from harvit.features.statistics import WindowStats
 from harvit.imaging.imager import SignalImager
 from harvit.imaging.scaling import Scaler
@@ -60,16 +61,25 @@ def build_classifier(cfg: Config, channels: list[str], n_classes: int, x_train: 
     """The whole model of ``cfg``: imager (scaler + encodings), window statistics, encoder and head.
 
     With training windows ``x_train`` [N, C, T] the scaler and the statistics' standardisation
-    are fitted on them (training subjects only); without, they are left unfitted, to be loaded
-    from a checkpoint. Emits the :func:`build_net` warning for a frozen random encoder.
+    are fitted on them (training subjects only), and with ``cfg.rocket_features`` the random-convolution
+    features' biases and standardisation too (:class:`~harvit.features.rocket.RocketFeatures`);
+    without, they are left unfitted, to be loaded from a checkpoint. Emits the :func:`build_net` warning
+    for a frozen random encoder.
     """
+    rocket: RocketFeatures | None = None
     if x_train is not None:
         scaler = Scaler.fit(x_train, mode=cfg.scaling, out_range=cfg.scale_range)
         stats = WindowStats.fit(x_train, channels) if cfg.window_stats else None
+        if cfg.rocket_features:
+            rocket = RocketFeatures.fit(x_train, cfg.rocket_features, seed=cfg.seed)
     else:
         n = len(channels)
         scaler = Scaler(torch.zeros(n), torch.ones(n), mode=cfg.scaling, out_range=cfg.scale_range)
         stats = WindowStats.empty(channels, window_length) if cfg.window_stats else None
+        if cfg.rocket_features:
+            rocket = RocketFeatures(len(channels), window_length, cfg.rocket_features)
+    if rocket is not None:  # the head reads concat(statistics, convolution features)
+        stats = SideFeatures(stats, rocket)
     imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
     net = build_net(cfg, imager.in_chans, n_classes, stats.n_features if stats else 0)
     return WindowClassifier(imager, net, stats)

@@ -28,6 +28,7 @@ def build_head(in_dim: int, hidden: list[int], n_classes: int, dropout: float) -
 class HarNet(nn.Module):
     """Encoder + head: images [B, in_chans, S, S] (+ window statistics [B, F]) -> logits [B, n_classes].
 
+    With ``use_images`` False the encoder never runs and the head reads the statistics alone.
     With ``stats_dim`` > 0 the head reads ``concat(pooled image features [B, D], statistics [B, F])``.
     With ``image_dropout`` p > 0, in training each sample's image features are zeroed with chance p
     (modality dropout), so the head cannot lean on the images alone. With ``stats_linear`` (a module
@@ -36,8 +37,9 @@ class HarNet(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool, stats_dim: int = 0,
-                 image_dropout: float = 0.0, stats_linear: nn.Module | None = None) -> None:
+                 image_dropout: float = 0.0, stats_linear: nn.Module | None = None, use_images: bool = True) -> None:
         super().__init__()
+        self.use_images = use_images
         self.encoder = encoder
         self.head = head
         self.stats_linear = stats_linear
@@ -55,8 +57,8 @@ class HarNet(nn.Module):
         return self
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled encoder features [B, D]."""
-        return self.encoder(images)
+        """Pooled encoder features [B, D] ([B, 0] without images: the encoder does not run)."""
+        return self.encoder(images) if self.use_images else images.new_zeros(images.shape[0], 0)
 
     def classify(self, feats: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
         """Head on pooled features [B, D] and, when used, window statistics [B, F]."""
@@ -75,7 +77,7 @@ class HarNet(nn.Module):
                 ) -> torch.Tensor:
         """Logits [B, n_classes] of images [B, in_chans, S, S]; with ``features_in`` the input is already the
         pooled encoder features [B, D] (the feature cache), so a wrapper such as DDP sees one forward."""
-        return self.classify(images if features_in else self.encoder(images), stats)
+        return self.classify(images if features_in else self.features(images), stats)
 
 
 def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) -> HarNet:
@@ -85,7 +87,7 @@ def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) ->
     if dim <= 0:
         with torch.no_grad():
             dim = int(encoder(torch.zeros(1, in_chans, cfg.img_size, cfg.img_size)).shape[-1])
-    head = build_head(dim + stats_dim, cfg.hidden_dim_list, n_classes, cfg.dropout)
+    head = build_head((dim if cfg.images else 0) + stats_dim, cfg.hidden_dim_list, n_classes, cfg.dropout)
     if cfg.freeze_encoder and not (cfg.pretrained or cfg.pretrained_path or cfg.init_from):
         warnings.warn(
             "the encoder is frozen but has no pretrained weights: its random features are nearly "
@@ -93,7 +95,7 @@ def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) ->
             stacklevel=2,
         )
     if cfg.stats_linear and not stats_dim:
-        raise ValueError("stats_linear needs window statistics (stats_dim > 0)")
+        raise ValueError("stats_linear needs window statistics or convolution features (stats_dim > 0)")
     linear = nn.Linear(stats_dim, n_classes) if cfg.stats_linear else None
     return HarNet(encoder, head, frozen=cfg.freeze_encoder, stats_dim=stats_dim, image_dropout=cfg.image_dropout,
-                  stats_linear=linear)
+                  stats_linear=linear, use_images=cfg.images)

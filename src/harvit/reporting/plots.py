@@ -302,6 +302,40 @@ def plot_per_class_accuracy(per_class_accuracy: dict[str, float], out: str | Pat
     return save_figure(fig, out)
 
 
+def plot_per_subject_accuracy(per_subject: dict[str, dict[str, Any]], out: str | Path,
+                              reference: dict[str, dict[str, dict[str, Any]]] | None = None) -> Path:
+    """Vertical bars of each test subject's accuracy, optionally beside reference models'.
+
+    Args:
+        per_subject: subject id -> {accuracy in [0, 1], windows, ...} (the model's, as
+            :func:`harvit.evaluation.metrics.per_subject_metrics` gives under ``subjects``).
+        out: PNG path.
+        reference: label -> the same mapping for other models (e.g. the baselines).
+    """
+    if not per_subject:
+        raise HarvitError("no per-subject results to plot")
+    subjects = list(per_subject)
+    series = {"ViT": per_subject, **(reference or {})}
+    n = len(series)
+    width = 0.8 / n
+    fig = new_figure(max(6.0, 0.5 * len(subjects) * max(1, n * 0.6)), 4)
+    ax = fig.subplots()
+    x = np.arange(len(subjects))
+    lowest = 100.0
+    for i, (label, ps) in enumerate(series.items()):
+        vals = [100 * ps.get(s, {}).get("accuracy", 0.0) for s in subjects]
+        lowest = min(lowest, *vals)
+        ax.bar(x - 0.4 + width * (i + 0.5), vals, width=width, label=label)
+    mean = 100 * float(np.mean([per_subject[s]["accuracy"] for s in subjects]))
+    ax.axhline(mean, color="k", lw=0.8, ls="--", label=f"ViT mean of subjects {mean:.1f}%")
+    ax.set_xticks(x, subjects)
+    ax.set(ylim=(max(0.0, lowest - 5), 100.5), xlabel="test subject", ylabel="accuracy %",
+           title="Per-subject accuracy (test)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=min(4, n + 1), fontsize=8)
+    return save_figure(fig, out)
+
+
 # ---------------------------------------------------------------------------------------------
 # What the model sees
 # ---------------------------------------------------------------------------------------------

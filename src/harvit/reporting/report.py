@@ -36,6 +36,7 @@ PLOTS = {
     "lr_schedule": ("lr_schedule.png", "Learning-rate schedule"),
     "confusion_matrix": ("confusion_matrix.png", "Confusion matrix (test)"),
     "per_class_accuracy": ("per_class_accuracy.png", "Per-class accuracy (test)"),
+    "per_subject_accuracy": ("per_subject_accuracy.png", "Per-subject accuracy (test)"),
     "encoded_images": ("encoded_images.png", "What the model sees: encoded test windows per class"),
 }
 
@@ -95,11 +96,11 @@ class _Data:
 
 
 def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fraction: float,
-                     train_stride: int | None = None) -> bool:
+                     train_stride: int | None = None, val_subjects: list[int] | None = None) -> bool:
     """Whether a cached baseline result was made with these settings and the current feature set."""
     return (saved.get("dataset") == dataset and saved.get("seed") == seed
             and saved.get("val_fraction") == val_fraction and saved.get("version") == BASELINE_VERSION
-            and saved.get("train_stride") == train_stride)
+            and saved.get("train_stride") == train_stride and (saved.get("val_subjects") or None) == val_subjects)
 
 
 def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None, str]:
@@ -113,18 +114,22 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
     seed = int(cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"])
     frac = float(cfg["val_fraction"])
     stride = cfg.get("train_stride") or None
+    val_subjects = [int(v) for v in str(cfg.get("val_subjects") or "").split(",") if v.strip()] or None
     path = run / BASELINE_FILE
     if path.is_file():
         try:
             saved = _read_json(path)
         except HarvitError:
             saved = {}
-        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac, stride):
+        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac, stride, val_subjects):
             return saved, f"cached in `{BASELINE_FILE}`"
     ds = data.get()
     if ds is None:
         return None, f"not available: {data.problem}"
-    result = run_baseline(name, seed=seed, val_fraction=frac, json_path=path, windows=ds, train_stride=stride)
+    result = run_baseline(name, seed=seed, val_fraction=frac, json_path=path, windows=ds, train_stride=stride,
+                          val_subjects=val_subjects)
+    if result.get("cached"):
+        return result, f"read from the baseline cache (`{result['cache_file']}`) and copied to `{BASELINE_FILE}`"
     return result, f"fitted now in {result['total_time_s']:.1f} s and cached in `{BASELINE_FILE}`"
 
 
@@ -154,6 +159,11 @@ def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | No
         reference = {m["name"]: m["per_class_accuracy"] for m in baseline["models"].values()}
     attempt("per_class_accuracy", lambda p: viz.plot_per_class_accuracy(results["per_class_accuracy"], p,
                                                                          reference))
+    ps = (results.get("test_per_subject") or {}).get("subjects")
+    if ps:
+        ref_s = None if baseline is None else {m["name"]: m["per_subject"]["subjects"]
+                                               for m in baseline["models"].values() if m.get("per_subject")}
+        attempt("per_subject_accuracy", lambda p: viz.plot_per_subject_accuracy(ps, p, ref_s))
 
     def encoded(p: Path) -> Path:
         ds = data.get()
@@ -289,6 +299,9 @@ def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
         ["head", f"MLP hidden {head}, dropout {cfg.get('dropout')}"],
         *([["window statistics", "on: the head also reads the baseline's per-window statistics"
             if cfg["window_stats"] else "off: the head reads image features only"]] if "window_stats" in cfg else []),
+        *([["convolution features", f"{cfg['rocket_features']} MiniRocket-style features computed in the model "
+            "(harvit.features.rocket)"]] if cfg.get("rocket_features") else []),
+        *([["images", "off (--no-images): the encoder does not run"]] if cfg.get("images") is False else []),
         ["images", f"mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, {cfg['img_size']} px, "
                    f"scaling {cfg.get('scaling')} ({cfg.get('scale_range')})"],
         ["augmentation", _augmentation(cfg)],
@@ -349,6 +362,25 @@ def _results_section(results: dict[str, Any]) -> list[str]:
         "Rows: true class; columns: predicted class; the diagonal (bold) is correct.", "",
         md_table(["true \\ predicted"] + classes, cm_rows), "",
     ]
+
+
+def _per_subject_section(results: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
+    ps = results.get("test_per_subject")
+    if not ps:
+        return []
+    models = [] if baseline is None else [m for m in baseline["models"].values() if m.get("per_subject")]
+    header = ["subject", "windows", "ViT accuracy", "ViT macro-F1"] + [f"{m['name']} accuracy" for m in models]
+    rows = []
+    for s, v in ps["subjects"].items():
+        rows.append([s, v["windows"], pct(v["accuracy"]), f"{v['macro_f1']:.3f}"]
+                    + [pct(m["per_subject"]["subjects"].get(s, {}).get("accuracy", 0.0)) for m in models])
+    rows.append(["**mean of subjects**", "", f"**{pct(ps['mean_accuracy'])}** (sd {100 * ps['std_accuracy']:.1f})",
+                 f"{ps['mean_macro_f1']:.3f}"] + [pct(m["per_subject"]["mean_accuracy"]) for m in models])
+    rows.append(["pooled (all windows)", ps["windows"], pct(ps["pooled_accuracy"]), ""]
+                + [pct(m["test_accuracy"]) for m in models])
+    return ["## Per-subject results (test)", "",
+            "HAR papers often report the mean of per-subject accuracies; the pooled figure weighs each "
+            "window equally.", "", md_table(header, rows), ""]
 
 
 def _baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, note: str) -> list[str]:
@@ -455,6 +487,8 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
         md_table(["metric", "value"], [
             ["test accuracy", f"**{pct(results['test_accuracy'])}**"],
             ["test macro-F1", f"{results['test_macro_f1']:.3f}"],
+            *([["test accuracy, mean of subjects", pct(results["test_per_subject"]["mean_accuracy"])]]
+              if results.get("test_per_subject") else []),
             ["test view accuracy", pct(results.get("test_view_accuracy", 0.0))],
             ["test loss", f"{results.get('test_loss', 0.0):.4f}"],
             ["best validation accuracy", f"{pct(results['best_val_acc'])} (epoch {results['best_epoch']} of "
@@ -468,6 +502,7 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
     lines += _config_section(cfg, results)
     lines += _split_section(cfg, results)
     lines += _results_section(results)
+    lines += _per_subject_section(results, base)
     lines += _baseline_section(results, base, base_note)
     lines += _timing_section(results, history)
     lines += _plots_section(run, plots, notes, out_path)

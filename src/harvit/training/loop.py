@@ -23,7 +23,7 @@ import harvit.training.distributed as distributed
 from harvit.config import Config
 from harvit.data import Dataset
 from harvit.evaluation.inference import evaluate_split
-from harvit.evaluation.metrics import classification_metrics
+from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
 from harvit.models import checkpoint as ck
 from harvit.models.encoder import describe_encoder
 from harvit.training.feature_cache import build_feature_cache
@@ -187,6 +187,8 @@ def test_best(run: Run, cache_s: float) -> dict[str, Any]:
         "per_class_accuracy": metrics["per_class_accuracy"],
         "per_class": metrics["per_class"],
         "confusion_matrix": metrics["confusion_matrix"],
+        "test_per_subject": per_subject_metrics(test["y_true"].numpy(), test["y_pred"].numpy(),
+                                                run.windows["test"].subject, run.classes),
         "classes": run.classes,
         "dataset": run.dataset.name,
         "dataset_notes": list(run.dataset.notes),

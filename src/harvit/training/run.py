@@ -186,7 +186,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
                                                              train_stride=cfg.train_stride_or_none,
                                                              options=OwnOptions.from_settings(cfg.to_dict()))
-    train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed)
+    train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
     windows = {"train": train_w, "val": val_w, "test": ds.test}
     classes, channels = list(ds.train.classes), list(ds.train.channels)
     saved_classes = list(resumed["classes"]) if resumed is not None else classes

@@ -1,0 +1,230 @@
+"""Cross-validation by subject: ``harvit cv --folds K|loso [train flags]``.
+
+The *training subjects* are split into K folds (a seeded shuffle of the subjects, then K nearly
+equal parts) or one fold per subject (``loso``). Fold k trains one run whose validation subjects
+are that fold's (``Config.val_subjects``) under ``<output-dir>/<run-name>/fold_<k>/``; the test
+split (the data set's own test subjects) is scored once per fold run, as in any run, and never
+feeds a choice. Per fold, the baselines (:func:`harvit.evaluation.baseline.run_baseline`) are
+fitted on the same training and validation subjects.
+
+Resumable per fold: a fold with ``training_results.json`` is read back, a fold with ``latest.pt``
+is resumed (a fold killed with kill -9 continues where its last checkpoint left it), any other is
+started. ``cv.json`` in the parent folder records the folds, so a resumed cv uses the same ones.
+
+Writes ``cv_results.json`` and ``cv_report.md`` in the parent folder: per fold its subjects,
+validation accuracy and macro-F1 (of ``best.pt``), test accuracy and macro-F1; mean and standard
+deviation over folds; the baselines' validation scores on the same folds; and the test score of
+the ensemble of the fold runs (mean of their window log-probabilities).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harvit.config import Config
+from harvit.data import Dataset, load_dataset, train_val_split
+from harvit.evaluation.baseline import MODEL_NAMES, run_baseline
+from harvit.evaluation.ensemble import FOLD_PREFIX, evaluate_ensemble
+from harvit.evaluation.evaluate import evaluate_checkpoint
+from harvit.evaluation.metrics import classification_metrics
+from harvit.training.loop import train
+from harvit.utils.atomic import write_json, write_text
+from harvit.utils.errors import HarvitError
+from harvit.utils.logging import log
+
+CV_FILE = "cv.json"
+RESULTS_FILE = "cv_results.json"
+REPORT_FILE = "cv_report.md"
+
+
+def make_folds(subjects: list[int], folds: int | str, seed: int) -> list[list[int]]:
+    """Split subject ids into folds: ``loso`` (one per subject, in order) or K folds of a seeded shuffle.
+
+    Returns:
+        K sorted lists of subject ids, disjoint, together every subject once; sizes differ by at most 1.
+
+    Raises:
+        HarvitError: naming ``--folds`` when K is not in 2..len(subjects).
+    """
+    subjects = sorted(int(s) for s in subjects)
+    if folds == "loso":
+        if len(subjects) < 2:
+            raise HarvitError(f"--folds loso: needs at least 2 training subjects, got {len(subjects)}")
+        return [[s] for s in subjects]
+    try:
+        k = int(folds)
+    except (TypeError, ValueError):
+        raise HarvitError(f"--folds: expected a number of folds or 'loso', got {folds!r}") from None
+    if not 2 <= k <= len(subjects):
+        raise HarvitError(f"--folds: {k} folds of {len(subjects)} training subjects; expected 2..{len(subjects)}")
+    order = np.random.default_rng(seed).permutation(np.array(subjects, dtype=np.int64))
+    return [sorted(int(s) for s in part) for part in np.array_split(order, k)]
+
+
+def fold_config(cfg: Config, k: int, subjects: list[int]) -> Config:
+    """The config of fold ``k``: the parent's settings, validation = ``subjects``, in ``<run_dir>/fold_<k>``."""
+    return dataclasses.replace(cfg, output_dir=str(cfg.run_dir), run_name=f"{FOLD_PREFIX}{k}",
+                               val_subjects=",".join(str(s) for s in subjects), resume=False)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HarvitError(f"{path}: not readable JSON ({e})") from None
+
+
+def _check_plan(parent: Path, plan: dict[str, Any]) -> None:
+    """Refuse a parent folder that holds another cross-validation (other folds or settings)."""
+    path = parent / CV_FILE
+    if not path.is_file():
+        write_json(path, plan)
+        return
+    saved = _read_json(path)
+    if saved.get("folds") != plan["folds"] or saved.get("config") != plan["config"]:
+        raise HarvitError(f"{parent} holds a cross-validation with other folds or settings ({CV_FILE}); use the "
+                          "same flags to resume it, or another --run-name")
+
+
+def run_fold(cfg: Config, ds: Dataset) -> tuple[dict[str, Any], str]:
+    """Train (or resume, or read back) one fold run; returns (training results, what happened)."""
+    run = cfg.run_dir
+    if (run / "training_results.json").is_file():
+        return _read_json(run / "training_results.json"), "done before"
+    resume = (run / "latest.pt").is_file()
+    results = train(dataclasses.replace(cfg, resume=resume), dataset=ds)
+    return results, "resumed" if resume else "trained"
+
+
+def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, baselines: bool = True,
+           minirocket: bool = True, ensemble: bool = True) -> dict[str, Any]:
+    """Cross-validate ``cfg`` over folds of its training subjects (see the module docstring).
+
+    Args:
+        cfg: the settings of every fold run; ``cfg.run_dir`` becomes the parent folder.
+        folds: K >= 2 or ``"loso"``.
+        dataset: windows to use (default: load ``cfg.dataset`` with ``cfg.train_stride``).
+        baselines: fit the baselines on each fold (cached by windows, subjects and seed).
+        minirocket: include MiniRocket among them (minutes per fold on a CPU).
+        ensemble: score the ensemble of the fold runs on the test split.
+
+    Returns:
+        The ``cv_results.json`` dict.
+    """
+    t0 = time.perf_counter()
+    cfg = cfg.validate()
+    if cfg.val_subjects:
+        raise HarvitError("--val-subjects: harvit cv chooses each fold's validation subjects; leave it out")
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
+                                                             train_stride=cfg.train_stride_or_none)
+    parts = make_folds(ds.train.subjects(), folds, cfg.val_seed)
+    parent = cfg.run_dir
+    parent.mkdir(parents=True, exist_ok=True)
+    plan_cfg = {k: v for k, v in cfg.to_dict().items() if k not in ("resume", "progress", "tensorboard", "threads")}
+    _check_plan(parent, {"folds": parts, "folds_arg": str(folds), "config": plan_cfg})
+    log(f"cv: {len(parts)} folds of {len(ds.train.subjects())} training subjects -> {parent}")
+    rows: list[dict[str, Any]] = []
+    base_rows: dict[str, list[dict[str, float]]] = {}
+    for k, subjects in enumerate(parts):
+        fcfg = fold_config(cfg, k, subjects)
+        log(f"cv: fold {k} (validation subjects {', '.join(map(str, subjects))})")
+        results, how = run_fold(fcfg, ds)
+        val = evaluate_checkpoint(fcfg.run_dir, split="val", dataset=ds, device=cfg.device,
+                                  json_path=fcfg.run_dir / "evaluation_val.json")
+        rows.append({"fold": k, "val_subjects": subjects, "run_dir": str(fcfg.run_dir), "status": how,
+                     "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
+                     "best_epoch": results["best_epoch"], "test_accuracy": results["test_accuracy"],
+                     "test_macro_f1": results["test_macro_f1"],
+                     "train_time_s": results.get("train_time_s")})
+        if baselines:
+            b = run_baseline(cfg.dataset, seed=cfg.val_seed, val_subjects=subjects, windows=ds,
+                             train_stride=cfg.train_stride_or_none, minirocket=minirocket)
+            val_y = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, subjects)[1].y
+            for key, m in b["models"].items():
+                vm = classification_metrics(val_y, np.asarray(m["val_pred"]), list(ds.train.classes))
+                base_rows.setdefault(key, []).append({"val_accuracy": vm["accuracy"], "val_macro_f1": vm["macro_f1"],
+                                                      "test_accuracy": m["test_accuracy"],
+                                                      "test_macro_f1": m["test_macro_f1"]})
+    result: dict[str, Any] = {
+        "dataset": cfg.dataset, "folds_arg": str(folds), "n_folds": len(parts), "seed": cfg.seed,
+        "fold_seed": cfg.val_seed, "folds": rows, "summary": _summary(rows),
+        "baselines": {k: {"name": MODEL_NAMES.get(k, k), "folds": v, "summary": _summary(v)}
+                      for k, v in base_rows.items()},
+        "config": cfg.to_dict(),
+    }
+    if ensemble:
+        ens = evaluate_ensemble([parent], split="test", dataset=ds, device=cfg.device,
+                                json_path=parent / "evaluation_ensemble_test.json")
+        result["ensemble_test"] = {"members": len(ens["members"]), "accuracy": ens["accuracy"],
+                                   "macro_f1": ens["macro_f1"],
+                                   "mean_subject_accuracy": ens["per_subject"]["mean_accuracy"]}
+    result["total_time_s"] = round(time.perf_counter() - t0, 3)
+    write_json(parent / RESULTS_FILE, result)
+    write_text(parent / REPORT_FILE, cv_report(result))
+    log(f"cv: validation accuracy {100 * result['summary']['val_accuracy']['mean']:.2f} +- "
+        f"{100 * result['summary']['val_accuracy']['std']:.2f} over {len(parts)} folds -> {parent / REPORT_FILE}")
+    return result
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation (0 for one fold) of each score over folds."""
+    out = {}
+    for key in ("val_accuracy", "val_macro_f1", "test_accuracy", "test_macro_f1"):
+        v = [float(r[key]) for r in rows if r.get(key) is not None]
+        if v:
+            out[key] = {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+    return out
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
+def _ms(s: dict[str, float]) -> str:
+    return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
+
+
+def cv_report(result: dict[str, Any]) -> str:
+    """The markdown of ``cv_report.md``."""
+    rows = [[r["fold"], ", ".join(map(str, r["val_subjects"])), f"{100 * r['val_accuracy']:.2f}",
+             f"{100 * r['val_macro_f1']:.2f}", f"{100 * r['test_accuracy']:.2f}", f"{100 * r['test_macro_f1']:.2f}",
+             r["best_epoch"]] for r in result["folds"]]
+    s = result["summary"]
+    rows.append(["**mean ± sd**", "", _ms(s["val_accuracy"]), _ms(s["val_macro_f1"]), _ms(s["test_accuracy"]),
+                 _ms(s["test_macro_f1"]), ""])
+    out = [f"# Cross-validation by subject: `{result['dataset']}`, {result['n_folds']} folds "
+           f"({result['folds_arg']})", "",
+           "Each fold holds out its subjects for validation (model selection and early stopping); the test "
+           "split is the data set's own test subjects, scored once per fold run.", "",
+           "## Folds (harvit)", "",
+           _table(["fold", "validation subjects", "val acc %", "val macro-F1 %", "test acc %", "test macro-F1 %",
+                   "best epoch"], rows), ""]
+    if result.get("baselines"):
+        brows = [["harvit (this cv)", _ms(s["val_accuracy"]), _ms(s["val_macro_f1"]), _ms(s["test_accuracy"])]]
+        for b in result["baselines"].values():
+            bs = b["summary"]
+            brows.append([b["name"], _ms(bs["val_accuracy"]), _ms(bs["val_macro_f1"]), _ms(bs["test_accuracy"])])
+        out += ["## Baselines on the same folds", "",
+                "Fitted on each fold's training subjects, scored on its validation subjects (mean ± sd over folds).",
+                "", _table(["model", "val acc %", "val macro-F1 %", "test acc %"], brows), ""]
+        per_fold = [[r["fold"], f"{100 * r['val_accuracy']:.2f}"]
+                    + [f"{100 * b['folds'][i]['val_accuracy']:.2f}" for b in result["baselines"].values()]
+                    for i, r in enumerate(result["folds"])]
+        out += [_table(["fold", "harvit val acc %"] + [f"{b['name']} val acc %" for b in result["baselines"].values()],
+                       per_fold), ""]
+    if result.get("ensemble_test"):
+        e = result["ensemble_test"]
+        out += ["## Ensemble of the fold runs (test)", "",
+                f"Mean of the {e['members']} fold runs' window log-probabilities: test accuracy "
+                f"**{100 * e['accuracy']:.2f}%**, macro-F1 {100 * e['macro_f1']:.2f}, mean of per-subject "
+                f"accuracies {100 * e['mean_subject_accuracy']:.2f}%.", ""]
+    out += [f"_Written by `harvit cv` in {result['total_time_s']:.0f} s._", ""]
+    return "\n".join(out)
