@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model (flags: every setting; --preset pix2seq or cpu)",
                        description="Train a model. Without --preset the device picks one (cpu without CUDA, "
                                    "pix2seq with it); each flag's help gives the presets' values where they differ "
-                                   "from the default; --print-config shows the settings that will run.")
+                                   "from the default; --print-config shows the settings that will run. Under "
+                                   "torchrun (torchrun --nproc_per_node=N -m harvit train ...) the processes train "
+                                   "one model with DistributedDataParallel; --batch-size stays the global batch.")
     t.add_argument("--config", help="read settings from a config.json (flags override it)")
     t.add_argument("--print-config", action="store_true",
                    help="print the resolved settings (JSON: defaults < preset < --config < flags) and exit")
