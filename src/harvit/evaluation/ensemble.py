@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from harvit.evaluation.evaluate import check_compatible, load_eval_dataset, select_split
+from harvit.evaluation.evaluate import evaluation_windows, metrics_record
 from harvit.evaluation.inference import Split, evaluate_split
-from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
+from harvit.evaluation.metrics import classification_metrics
 from harvit.models.ensemble import FOLD_PREFIX, ensemble_members, load_members, mean_log_probs
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
@@ -43,22 +43,12 @@ def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: s
     t0 = time.perf_counter()
     dev = pick_device(device)
     members = load_members(targets, dev)
-    cfg = members[0].config
     if split == "val":
         vals = {(m.config.val_subjects, m.config.val_seed, m.config.val_fraction) for m in members}
         if len(vals) > 1:
             raise HarvitError("--split val: the members hold out different validation subjects (e.g. the folds "
                               "of a cross-validation); evaluate the ensemble on --split test")
-    if dataset is None or isinstance(dataset, str):
-        name = dataset or cfg.dataset
-        stride = cfg.train_stride_or_none if split == "val" and name == cfg.dataset else None
-        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy, stride)
-    else:
-        ds, name = dataset, dataset.name
-    windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
-    check_compatible(windows, members[0].classes, members[0].channels, members[0].window_length, name)
-    if len(windows) == 0:
-        raise HarvitError(f"--split {split}: the {name} {split} split holds no windows")
+    windows, name = evaluation_windows(members[0], split, dataset, data_dir)
     classes = members[0].classes
     log_probs, rows, view_acc = [], [], []
     for m in members:
@@ -71,27 +61,16 @@ def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: s
     lp = mean_log_probs(log_probs)
     y_true = torch.from_numpy(windows.y)
     y_pred = lp.argmax(-1)
-    metrics = classification_metrics(y_true.numpy(), y_pred.numpy(), classes)
     first = targets[0] if targets else members[0].path
     base = Path(first) if Path(first).is_dir() else Path(first).parent
     json_path = Path(json_path) if json_path else base / f"evaluation_ensemble_{split}.json"
     result: dict[str, Any] = {
         "checkpoint": f"ensemble of {len(members)} runs",
         "epoch": 0,
-        "dataset": name,
-        "split": split,
-        "windows": len(windows),
-        "subjects": windows.subjects(),
-        "accuracy": metrics["accuracy"],
-        "macro_f1": metrics["macro_f1"],
+        **metrics_record(y_true.numpy(), y_pred.numpy(), windows, classes, name, split),
         "loss": float(F.nll_loss(lp, y_true)),
         "view_accuracy": float(sum(view_acc) / len(view_acc)),
         "n_views": int(members[0].model.n_views),
-        "per_class_accuracy": metrics["per_class_accuracy"],
-        "per_class": metrics["per_class"],
-        "confusion_matrix": metrics["confusion_matrix"],
-        "per_subject": per_subject_metrics(y_true.numpy(), y_pred.numpy(), windows.subject, classes),
-        "classes": list(classes),
         "members": rows,
         "device": str(dev),
         "time_s": round(time.perf_counter() - t0, 3),

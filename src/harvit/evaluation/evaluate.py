@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 import harvit.data
 from harvit.data import train_val_split
 from harvit.evaluation.inference import Split, evaluate_split
 from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
-from harvit.models.loading import load_trained
+from harvit.models.loading import TrainedModel, load_trained
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 from harvit.utils.runtime import autocast_factory, pick_device
@@ -83,6 +85,46 @@ def check_compatible(windows: Windows, classes: list[str], channels: list[str], 
                           f"on {window_length}")
 
 
+def evaluation_windows(tm: TrainedModel, split: str, dataset: str | Dataset | None = None,
+                       data_dir: str | None = None) -> tuple[Windows, str]:
+    """The windows of ``split`` a trained model is scored on, and the data set's name: the run's data set
+    (own-data settings included) unless another name or a loaded :class:`~harvit.data.Dataset` is given;
+    validation windows as in training (the run's ``--train-stride``, subjects and seed)."""
+    cfg = tm.config
+    if dataset is None or isinstance(dataset, str):
+        name = dataset or cfg.dataset
+        stride = cfg.train_stride_or_none if split == "val" and name == cfg.dataset else None
+        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy, stride,
+                               cfg.to_dict())
+    else:
+        ds, name = dataset, dataset.name
+    windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
+    check_compatible(windows, tm.classes, tm.channels, tm.window_length, name)
+    if len(windows) == 0:
+        raise HarvitError(f"--split {split}: the {name} {split} split holds no windows")
+    return windows, name
+
+
+def metrics_record(y_true: np.ndarray, y_pred: np.ndarray, windows: Windows, classes: list[str], name: str,
+                   split: str) -> dict[str, Any]:
+    """The metrics part of an evaluation result: data set, split, windows, subjects, accuracy, macro-F1,
+    per-class and per-subject figures, confusion matrix, classes (``y_*``: int [N] class indices)."""
+    metrics = classification_metrics(y_true, y_pred, classes)
+    return {
+        "dataset": name,
+        "split": split,
+        "windows": len(windows),
+        "subjects": windows.subjects(),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "per_class": metrics["per_class"],
+        "confusion_matrix": metrics["confusion_matrix"],
+        "per_subject": per_subject_metrics(y_true, y_pred, windows.subject, classes),
+        "classes": list(classes),
+    }
+
+
 def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | Dataset | None = None,
                         data_dir: str | None = None, device: str = "auto",
                         json_path: str | Path | None = None) -> dict[str, Any]:
@@ -111,40 +153,17 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
     dev = pick_device(device)
     tm = load_trained(target, dev)
     cfg = tm.config
-    if dataset is None or isinstance(dataset, str):
-        name = dataset or cfg.dataset
-        # validation windows as in training (the run's --train-stride); test windows are the same either way
-        stride = cfg.train_stride_or_none if split == "val" and name == cfg.dataset else None
-        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy, stride,
-                               cfg.to_dict())
-    else:
-        ds, name = dataset, dataset.name
-    windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
-    check_compatible(windows, tm.classes, tm.channels, tm.window_length, name)
-    if len(windows) == 0:
-        raise HarvitError(f"--split {split}: the {name} {split} split holds no windows")
+    windows, name = evaluation_windows(tm, split, dataset, data_dir)
     out = evaluate_split(tm.model, Split.from_windows(split, windows, dev), cfg.eval_batch_size,
                          autocast_factory(dev, cfg.amp, cfg.amp_dtype))
-    metrics = classification_metrics(out["y_true"].numpy(), out["y_pred"].numpy(), tm.classes)
     json_path = Path(json_path) if json_path else _run_dir_of(target) / f"evaluation_{split}.json"
     result: dict[str, Any] = {
         "checkpoint": str(tm.path),
         "epoch": int(tm.checkpoint.get("epoch", 0)),
-        "dataset": name,
-        "split": split,
-        "windows": len(windows),
-        "subjects": windows.subjects(),
-        "accuracy": metrics["accuracy"],
-        "macro_f1": metrics["macro_f1"],
+        **metrics_record(out["y_true"].numpy(), out["y_pred"].numpy(), windows, tm.classes, name, split),
         "loss": float(out["loss"]),
         "view_accuracy": float(out["view_acc"]),
         "n_views": int(tm.model.n_views),
-        "per_class_accuracy": metrics["per_class_accuracy"],
-        "per_class": metrics["per_class"],
-        "confusion_matrix": metrics["confusion_matrix"],
-        "per_subject": per_subject_metrics(out["y_true"].numpy(), out["y_pred"].numpy(), windows.subject,
-                                           tm.classes),
-        "classes": list(tm.classes),
         "device": str(dev),
         "time_s": round(time.perf_counter() - t0, 3),
         "json_path": str(json_path),
