@@ -17,9 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from harvit.data.cache import cache_key, cached_dataset
+from harvit.data.catalog import register_dataset
 from harvit.data.download import Source, fetch_official, open_source
 from harvit.data.hapt import read_activity_labels
-from harvit.data.signals import CHANNELS, check_nan_policy, fill_nonfinite, parse_numeric_text
+from harvit.data.signals import (
+    CHANNELS,
+    DEFAULT_PREPROCESSING,
+    Preprocessing,
+    check_nan_policy,
+    fill_nonfinite,
+    parse_numeric_text,
+)
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
 
@@ -51,6 +59,14 @@ def required_files() -> list[str]:
         files += [f"{split}/y_{split}.txt", f"{split}/subject_{split}.txt"]
         files += [signal_file(c, split) for c in CHANNELS]
     return files
+
+
+@register_dataset("UCI HAR official 9-channel windows, 6 activities", n_classes=6, fixed_windows=True)
+def uci_har(data_dir: Path, nan_policy: str = "error", params: Preprocessing = DEFAULT_PREPROCESSING,
+            use_cache: bool = True) -> Dataset:
+    """The built-in data set ``uci_har``: :func:`load_uci_har` (its windows come pre-cut and filtered, so
+    ``params`` must be the defaults; :func:`harvit.data.load_dataset` checks that)."""
+    return load_uci_har(data_dir, nan_policy, use_cache)
 
 
 def load_uci_har(data_dir: Path, nan_policy: str = "error", use_cache: bool = True) -> Dataset:
