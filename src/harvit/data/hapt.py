@@ -15,7 +15,6 @@ wholly inside it. This reproduces the official HAPT window counts (train 7767, t
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,15 +28,13 @@ from harvit.data.signals import (
     CHANNELS,
     DEFAULT_PREPROCESSING,
     Preprocessing,
+    apply_nan_policy,
     check_nan_policy,
-    fill_nonfinite,
     parse_numeric_text,
     preprocess_inertial,
 )
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
-
-log = logging.getLogger("harvit.data")
 
 HAPT_URL = (
     "https://archive.ics.uci.edu/static/public/341/"
@@ -224,22 +221,8 @@ def read_experiment(
         )
     bad = np.zeros(raw[0].shape[0], dtype=bool)
     for k, rel in enumerate(rels):
-        nonfinite = ~np.isfinite(raw[k])
-        if not nonfinite.any():
-            continue
-        count = int(nonfinite.sum())
-        if nan_policy == "error":
-            raise HarvitError(
-                f"{src.where(rel)}: {count} NaN/Inf values; expected finite numbers "
-                "(--nan-policy drop drops the windows holding them, --nan-policy interpolate fills them)"
-            )
-        log.warning("%s: %d NaN/Inf values (%s)", src.where(rel), count, nan_policy)
-        if nan_policy == "drop":
-            bad |= nonfinite.any(axis=1)
-        try:
-            raw[k] = fill_nonfinite(raw[k])
-        except HarvitError as e:
-            raise HarvitError(f"{src.where(rel)}: {e}") from None
+        raw[k], dropped = apply_nan_policy(raw[k], src.where(rel), nan_policy)
+        bad |= dropped
     return preprocess_inertial(raw[0], raw[1], RATE_HZ, params), bad
 
 

@@ -11,7 +11,6 @@ Read, for split in train/test:
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,11 @@ from harvit.data.signals import (
     Preprocessing,
     check_nan_policy,
     fill_nonfinite,
+    nonfinite_mask,
     parse_numeric_text,
 )
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
-
-log = logging.getLogger("harvit.data")
 
 UCI_HAR_URL = "https://archive.ics.uci.edu/static/public/240/human+activity+recognition+using+smartphones.zip"
 SUBDIR = "uci_har"
@@ -157,17 +155,9 @@ def read_split(src: Source, split: str, classes: list[str], nan_policy: str = "e
 
 def _apply_nan_policy(table: np.ndarray, where: str, nan_policy: str) -> np.ndarray:
     """Handle NaN/Inf in a [N, 128] table in place; return bool [N], True for rows that had any."""
-    nonfinite = ~np.isfinite(table)
-    rows = nonfinite.any(axis=1)
+    rows = nonfinite_mask(table, where, nan_policy).any(axis=1)
     if not rows.any():
         return rows
-    count = int(nonfinite.sum())
-    if nan_policy == "error":
-        raise HarvitError(
-            f"{where}: {count} NaN/Inf values; expected finite numbers "
-            "(--nan-policy drop drops the windows holding them, --nan-policy interpolate fills them)"
-        )
-    log.warning("%s: %d NaN/Inf values (%s)", where, count, nan_policy)
     if nan_policy == "interpolate":
         for i in np.nonzero(rows)[0]:
             try:
