@@ -80,8 +80,8 @@ def load_dataset(
         train_stride: step between *training* window starts in samples (None: the recipe's own).
             Denser training windows give more (overlapping) examples; the test windows keep the
             recipe's stride, so test scores stay comparable. Only for data sets windowed from raw
-            recordings (hapt6, hapt12, tables). Tables may give ``options.train_overlap`` instead (a
-            fraction of their window length).
+            recordings (built-in data sets without ``fixed_windows``, tables). Tables may give
+            ``options.train_overlap`` instead (a fraction of their window length).
         options: the own-data settings (:class:`OwnOptions`, e.g. ``OwnOptions.from_settings(cfg.to_dict())``);
             with a built-in name they must be the defaults.
 
