@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from harvit.cli import build_parser
+from harvit.cli import build_parser, expand_help
 from harvit.config import PRESETS, PROFILE_KEYS, Config
 from harvit.utils.atomic import write_text
 
@@ -33,10 +33,17 @@ def flag_rows() -> list[str]:
         name = f.name.replace("_", "-")
         flag = f"--{name}" if "bool" not in str(f.type) else f"--{name} / --no-{name}"
         choices = f.metadata.get("choices")
-        text = f.metadata["help"] + (f" ({', '.join(choices)})" if choices else "")
+        text = expand_help(f.metadata["help"], f.metadata.get("registry"))
+        text += f" ({', '.join(choices)})" if choices else ""
         rows.append(f"| `{flag}` | `{getattr(defaults, f.name)}` | {f.metadata.get('group')} | "
                     f"{text.replace('|', '/')} |")
     return rows
+
+
+def _help(action: argparse.Action) -> str:
+    """An argument's help with its registry's names filled in (``%(registered)s``)."""
+    registered = getattr(action, "registered", None)
+    return expand_help(action.help or "", registered.registry if registered else None)
 
 
 def render() -> str:
@@ -53,13 +60,13 @@ def render() -> str:
         for a in args:
             what = "/".join(a.option_strings) or a.dest.upper()
             default = "" if a.default in (None, False) or a.option_strings == [] else f" (default: {a.default})"
-            lines.append(f"- `harvit {name}` `{what}`: {(a.help or '').replace('|', '/')}{default}")
+            lines.append(f"- `harvit {name}` `{what}`: {_help(a).replace('|', '/')}{default}")
         for inner in [a for a in sp._actions if isinstance(a, type(sub))]:
             for iname, isp in inner.choices.items():
                 for a in isp._actions:
                     if a.dest != "help":
                         what = "/".join(a.option_strings) or a.dest.upper()
-                        lines.append(f"- `harvit {name} {iname}` `{what}`: {a.help or ''}")
+                        lines.append(f"- `harvit {name} {iname}` `{what}`: {_help(a)}")
     pr = sub.choices["profile"]
     own = [a for a in pr._actions if a.dest != "help" and a.dest not in PROFILE_KEYS]
     for a in own:

@@ -19,6 +19,7 @@ import torch
 from helpers_runs import is_png, tiny_config
 
 from harvit.config import resolve
+from harvit.data import windowing
 from harvit.features.statistics import n_statistics, window_statistics
 from harvit.imaging.augment import augment_batch
 from harvit.imaging.encodings import encode
@@ -212,15 +213,15 @@ def test_cpu_preset_train_stride_on_tables(tmp_path: Path):
     from harvit.data import OwnOptions, load_dataset
 
     path = acc_table(tmp_path / "acc.csv")
-    cfg, _ = resolve({"preset": "cpu", "dataset": str(path), "window_s": 2.0}, cuda_available=False)
+    cfg, _ = resolve({"preset": "cpu", "dataset": str(path), "window_s": 2.0}, False, windowing)
     ds = load_dataset(cfg.dataset, train_stride=cfg.train_stride_or_none, options=OwnOptions.from_settings(
         cfg.to_dict()))
     # 40-sample windows at 20 Hz: the preset's denser training windows are a quarter window apart
     assert ds.train.meta["stride"] == 10 and ds.test.meta["stride"] == 20
     assert (cfg.train_overlap, cfg.train_stride) == (0.75, 0)
-    explicit, _ = resolve({"preset": "cpu", "dataset": str(path), "train_stride": 5}, cuda_available=False)
+    explicit, _ = resolve({"preset": "cpu", "dataset": str(path), "train_stride": 5}, False, windowing)
     assert (explicit.train_overlap, explicit.train_stride) == (0.0, 5)  # a given stride is kept, in samples
-    builtin, _ = resolve({"preset": "cpu", "dataset": "hapt6"}, cuda_available=False)
+    builtin, _ = resolve({"preset": "cpu", "dataset": "hapt6"}, False, windowing)
     assert (builtin.train_overlap, builtin.train_stride) == (0.0, 32)
     with pytest.raises(HarvitError, match="--train-stride 5 and --train-overlap 0.5: expected one of them"):
         load_dataset(str(path), train_stride=5, options=OwnOptions(window_s=2.0, train_overlap=0.5))

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from harvit.cli import build_parser
+from harvit.cli import build_parser, check_registered, main
 from harvit.config import PRESETS, Config, resolve
+from harvit.data import windowing
 from harvit.utils.errors import HarvitError
 
 
@@ -19,7 +20,7 @@ def test_defaults_are_the_reference_design():
 @pytest.mark.parametrize(
     "field, value, flag",
     [("lr", -1.0, "--lr"), ("batch_size", 0, "--batch-size"), ("val_fraction", 1.0, "--val-fraction"),
-     ("mode", "diagonal", "--mode"), ("encodings", "gasf,wavelet", "--encodings"), ("dataset", "mnist", "--dataset"),
+     ("mode", "diagonal", "--mode"), ("encodings", "gasf,gasf", "--encodings"), ("dataset", "", "--dataset"),
      ("hidden_dims", "12,x", "--hidden-dims"), ("epochs", 0, "--epochs"), ("run_name", "../x", "--run-name")],
 )
 def test_bad_values_name_the_flag(field, value, flag):
@@ -27,12 +28,22 @@ def test_bad_values_name_the_flag(field, value, flag):
         Config(**{field: value}).validate()
 
 
+@pytest.mark.parametrize("field, value, flag", [("encodings", "gasf,wavelet", "--encodings"),
+                                               ("dataset", "mnist", "--dataset")])
+def test_unregistered_names_name_the_flag(field, value, flag):
+    """Names of data sets and encodings live in their registries, above the config: the CLI checks them."""
+    Config(**{field: value}).validate()  # well-formed: the config knows no names
+    with pytest.raises(HarvitError, match=flag):
+        check_registered(Config(**{field: value}))
+    assert main(["train", f"--{field}", value, "--print-config"]) == 2
+
+
 def test_precedence_defaults_preset_flags():
-    cfg, preset = resolve({}, cuda_available=False)
+    cfg, preset = resolve({}, False, windowing)
     assert preset == "cpu" and cfg.img_size == PRESETS["cpu"]["img_size"]
-    cfg, preset = resolve({}, cuda_available=True)
+    cfg, preset = resolve({}, True, windowing)
     assert preset == "pix2seq" and cfg.encoder == "vit_base_patch8_224" and cfg.pretrained
-    cfg, _ = resolve({"preset": "cpu", "img_size": 48}, cuda_available=True)
+    cfg, _ = resolve({"preset": "cpu", "img_size": 48}, True, windowing)
     assert cfg.img_size == 48 and cfg.mode == PRESETS["cpu"]["mode"]
 
 
@@ -65,7 +76,7 @@ def test_every_field_is_one_flag_with_help():
 
 
 def test_cpu_preset_windows_densely_only_where_raw_recordings_exist():
-    assert resolve({"preset": "cpu", "dataset": "hapt6"}, cuda_available=False)[0].train_stride == 32
-    assert resolve({"preset": "cpu", "dataset": "uci_har"}, cuda_available=False)[0].train_stride == 0
-    explicit = resolve({"preset": "cpu", "dataset": "uci_har", "train_stride": 16}, cuda_available=False)[0]
+    assert resolve({"preset": "cpu", "dataset": "hapt6"}, False, windowing)[0].train_stride == 32
+    assert resolve({"preset": "cpu", "dataset": "uci_har"}, False, windowing)[0].train_stride == 0
+    explicit = resolve({"preset": "cpu", "dataset": "uci_har", "train_stride": 16}, False, windowing)[0]
     assert explicit.train_stride == 16  # an explicit flag is kept (and refused when the data loads)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harvit.cli import main
+from harvit.cli import check_registered, main
 from harvit.config import Config
 from harvit.data import NO_SUBJECT, OwnOptions, load_dataset, train_val_split
 from harvit.data import ts_files as ts_module
@@ -357,7 +357,7 @@ def test_config_dataset_is_a_name_or_an_existing_path(tmp_path: Path):
     path = write_csv(table(subjects=(1, 2)), tmp_path / "ok.csv")
     assert Config(dataset=str(path)).validate().dataset == str(path)
     with pytest.raises(HarvitError, match="--dataset: .*nor an existing file or folder"):
-        Config(dataset=str(tmp_path / "nope.csv")).validate()
+        check_registered(Config(dataset=str(tmp_path / "nope.csv")).validate())  # the data layer knows data sets
     with pytest.raises(HarvitError, match="--window-s"):
         Config(dataset=str(path), window_s=0).validate()
     with pytest.raises(HarvitError, match="--window-s: only for your own data"):

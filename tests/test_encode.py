@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harvit.imaging.encodings import ENCODERS, encode, gadf, gasf, log_spectrogram, mtf, paa, paa_matrix, rp, spec
+from harvit.imaging.encodings import ENCODINGS, encode, gadf, gasf, log_spectrogram, mtf, paa, paa_matrix, rp, spec
 from harvit.imaging.imager import SignalImager
 from harvit.imaging.scaling import Scaler
 from harvit.utils.errors import HarvitError
@@ -193,7 +193,7 @@ def test_encode_channel_order_is_signal_major() -> None:
     out = encode(x, names, 32)
     for k in range(3):
         for e, name in enumerate(names):
-            torch.testing.assert_close(out[:, k * 3 + e], ENCODERS[name](x[:, k:k + 1])[:, 0])
+            torch.testing.assert_close(out[:, k * 3 + e], ENCODINGS.get(name).fn(x[:, k:k + 1])[:, 0])
 
 
 def test_encoder_value_bounds() -> None:

@@ -11,16 +11,10 @@ from torch import nn
 
 from harvit.cli import main
 from harvit.evaluation.inference import window_loader
-from harvit.reporting.profiler import (
-    PerformanceProfiler,
-    build_random_model,
-    compare_amp_performance,
-    format_profile,
-    peak_memory_mb,
-    profile_command,
-    random_windows,
-    reset_peak_memory,
-)
+from harvit.reporting.measure import peak_memory_mb, reset_peak_memory
+from harvit.reporting.profile_command import build_random_model, n_classes, profile_command, random_windows
+from harvit.reporting.profile_format import format_profile
+from harvit.reporting.profiler import PerformanceProfiler, compare_amp_performance
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,3 +124,8 @@ def test_profile_cli(tmp_path, capsys):
     assert main(["profile", "--out", str(out), "--batch-sizes", "4,8", "--steps", "1", *flags]) == 0
     assert "images/s" in capsys.readouterr().out
     assert json.loads(out.read_text())["profile"]["batch_size"] == 8
+
+
+def test_head_size_comes_from_the_data_set_registry():
+    assert (n_classes("hapt12"), n_classes("hapt6"), n_classes("uci_har")) == (12, 6, 6)
+    assert n_classes("my_recordings.csv") == 6  # your own data: the profiler does not load it

@@ -53,6 +53,44 @@ def preset_note(name: str, default: Any) -> str:
     return "; ".join(f"{p} preset: {v[name]}" for p, v in PRESETS.items() if name in v and v[name] != default)
 
 
+def registered_names(registry: str) -> list[str]:
+    """The names in a registry: ``datasets`` (:data:`harvit.data.DATASETS`) or ``encodings``
+    (:data:`harvit.imaging.encodings.ENCODINGS`), imported when first asked (the encodings load torch)."""
+    if registry == "datasets":
+        from harvit.data import dataset_names
+
+        return dataset_names()
+    from harvit.imaging.encodings import ENCODINGS
+
+    return ENCODINGS.names()
+
+
+class Registered:
+    """``%(registered)s`` in a help text: the registry's names, read only when the help is shown."""
+
+    def __init__(self, registry: str) -> None:
+        self.registry = registry
+
+    def __str__(self) -> str:
+        return ", ".join(registered_names(self.registry))
+
+
+def expand_help(text: str, registry: str | None) -> str:
+    """A help text with ``%(registered)s`` filled from ``registry`` (for pages generated from the help)."""
+    return text % {"registered": Registered(registry)} if registry else text
+
+
+def check_registered(cfg: Config) -> Config:
+    """Check the settings that name registered things (``--dataset``, ``--encodings``) against their registries,
+    which sit above :mod:`harvit.config`; a bad name raises one :class:`HarvitError` naming the flag."""
+    from harvit.data import check_dataset
+    from harvit.imaging.encodings import check_encodings
+
+    check_dataset(cfg.dataset)
+    check_encodings(cfg.encoding_list)
+    return cfg
+
+
 def add_config_flags(parser: argparse.ArgumentParser, names: Collection[str] | None = None) -> None:
     """One flag per Config field (``--snake-case``), default SUPPRESS so only given flags are seen.
 
@@ -75,15 +113,17 @@ def add_config_flags(parser: argparse.ArgumentParser, names: Collection[str] | N
         flag = "--" + f.name.replace("_", "-")
         kw: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if tp is bool:
-            g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            action = g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif f.name == "hidden_dims":
-            g.add_argument(flag, nargs="*", action=_Widths, metavar="WIDTH", **kw)
+            action = g.add_argument(flag, nargs="*", action=_Widths, metavar="WIDTH", **kw)
         else:
             if f.metadata.get("choices"):
                 kw["choices"] = f.metadata["choices"]
             if f.name == "preset":
                 kw["choices"] = tuple(PRESETS)
-            g.add_argument(flag, type=tp, metavar=f.name.upper() if tp is not str else None, **kw)
+            action = g.add_argument(flag, type=tp, metavar=f.name.upper() if tp is not str else None, **kw)
+        if f.metadata.get("registry"):
+            action.registered = Registered(f.metadata["registry"])  # type: ignore[attr-defined]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     di = dsub.add_parser("info", help="windows per split and class, subjects, channels, rate")
-    di.add_argument("dataset", help="hapt6, hapt12, uci_har, or a path to your own data (table, .npz, .ts)")
+    di_dataset = di.add_argument("dataset", help="a built-in data set (%(registered)s) or a path to your own data "
+                                 "(table, .npz, .ts)")
+    di_dataset.registered = Registered("datasets")  # type: ignore[attr-defined]
     di.add_argument("--data-dir", default=None, help=data_dir_help)
     di.add_argument("--config", default=None, help="read the own-data settings from a run's config.json")
     add_config_flags(di, OWN_DATA_FIELDS + ("nan_policy", "train_stride"))
@@ -141,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="follow this run folder's config.json (data set, windows, validation subjects)")
     b.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="follow this preset's settings (default: by device, as harvit train)")
-    b.add_argument("--dataset", default=None, help="dataset name (default: hapt6, or the run's)")
+    b.add_argument("--dataset", default=None, help=f"dataset name (default: {Config.dataset}, or the run's)")
     b.add_argument("--data-dir", default=None, help=data_dir_help)
     b.add_argument("--seed", type=int, default=None,
                    help="seed of the validation-subject hold-out (default: 42, or the run's)")
@@ -202,16 +244,25 @@ def _explicit(ns: argparse.Namespace) -> dict[str, Any]:
 
 def config_from_args(ns: argparse.Namespace) -> tuple[Config, str]:
     """Defaults < preset < --config file < flags."""
-    import torch
-
-    from harvit.config import resolve
 
     explicit = _explicit(ns)
     if getattr(ns, "config", None):
         base = Config.load(ns.config).to_dict()
         base.update(explicit)
         explicit = base
-    return resolve(explicit, torch.cuda.is_available())
+    return resolve_checked(explicit)
+
+
+def resolve_checked(explicit: dict[str, Any]) -> tuple[Config, str]:
+    """:func:`harvit.config.resolve` (the preset by device when none is given, the data set's windowing from
+    :func:`harvit.data.windowing`), then the registered names checked (:func:`check_registered`)."""
+    import torch
+
+    from harvit.config import resolve
+    from harvit.data import windowing
+
+    cfg, preset = resolve(explicit, torch.cuda.is_available(), windowing)
+    return check_registered(cfg), preset
 
 
 def torchrun_rank() -> int:
@@ -330,11 +381,7 @@ def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
             raise HarvitError(f"--run {run}: no config.json there; expected a run folder of harvit train")
         cfg = Config.from_dict({**Config.load(run / "config.json").to_dict(), **explicit}, source=str(run))
         return cfg.validate(), f"the settings of run {run}"
-    import torch
-
-    from harvit.config import resolve
-
-    cfg, preset = resolve({**explicit, **({"preset": ns.preset} if ns.preset else {})}, torch.cuda.is_available())
+    cfg, preset = resolve_checked({**explicit, **({"preset": ns.preset} if ns.preset else {})})
     return cfg, f"the {preset} preset" + ("" if ns.preset else " (chosen by device; --preset or --run to change)")
 
 
@@ -353,7 +400,7 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
 
 
 def cmd_profile(ns: argparse.Namespace) -> int:
-    from harvit.reporting.profiler import profile_command
+    from harvit.reporting.profile_command import profile_command
 
     cfg, _ = config_from_args(ns)
     sizes = [int(s) for s in ns.batch_sizes.split(",") if s.strip()]

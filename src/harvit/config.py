@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,9 @@ from typing import Any
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 
-#: The built-in data sets: name -> what it is (their loaders: :mod:`harvit.data.registry`).
-DATASETS = {
-    "hapt6": "HAPT raw recordings, UCI HAR preprocessing, 6 basic activities",
-    "hapt12": "HAPT raw recordings, UCI HAR preprocessing, 6 activities + 6 postural transitions",
-    "uci_har": "UCI HAR official 9-channel windows, 6 activities",
-}
 HAPT_WINDOW = 128
 """Samples per window of the built-in data sets (2.56 s at 50 Hz): the presets' ``train_stride`` is in these."""
 MODES = ("flatten", "sensor", "stack")
-ENCODINGS = ("gasf", "gadf", "mtf", "rp", "spec")
 SCALINGS = ("global", "window")
 SCALE_RANGES = ("unit", "symmetric")
 AUGMENT_AXES = ("any", "x", "y", "z", "lying")
@@ -65,9 +59,9 @@ class Config:
     """Every setting of a harvit run. Field metadata holds the help text and CLI group."""
 
     # data
-    dataset: str = _f("hapt6", f"a built-in data set ({', '.join(DATASETS)}) or a path to your own: a table of "
+    dataset: str = _f("hapt6", "a built-in data set (%(registered)s) or a path to your own: a table of "
                       "recordings (.csv, .csv.gz, .parquet or a folder of them), an .npz of windows, or NAME_TRAIN.ts",
-                      "data")
+                      "data", registry="datasets")
     data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
     val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
     val_subjects: str = _f("", "comma-separated subject ids held out for validation (overrides --val-fraction); "
@@ -109,8 +103,8 @@ class Config:
     # views and images
     mode: str = _f("flatten", "channels -> images: flatten (1 per channel), sensor (xyz), stack (all)",
                    "images", MODES)
-    encodings: str = _f("gasf,gadf,mtf", f"comma-separated image encodings from {', '.join(ENCODINGS)}",
-                        "images")
+    encodings: str = _f("gasf,gadf,mtf", "comma-separated image encodings from %(registered)s", "images",
+                        registry="encodings")
     img_size: int = _f(224, "image side in pixels", "images")
     scaling: str = _f("global", "global: per-channel range fitted on training subjects; window: per-window "
                       "min-max", "images", SCALINGS)
@@ -223,9 +217,10 @@ class Config:
             v = getattr(self, f.name)
             if choices and v is not None and v not in choices:
                 raise HarvitError(f"--{_flag(f.name)}: unknown value {v!r}; expected one of {', '.join(choices)}")
-        if self.dataset not in DATASETS and not Path(str(self.dataset)).expanduser().exists():
-            raise HarvitError(f"--dataset: {self.dataset!r} is neither a built-in data set ({', '.join(DATASETS)}) "
-                              "nor an existing file or folder")
+        # The names of data sets and encodings live in their registries (harvit.data, harvit.imaging), which
+        # sit above this layer: harvit.data.check_dataset and harvit.imaging.encodings.check_encodings check them.
+        if not isinstance(self.dataset, str) or not self.dataset.strip():
+            raise HarvitError("--dataset: expected a built-in data set or a path to your own data")
         _check(self.rate >= 0, "rate", self.rate, "a rate in Hz >= 0 (0: the data's own)")
         _check(self.window_s > 0, "window-s", self.window_s, "a window length in seconds > 0")
         _check(0 <= self.overlap < 1, "overlap", self.overlap, "a fraction in [0, 1)")
@@ -234,10 +229,7 @@ class Config:
         _check(0 < self.test_fraction < 1, "test-fraction", self.test_fraction, "a fraction in (0, 1)")
         encs = self.encoding_list
         if not encs:
-            raise HarvitError("--encodings: no encoding given; expected some of " + ", ".join(ENCODINGS))
-        for e in encs:
-            if e not in ENCODINGS:
-                raise HarvitError(f"--encodings: unknown encoding {e!r}; expected some of {', '.join(ENCODINGS)}")
+            raise HarvitError("--encodings: no encoding given (see harvit train --help for the list)")
         if len(set(encs)) != len(encs):
             raise HarvitError(f"--encodings: repeated encoding in {self.encodings!r}")
         try:
@@ -383,29 +375,32 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def resolve(explicit: dict[str, Any], cuda_available: bool) -> tuple[Config, str]:
-    """Defaults < preset < explicit settings. Returns the config and the preset used."""
+#: How a data set comes, as the data layer tells :func:`resolve` (``harvit.data.windowing``): cut from raw
+#: recordings by the built-in recipe (a training stride applies), in fixed windows (no stride applies: UCI HAR,
+#: .npz, .ts), or a table of recordings with its own window length (a stride becomes an overlap).
+WINDOWINGS = ("recordings", "windows", "table")
+
+
+def resolve(explicit: dict[str, Any], cuda_available: bool, windowing: Callable[[str], str]) -> tuple[Config, str]:
+    """Defaults < preset < explicit settings. Returns the config and the preset used.
+
+    Args:
+        explicit: the settings given (flags, a config file).
+        cuda_available: picks the preset when none is given (pix2seq with CUDA, else cpu).
+        windowing: data set name or path -> one of :data:`WINDOWINGS` (``harvit.data.windowing``: the data
+            sets are known above this layer), which decides what a preset's ``train_stride`` becomes.
+    """
     preset = explicit.get("preset") or ("pix2seq" if cuda_available else "cpu")
     if preset not in PRESETS:
         raise HarvitError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **explicit, "preset": preset}
-    dataset = values.get("dataset", Config.dataset)
-    if _ready_windows(dataset) and "train_stride" not in explicit:
+    kind = windowing(values.get("dataset", Config.dataset))
+    if kind == "windows" and "train_stride" not in explicit:
         values["train_stride"] = 0  # a preset's denser windows need raw recordings; these ship fixed windows
-    elif (dataset not in DATASETS and values.get("train_stride") and "train_stride" not in explicit
+    elif (kind == "table" and values.get("train_stride") and "train_stride" not in explicit
           and "train_overlap" not in explicit):
         # a table's windows have their own length: the preset's stride (in samples of HAPT's 128-sample
         # windows) becomes the same overlap, so training windows stay denser than the test windows
         values["train_overlap"] = max(1 - values["train_stride"] / HAPT_WINDOW, values.get("overlap", Config.overlap))
         values["train_stride"] = 0
     return Config.from_dict(values, source="settings").validate(), preset
-
-
-def _ready_windows(dataset: str) -> bool:
-    """Whether ``dataset`` ships fixed windows (uci_har, an .npz, .ts files), so no training stride applies."""
-    if dataset == "uci_har":
-        return True
-    path = Path(str(dataset)).expanduser()
-    if path.name.lower().endswith((".npz", ".ts")):
-        return True
-    return path.is_dir() and any(path.glob("*_TRAIN.ts"))

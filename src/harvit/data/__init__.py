@@ -10,7 +10,16 @@ from harvit.data.cache import cache_dir, resolve_data_dir
 from harvit.data.download import download, safe_extract
 from harvit.data.options import OwnOptions
 from harvit.data.own import load_own
-from harvit.data.registry import DATASETS, check_dataset, dataset_info, dataset_names, is_builtin, load_dataset
+from harvit.data.registry import (
+    DATASETS,
+    check_dataset,
+    dataset_info,
+    dataset_names,
+    get_spec,
+    is_builtin,
+    load_dataset,
+    windowing,
+)
 from harvit.data.signals import CHANNELS, Preprocessing, preprocess_inertial, sliding_windows
 from harvit.data.splits import train_val_split
 from harvit.data.windows import NO_SUBJECT, Dataset, Windows
@@ -27,6 +36,7 @@ __all__ = [
     "check_dataset",
     "dataset_info",
     "dataset_names",
+    "get_spec",
     "download",
     "is_builtin",
     "load_dataset",
@@ -36,4 +46,5 @@ __all__ = [
     "safe_extract",
     "sliding_windows",
     "train_val_split",
+    "windowing",
 ]

@@ -15,27 +15,26 @@ wholly inside it. This reproduces the official HAPT window counts (train 7767, t
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from harvit.data.cache import cache_key, cached_dataset
+from harvit.data.catalog import register_dataset
 from harvit.data.download import Source, fetch_official, open_source
 from harvit.data.runs import clear_of, gather_windows, run_window_starts
 from harvit.data.signals import (
     CHANNELS,
     DEFAULT_PREPROCESSING,
     Preprocessing,
+    apply_nan_policy,
     check_nan_policy,
-    fill_nonfinite,
     parse_numeric_text,
     preprocess_inertial,
 )
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
-
-log = logging.getLogger("harvit.data")
 
 HAPT_URL = (
     "https://archive.ics.uci.edu/static/public/341/"
@@ -51,24 +50,11 @@ MANIFEST = "hapt_sha256.tsv"
 RATE_HZ = 50.0
 TEST_SUBJECTS = frozenset({2, 4, 9, 10, 12, 13, 18, 20, 24})
 N_BASIC = 6
-NAMES = ("hapt6", "hapt12")
 
 
-def load_hapt(
-    name: str,
-    data_dir: Path,
-    nan_policy: str = "error",
-    params: Preprocessing = DEFAULT_PREPROCESSING,
-    use_cache: bool = True,
-) -> Dataset:
-    """Load ``hapt6`` or ``hapt12`` from ``data_dir`` (downloading if allowed), through the cache.
-
-    Returns:
-        Dataset with x float32 [N, 9, 128] in :data:`CHANNELS` order, y in 0..5 or 0..11,
-        test = subjects :data:`TEST_SUBJECTS`.
-    """
-    if name not in NAMES:
-        raise HarvitError(f"unknown HAPT variant {name!r}; expected one of {', '.join(NAMES)}")
+def _cached_hapt(name: str, data_dir: Path, nan_policy: str, params: Preprocessing, use_cache: bool,
+                 build: Callable[[Path], Dataset]) -> Dataset:
+    """A HAPT data set through the prepared-windows cache: ``build(path of the HAPT source)`` on a miss."""
     check_nan_policy(nan_policy)
     path = locate_hapt(Path(data_dir))
     with open_source(path, MARKER) as src:
@@ -76,16 +62,36 @@ def load_hapt(
     key = cache_key(
         dataset=name, source=fingerprint, params=params.as_dict(), nan_policy=nan_policy, rate_hz=RATE_HZ
     )
-
-    def build() -> Dataset:
-        if name == "hapt6":
-            return basic_activities(load_hapt("hapt12", data_dir, nan_policy, params, use_cache))
-        return build_hapt(path, nan_policy, params)
-
-    ds = cached_dataset(name, key, build, use_cache)
+    ds = cached_dataset(name, key, lambda: build(path), use_cache)
     for w in (ds.train, ds.test):
         w.meta["cache_key"] = key
     return ds
+
+
+@register_dataset("HAPT raw recordings, UCI HAR preprocessing, 6 basic activities", n_classes=N_BASIC)
+def hapt6(data_dir: Path, nan_policy: str = "error", params: Preprocessing = DEFAULT_PREPROCESSING,
+          use_cache: bool = True) -> Dataset:
+    """The 6 basic HAPT activities (the windows of :func:`hapt12` with labels 1..6), through the cache.
+
+    Returns:
+        Dataset with x float32 [N, 9, 128], y in 0..5, test = subjects :data:`TEST_SUBJECTS`.
+    """
+    return _cached_hapt(hapt6.__name__, data_dir, nan_policy, params, use_cache,
+                        lambda path: basic_activities(hapt12(data_dir, nan_policy, params, use_cache), hapt6.__name__))
+
+
+@register_dataset("HAPT raw recordings, UCI HAR preprocessing, 6 activities + 6 postural transitions",
+                  n_classes=12)
+def hapt12(data_dir: Path, nan_policy: str = "error", params: Preprocessing = DEFAULT_PREPROCESSING,
+           use_cache: bool = True) -> Dataset:
+    """All 12 HAPT activities from ``data_dir`` (downloading if allowed), through the cache.
+
+    Returns:
+        Dataset with x float32 [N, 9, 128] in :data:`CHANNELS` order, y in 0..11,
+        test = subjects :data:`TEST_SUBJECTS`.
+    """
+    return _cached_hapt(hapt12.__name__, data_dir, nan_policy, params, use_cache,
+                        lambda path: build_hapt(path, nan_policy, params))
 
 
 def locate_hapt(data_dir: Path, allow_download: bool = True) -> Path:
@@ -139,15 +145,15 @@ def build_hapt(
     return Dataset("hapt12", splits["train"], splits["test"])
 
 
-def basic_activities(ds: Dataset) -> Dataset:
-    """``hapt6`` from ``hapt12``: only the windows of the 6 basic activities (labels 1..6 -> y 0..5)."""
+def basic_activities(ds: Dataset, name: str) -> Dataset:
+    """The data set ``name`` from ``hapt12``: only the windows of the 6 basic activities (labels 1..6 -> y 0..5)."""
     out = []
     for w in (ds.train, ds.test):
         sub = w.subset(w.y < N_BASIC)
         sub.classes = list(w.classes[:N_BASIC])
-        sub.meta["dataset"] = "hapt6"
+        sub.meta["dataset"] = name
         out.append(sub)
-    return Dataset("hapt6", out[0], out[1])
+    return Dataset(name, out[0], out[1])
 
 
 def read_activity_labels(src: Source) -> list[str]:
@@ -215,22 +221,8 @@ def read_experiment(
         )
     bad = np.zeros(raw[0].shape[0], dtype=bool)
     for k, rel in enumerate(rels):
-        nonfinite = ~np.isfinite(raw[k])
-        if not nonfinite.any():
-            continue
-        count = int(nonfinite.sum())
-        if nan_policy == "error":
-            raise HarvitError(
-                f"{src.where(rel)}: {count} NaN/Inf values; expected finite numbers "
-                "(--nan-policy drop drops the windows holding them, --nan-policy interpolate fills them)"
-            )
-        log.warning("%s: %d NaN/Inf values (%s)", src.where(rel), count, nan_policy)
-        if nan_policy == "drop":
-            bad |= nonfinite.any(axis=1)
-        try:
-            raw[k] = fill_nonfinite(raw[k])
-        except HarvitError as e:
-            raise HarvitError(f"{src.where(rel)}: {e}") from None
+        raw[k], dropped = apply_nan_policy(raw[k], src.where(rel), nan_policy)
+        bad |= dropped
     return preprocess_inertial(raw[0], raw[1], RATE_HZ, params), bad
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from harvit.data.options import OwnOptions, split_list
 from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, run_window_starts
-from harvit.data.signals import fill_nonfinite, prepare_channels
+from harvit.data.signals import apply_nan_policy, prepare_channels
 from harvit.data.tables import Columns, numeric_column, numeric_columns, numeric_share, read_table, resolve_columns
 from harvit.data.timebase import (
     UNITS,
@@ -322,7 +322,7 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
         if x.shape[0] < length:
             stats["short_pieces"] += 1
             continue
-        x, bad = apply_nan_policy(x, piece.where, nan_policy)
+        x, bad = apply_nan_policy(x, piece.where, nan_policy, "empty or NaN/Inf channel values")
         x, channels = prepare_channels(x, list(data.columns.channels), rate, opts.lowpass, opts.gravity_split)
         starts, y = run_window_starts(label_runs(labels), length, stride)
         keep = clear_of(starts, bad, length)
@@ -374,22 +374,3 @@ def regular_piece(piece: Piece, rate: float, own_rate: float, stats: dict | None
         if stats is not None:
             stats["resampled_pieces"] += 1
     return x, labels
-
-
-def apply_nan_policy(x: np.ndarray, where: str, nan_policy: str) -> tuple[np.ndarray, np.ndarray]:
-    """(finite [T, C] samples, bool [T] samples that were NaN when ``drop``) per ``--nan-policy``."""
-    nonfinite = ~np.isfinite(x)
-    bad = np.zeros(x.shape[0], dtype=bool)
-    if not nonfinite.any():
-        return x, bad
-    count = int(nonfinite.sum())
-    if nan_policy == "error":
-        raise HarvitError(f"{where}: {count} empty or NaN/Inf channel values; expected numbers (--nan-policy drop "
-                          "drops the windows holding them, --nan-policy interpolate fills them)")
-    log.warning("%s: %d empty or NaN/Inf channel values (%s)", where, count, nan_policy)
-    if nan_policy == "drop":
-        bad = nonfinite.any(axis=1)
-    try:
-        return fill_nonfinite(x), bad
-    except HarvitError as e:
-        raise HarvitError(f"{where}: {e}") from None

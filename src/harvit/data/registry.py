@@ -3,57 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from harvit.config import DATASETS as BUILTIN_DATASETS
+from harvit.data import hapt, uci_har  # noqa: F401 - their modules register the built-in data sets
 from harvit.data.cache import resolve_data_dir
-from harvit.data.hapt import load_hapt
+from harvit.data.catalog import DATASETS, DatasetSpec
 from harvit.data.options import OwnOptions
 from harvit.data.own import load_own, looks_like_path
 from harvit.data.signals import DEFAULT_PREPROCESSING, Preprocessing, check_nan_policy
-from harvit.data.uci_har import load_uci_har
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A named data set: ``load(data_dir, nan_policy, params, use_cache) -> Dataset``."""
-
-    name: str
-    description: str
-    load: Callable[..., Dataset]
-
-
-def _load_uci_har(data_dir: Path, nan_policy: str, params: Preprocessing, use_cache: bool) -> Dataset:
-    if params != DEFAULT_PREPROCESSING:
-        raise HarvitError("uci_har: windows come pre-cut and filtered; preprocessing parameters do not apply")
-    return load_uci_har(data_dir, nan_policy, use_cache)
-
-
-def _load_builtin(name: str, data_dir: Path, nan_policy: str, params: Preprocessing, use_cache: bool) -> Dataset:
-    if name == "uci_har":
-        return _load_uci_har(data_dir, nan_policy, params, use_cache)
-    return load_hapt(name, data_dir, nan_policy, params, use_cache)
-
-
-#: The built-in data sets (names and descriptions: :data:`harvit.config.DATASETS`).
-DATASETS: dict[str, DatasetSpec] = {
-    name: DatasetSpec(name, description, functools.partial(_load_builtin, name))
-    for name, description in BUILTIN_DATASETS.items()
-}
-
-
 def dataset_names() -> list[str]:
-    """Names accepted by :func:`load_dataset`."""
-    return list(DATASETS)
+    """Names accepted by :func:`load_dataset`: the registered built-in data sets."""
+    return DATASETS.names()
 
 
 def is_builtin(name: str) -> bool:
@@ -68,16 +36,25 @@ def check_dataset(name: str) -> str:
     if isinstance(name, str) and name and looks_like_path(name) and Path(name).expanduser().exists():
         return name
     raise HarvitError(
-        f"--dataset: {name!r} is neither a built-in data set ({', '.join(DATASETS)}) nor an existing file or folder"
+        f"--dataset: {name!r} is neither a built-in data set ({DATASETS.listing()}) nor an existing file or folder"
     )
 
 
 def get_spec(name: str) -> DatasetSpec:
     """The spec of ``name``; an unknown name raises :class:`HarvitError` listing the known ones."""
-    try:
-        return DATASETS[name]
-    except (KeyError, TypeError):
-        raise HarvitError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
+    return DATASETS.get(name)
+
+
+def windowing(name: str) -> str:
+    """How ``name`` comes (one of :data:`harvit.config.WINDOWINGS`): ``recordings`` (a built-in data set cut
+    by its recipe), ``windows`` (fixed windows: a built-in one that ships them, an .npz, .ts files) or
+    ``table`` (recordings of your own, and anything that is not yet a readable path: loading says why)."""
+    if is_builtin(name):
+        return "windows" if get_spec(name).fixed_windows else "recordings"
+    path = Path(str(name)).expanduser()
+    if path.name.lower().endswith((".npz", ".ts")) or (path.is_dir() and any(path.glob("*_TRAIN.ts"))):
+        return "windows"
+    return "table"
 
 
 def load_dataset(
@@ -93,7 +70,7 @@ def load_dataset(
     """Load a data set's train and test windows.
 
     Args:
-        name: ``hapt6``, ``hapt12`` or ``uci_har``, or a path to the user's own data (a table of
+        name: a built-in data set (:func:`dataset_names`), or a path to the user's own data (a table of
             recordings, an ``.npz`` of windows, or a ``.ts`` pair: :func:`harvit.data.own.load_own`).
         data_dir: folder holding ``hapt/`` and ``uci_har/`` (see :func:`resolve_data_dir`).
         nan_policy: NaN/Inf in signals: ``error`` raises, ``drop`` drops the windows holding
@@ -103,8 +80,8 @@ def load_dataset(
         train_stride: step between *training* window starts in samples (None: the recipe's own).
             Denser training windows give more (overlapping) examples; the test windows keep the
             recipe's stride, so test scores stay comparable. Only for data sets windowed from raw
-            recordings (hapt6, hapt12, tables). Tables may give ``options.train_overlap`` instead (a
-            fraction of their window length).
+            recordings (built-in data sets without ``fixed_windows``, tables). Tables may give
+            ``options.train_overlap`` instead (a fraction of their window length).
         options: the own-data settings (:class:`OwnOptions`, e.g. ``OwnOptions.from_settings(cfg.to_dict())``);
             with a built-in name they must be the defaults.
 
@@ -145,9 +122,11 @@ def load_dataset(
     folder = resolve_data_dir(data_dir)
     if train_stride is not None and train_stride < 1:
         raise HarvitError(f"--train-stride: got {train_stride}, expected >= 1 samples")
-    if train_stride is not None and name == "uci_har":
-        raise HarvitError("--train-stride: uci_har ships fixed windows; only hapt6 and hapt12 are windowed from raw "
-                          "recordings")
+    if spec.fixed_windows and params != DEFAULT_PREPROCESSING:
+        raise HarvitError(f"{name}: windows come pre-cut and filtered; preprocessing parameters do not apply")
+    if train_stride is not None and spec.fixed_windows:
+        cut = ", ".join(s.name for s in DATASETS.values() if not s.fixed_windows)
+        raise HarvitError(f"--train-stride: {name} ships fixed windows; only {cut} are windowed from raw recordings")
     ds = spec.load(folder, nan_policy, params, use_cache)
     if train_stride is None or train_stride == params.stride:
         return ds

@@ -8,6 +8,7 @@ The recipe is UCI HAR's published one (see its ``README.txt``): a median filter 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -16,6 +17,8 @@ from scipy import ndimage, signal
 
 from harvit.config import NAN_POLICIES
 from harvit.utils.errors import HarvitError
+
+log = logging.getLogger("harvit.data")
 
 CHANNELS: list[str] = [
     "body_acc_x",
@@ -157,6 +160,46 @@ def fill_nonfinite(x: np.ndarray) -> np.ndarray:
             raise HarvitError(f"column {c + 1} has no finite value to interpolate from")
         x[~ok, c] = np.interp(t[~ok], t[ok], x[ok, c])
     return x
+
+
+def nonfinite_mask(x: np.ndarray, where: str, nan_policy: str, what: str = "NaN/Inf values") -> np.ndarray:
+    """Where ``x`` holds NaN/Inf (bool, x's shape), with ``--nan-policy`` applied to the finding: under
+    ``error`` any raises one :class:`HarvitError` naming ``where``; under ``drop``/``interpolate`` a warning
+    says how many (the caller drops or fills them)."""
+    nonfinite = ~np.isfinite(x)
+    if nonfinite.any():
+        count = int(nonfinite.sum())
+        if nan_policy == "error":
+            raise HarvitError(f"{where}: {count} {what}; expected finite numbers (--nan-policy drop drops the "
+                              "windows holding them, --nan-policy interpolate fills them)")
+        log.warning("%s: %d %s (%s)", where, count, what, nan_policy)
+    return nonfinite
+
+
+def apply_nan_policy(x: np.ndarray, where: str, nan_policy: str, what: str = "NaN/Inf values"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``--nan-policy`` to recorded samples.
+
+    Args:
+        x: [T, C] samples of one recording (a file, a table piece).
+        where: the recording's name for messages.
+        nan_policy: ``error``, ``drop`` or ``interpolate``.
+        what: what the non-finite values are, for messages.
+
+    Returns:
+        (finite [T, C] (float64 where anything was filled, else ``x`` itself), bool [T] samples that held
+        NaN/Inf under ``drop``: windows touching them are dropped; all False otherwise).
+    """
+    nonfinite = nonfinite_mask(x, where, nan_policy, what)
+    bad = np.zeros(x.shape[0], dtype=bool)
+    if not nonfinite.any():
+        return x, bad
+    if nan_policy == "drop":
+        bad = nonfinite.any(axis=1)
+    try:
+        return fill_nonfinite(x), bad
+    except HarvitError as e:
+        raise HarvitError(f"{where}: {e}") from None
 
 
 def parse_numeric_text(data: bytes, where: str, ncols: int | None = None, hint: str = "") -> np.ndarray:

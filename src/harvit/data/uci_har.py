@@ -11,19 +11,25 @@ Read, for split in train/test:
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from harvit.data.cache import cache_key, cached_dataset
+from harvit.data.catalog import register_dataset
 from harvit.data.download import Source, fetch_official, open_source
 from harvit.data.hapt import read_activity_labels
-from harvit.data.signals import CHANNELS, check_nan_policy, fill_nonfinite, parse_numeric_text
+from harvit.data.signals import (
+    CHANNELS,
+    DEFAULT_PREPROCESSING,
+    Preprocessing,
+    check_nan_policy,
+    fill_nonfinite,
+    nonfinite_mask,
+    parse_numeric_text,
+)
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.errors import HarvitError
-
-log = logging.getLogger("harvit.data")
 
 UCI_HAR_URL = "https://archive.ics.uci.edu/static/public/240/human+activity+recognition+using+smartphones.zip"
 SUBDIR = "uci_har"
@@ -51,6 +57,14 @@ def required_files() -> list[str]:
         files += [f"{split}/y_{split}.txt", f"{split}/subject_{split}.txt"]
         files += [signal_file(c, split) for c in CHANNELS]
     return files
+
+
+@register_dataset("UCI HAR official 9-channel windows, 6 activities", n_classes=6, fixed_windows=True)
+def uci_har(data_dir: Path, nan_policy: str = "error", params: Preprocessing = DEFAULT_PREPROCESSING,
+            use_cache: bool = True) -> Dataset:
+    """The built-in data set ``uci_har``: :func:`load_uci_har` (its windows come pre-cut and filtered, so
+    ``params`` must be the defaults; :func:`harvit.data.load_dataset` checks that)."""
+    return load_uci_har(data_dir, nan_policy, use_cache)
 
 
 def load_uci_har(data_dir: Path, nan_policy: str = "error", use_cache: bool = True) -> Dataset:
@@ -141,17 +155,9 @@ def read_split(src: Source, split: str, classes: list[str], nan_policy: str = "e
 
 def _apply_nan_policy(table: np.ndarray, where: str, nan_policy: str) -> np.ndarray:
     """Handle NaN/Inf in a [N, 128] table in place; return bool [N], True for rows that had any."""
-    nonfinite = ~np.isfinite(table)
-    rows = nonfinite.any(axis=1)
+    rows = nonfinite_mask(table, where, nan_policy).any(axis=1)
     if not rows.any():
         return rows
-    count = int(nonfinite.sum())
-    if nan_policy == "error":
-        raise HarvitError(
-            f"{where}: {count} NaN/Inf values; expected finite numbers "
-            "(--nan-policy drop drops the windows holding them, --nan-policy interpolate fills them)"
-        )
-    log.warning("%s: %d NaN/Inf values (%s)", where, count, nan_policy)
     if nan_policy == "interpolate":
         for i in np.nonzero(rows)[0]:
             try:

@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import harvit.data
+from harvit.config import Config
 from harvit.data import cache_dir, train_val_split
 from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
 from harvit.features.statistics import window_statistics_array
@@ -112,7 +113,7 @@ def _read_cached(path: Path) -> dict[str, Any] | None:
     return saved if isinstance(saved, dict) and saved.get("version") == BASELINE_VERSION else None
 
 
-def run_baseline(dataset: str = "hapt6", data_dir: str | None = None, seed: int = 42,
+def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, seed: int = 42,
                  val_fraction: float = 0.2, json_path: str | Path | None = None,
                  windows: Dataset | None = None, threads: int | None = 1,
                  train_stride: int | None = None, nan_policy: str = "error",

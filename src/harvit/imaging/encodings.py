@@ -1,6 +1,6 @@
-"""Signal -> image encoders, batched on the device.
+"""Signal -> image encodings, batched on the device, and their registry.
 
-Every encoder in :data:`ENCODERS` maps a batch of scaled signals ``x`` [B, K, L] (values in
+Every encoding in :data:`ENCODINGS` maps a batch of scaled signals ``x`` [B, K, L] (values in
 ``[-1, 1]``; the unit range ``[0, 1]`` is a subset) to images [B, K, L, L], one per signal, with
 no Python loop over samples:
 
@@ -15,10 +15,10 @@ spec    log-magnitude STFT (frequency rows, time columns), per image     [0, 1]
         divided by its maximum
 ======  ===============================================================  ===========
 
-:func:`encode` applies several encoders at a target image side S. ``mtf`` and ``spec`` read the
-full-length series and take the output size themselves (``image_size``); the point-wise ones
-(gasf, gadf, rp) read the series shrunk to S points by piecewise aggregate approximation when
-S < T (as pyts does with ``image_size``) and are bilinearly resized when S > T.
+:func:`encode` applies several encodings at a target image side S. Those registered with
+``full_length=True`` (mtf, spec) read the full-length series and take the output size themselves
+(``image_size``); the point-wise ones (gasf, gadf, rp) read the series shrunk to S points by
+piecewise aggregate approximation when S < T (as pyts does with ``image_size``) and are bilinearly resized when S > T.
 
 :class:`SignalImager` is the module the training loop calls: scale, pick each sample's view
 channels, encode.
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,10 +41,41 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from harvit.config import ENCODINGS
 from harvit.utils.errors import HarvitError
+from harvit.utils.registry import Registry
 
-Encoder = Callable[..., Tensor]
+
+@dataclass(frozen=True)
+class Encoding:
+    """A registered encoding: ``fn(x [B, K, L], **kw) -> [B, K, S, S]``.
+
+    ``full_length``: ``fn`` reads the full-length series and takes ``image_size=S`` itself (else it
+    reads the series shrunk to S points and returns [B, K, S, S], resized when S > T).
+    ``binned``: ``fn`` takes ``n_bins`` (``--mtf-bins``).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    description: str
+    full_length: bool = False
+    binned: bool = False
+
+
+#: The encodings: name -> :class:`Encoding`, each registered once below with :func:`register_encoding`.
+ENCODINGS: Registry[Encoding] = Registry("encoding", "--encodings")
+
+
+def register_encoding(description: str, *, full_length: bool = False, binned: bool = False
+                      ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """Decorator: register a batched encoding under its function's name (as timm's ``register_model``).
+
+    It is then a valid ``--encodings`` value, listed by ``harvit train --help``, and runs on the device.
+    """
+    def add(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        ENCODINGS.add(Encoding(fn.__name__, fn, description, full_length, binned))
+        return fn
+
+    return add
 
 _CONSTANTS: dict[tuple, Any] = {}
 
@@ -68,13 +100,14 @@ def _constant(key: tuple, build: Callable[[], Any]) -> Any:
     return value
 
 
-# ---- point-wise encoders ----------------------------------------------------------------------
+# ---- point-wise encodings ----------------------------------------------------------------------
 def _polar(x: Tensor) -> tuple[Tensor, Tensor]:
     """``cos(phi) = x`` and ``sin(phi) = sqrt(1 - x^2)`` for ``phi = arccos(clamp(x, -1, 1))``."""
     c = x.clamp(-1.0, 1.0)
     return c, (1.0 - c * c).sqrt_()  # |c| <= 1 makes 1 - c*c >= 0 exactly
 
 
+@register_encoding("Gramian angular summation field cos(phi_i + phi_j)")
 def gasf(x: Tensor) -> Tensor:
     """Gramian angular summation field ``cos(phi_i + phi_j) = x_i x_j - s_i s_j``.
 
@@ -89,6 +122,7 @@ def gasf(x: Tensor) -> Tensor:
     return out.addcmul_(s.unsqueeze(-1), s.unsqueeze(-2), value=-1.0)
 
 
+@register_encoding("Gramian angular difference field sin(phi_i - phi_j)")
 def gadf(x: Tensor) -> Tensor:
     """Gramian angular difference field ``sin(phi_i - phi_j) = s_i x_j - x_i s_j``.
 
@@ -103,6 +137,7 @@ def gadf(x: Tensor) -> Tensor:
     return out.addcmul_(c.unsqueeze(-1), s.unsqueeze(-2), value=-1.0)
 
 
+@register_encoding("unthresholded recurrence plot |x_i - x_j|")
 def rp(x: Tensor) -> Tensor:
     """Unthresholded recurrence plot ``|x_i - x_j|`` (dimension 1, like pyts ``RecurrencePlot()``).
 
@@ -200,6 +235,7 @@ def transition_matrix(bins: Tensor, n_bins: int, dtype: torch.dtype = torch.floa
     return counts / counts.sum(dim=-1, keepdim=True).clamp_min(1.0)
 
 
+@register_encoding("Markov transition field of quantile bins (--mtf-bins)", full_length=True, binned=True)
 def mtf(x: Tensor, n_bins: int = 8, image_size: int | None = None) -> Tensor:
     """Markov transition field (pyts ``MarkovTransitionField(strategy="quantile")``).
 
@@ -265,6 +301,7 @@ def log_spectrogram(x: Tensor, n_fft: int = 32, hop: int = 4) -> Tensor:
     return torch.log1p(magnitude).reshape(b, k, n_freq, -1)
 
 
+@register_encoding("log-magnitude spectrogram (frequency rows, time columns)", full_length=True)
 def spec(x: Tensor, n_fft: int = 32, hop: int = 4, image_size: int | None = None) -> Tensor:
     """Spectrogram image (a frequency view): :func:`log_spectrogram` bilinearly resized to S x S and
     divided by its own maximum.
@@ -283,21 +320,13 @@ def spec(x: Tensor, n_fft: int = 32, hop: int = 4, image_size: int | None = None
     return img / img.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
 
 
-#: name -> encoder ``(x [B, K, L], **kw) -> [B, K, L, L]``
-ENCODERS: dict[str, Encoder] = {"gasf": gasf, "gadf": gadf, "mtf": mtf, "rp": rp, "spec": spec}
-#: encoders that read the full-length series and take ``image_size`` themselves
-FULL_LENGTH = frozenset({"mtf", "spec"})
-
-
 def check_encodings(encodings: list[str]) -> list[str]:
-    """Validate encoder names; returns them as a list."""
+    """Validate ``--encodings`` names against :data:`ENCODINGS`; returns them as a list."""
     encodings = list(encodings)
     if not encodings:
-        raise HarvitError(f"--encodings: no encoding given; expected some of {', '.join(ENCODINGS)}")
+        raise HarvitError(f"--encodings: no encoding given; expected some of {ENCODINGS.listing()}")
     for name in encodings:
-        if name not in ENCODERS:
-            raise HarvitError(
-                f"--encodings: unknown encoding {name!r}; expected some of {', '.join(ENCODERS)}")
+        ENCODINGS.get(name)
     return encodings
 
 
@@ -333,7 +362,7 @@ def encode(x: Tensor, encodings: list[str], img_size: int, mtf_bins: int = 8) ->
 
     Args:
         x: [B, K, T] scaled signals in [-1, 1] (or [0, 1]).
-        encodings: E encoder names from :data:`ENCODERS`.
+        encodings: E names from :data:`ENCODINGS`.
         img_size: image side S in pixels.
         mtf_bins: quantile bins of ``mtf``.
 
@@ -343,15 +372,12 @@ def encode(x: Tensor, encodings: list[str], img_size: int, mtf_bins: int = 8) ->
     b, k, t = x.shape
     s = img_size
     side = min(s, t)  # encoding side before any upsampling
-    short = paa(x, side) if any(name not in FULL_LENGTH for name in encodings) else x
+    chosen = [ENCODINGS.get(name) for name in encodings]
+    short = paa(x, side) if any(not e.full_length for e in chosen) else x
     images = []
-    for name in encodings:
-        if name == "mtf":
-            img = mtf(x, n_bins=mtf_bins, image_size=side)
-        elif name in FULL_LENGTH:
-            img = ENCODERS[name](x, image_size=s)
-        else:
-            img = ENCODERS[name](short)
+    for e in chosen:
+        kw = {"n_bins": mtf_bins} if e.binned else {}
+        img = e.fn(x, image_size=s, **kw) if e.full_length else e.fn(short, **kw)
         if img.shape[-1] != s:
             img = F.interpolate(img, size=(s, s), mode="bilinear", align_corners=False)
         images.append(img)

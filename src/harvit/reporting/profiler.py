@@ -7,26 +7,17 @@ every window, no gradients). The step's parts are timed beside it: the encoding 
 forward pass without gradients; the backward share is the rest of the step. It sweeps batch sizes
 (OOM rows marked), compares fp32 with autocast, and can record a ``torch.profiler`` trace for TensorBoard.
 
-:func:`profile_command` is ``harvit profile``: it builds the model of a config with random weights
-(never fetching pretrained weights) and profiles it on random windows of the data set's shape
-[B, 9, 128], so it needs no data.
-
-Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` per measurement; on the CPU the
-process's peak resident set (``VmHWM`` from ``/proc/self/status``, reset per measurement through
-``/proc/self/clear_refs`` where Linux allows, else ``resource.getrusage``'s lifetime peak).
+:mod:`harvit.reporting.profile_command` is ``harvit profile`` (it gathers a random model and random
+windows), :mod:`harvit.reporting.profile_format` renders the result, :mod:`harvit.reporting.measure`
+holds the clocks, precision contexts and peak memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
-import resource
-import statistics
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,75 +28,19 @@ from torch import nn
 from torch import profiler as tp
 
 from harvit.config import Config
-from harvit.data import CHANNELS, Dataset, Windows
-from harvit.evaluation.inference import Split, window_loader
-from harvit.models.classifier import WindowClassifier, build_classifier
+from harvit.data import Dataset, Windows
+from harvit.evaluation.inference import Split
+from harvit.models.classifier import WindowClassifier
+from harvit.reporting.measure import autocast_for, median_ms, peak_memory_mb, reset_peak_memory, sync
 from harvit.training.optim import param_groups
 from harvit.training.run import Run
 from harvit.training.state import TrainState
 from harvit.training.step import batch_logits, train_step
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
-from harvit.utils.runtime import count_parameters, module_device, pick_device, setup_runtime
-
-AutocastFactory = Callable[[], contextlib.AbstractContextManager]
-#: Classes per data set (only the head's last layer depends on it).
-N_CLASSES = {"hapt6": 6, "hapt12": 12, "uci_har": 6}
-WINDOW_LENGTH = 128
+from harvit.utils.runtime import AutocastFactory, count_parameters, module_device
 
 
-# ---------------------------------------------------------------------------------------------
-# Clocks and memory
-# ---------------------------------------------------------------------------------------------
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def reset_peak_memory(device: torch.device) -> str:
-    """Start a new peak-memory measurement; returns what :func:`peak_memory_mb` will measure."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return "cuda_max_allocated"
-    try:
-        with open("/proc/self/clear_refs", "w") as f:  # "5" resets VmHWM to the current RSS
-            f.write("5")
-        return "process_peak_rss"
-    except OSError:
-        return "process_lifetime_peak_rss"
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory in MiB since :func:`reset_peak_memory` (CUDA allocations, or process RSS on CPU)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB on Linux
-
-
-def _median_ms(xs: list[float]) -> float:
-    return 1000.0 * statistics.median(xs) if xs else float("nan")
-
-
-def autocast_for(device: torch.device, precision: str) -> AutocastFactory:
-    """Context factory for ``fp32`` (no autocast), ``bf16`` or ``fp16`` on ``device``."""
-    if precision == "fp32":
-        return contextlib.nullcontext
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return lambda: torch.autocast(device.type, dtype=dtype)
-
-
-# ---------------------------------------------------------------------------------------------
-# The profiler
-# ---------------------------------------------------------------------------------------------
 class PerformanceProfiler:
     """Times and measures a model on batches of windows.
 
@@ -196,14 +131,14 @@ class PerformanceProfiler:
             t0 = time.perf_counter()
             with torch.no_grad():
                 self.imager(self.pool_x[win], view)
-            _sync(self.device)
+            sync(self.device)
             t1 = time.perf_counter()
             with torch.no_grad():
                 batch_logits(run, idx)
-            _sync(self.device)
+            sync(self.device)
             t2 = time.perf_counter()
             train_step(run, idx)
-            _sync(self.device)
+            sync(self.device)
             step = time.perf_counter() - t2
             encode, forward = t1 - t0, max(1e-9, (t2 - t1) - (t1 - t0))
             return encode, forward, max(1e-9, step - encode - forward)
@@ -211,12 +146,12 @@ class PerformanceProfiler:
         with autocast():
             scores = self.model(x)
         loss = F.cross_entropy(scores.float(), y)
-        _sync(self.device)
+        sync(self.device)
         t1 = time.perf_counter()
         backward = None
         if loss.requires_grad:
             loss.backward()
-            _sync(self.device)
+            sync(self.device)
             backward = time.perf_counter() - t1
             self.model.zero_grad(set_to_none=True)
         return None, t1 - t0, backward
@@ -226,7 +161,7 @@ class PerformanceProfiler:
         t0 = time.perf_counter()
         with autocast():
             self.model(x)
-        _sync(self.device)
+        sync(self.device)
         return time.perf_counter() - t0
 
     def measure(self, batch_size: int, precision: str = "fp32", steps: int | None = None) -> dict[str, Any]:
@@ -268,15 +203,15 @@ class PerformanceProfiler:
             self.model.zero_grad(set_to_none=True)
             self.model.train(was_training)
         has_bwd = all(b is not None for b in bwd)
-        step_ms = _median_ms([(e or 0.0) + f + (b or 0.0) for e, f, b in zip(enc, fwd, bwd, strict=True)])
-        eval_ms = _median_ms(ev)
+        step_ms = median_ms([(e or 0.0) + f + (b or 0.0) for e, f, b in zip(enc, fwd, bwd, strict=True)])
+        eval_ms = median_ms(ev)
         return {
             "batch_size": batch_size,
             "precision": precision,
             "status": "ok",
-            "encode_ms": round(_median_ms(enc), 3) if run is not None else None,
-            "forward_ms": round(_median_ms(fwd), 3),
-            "backward_ms": round(_median_ms([b for b in bwd if b is not None]), 3) if has_bwd else None,
+            "encode_ms": round(median_ms(enc), 3) if run is not None else None,
+            "forward_ms": round(median_ms(fwd), 3),
+            "backward_ms": round(median_ms([b for b in bwd if b is not None]), 3) if has_bwd else None,
             "step_ms": round(step_ms, 3),
             "train_images_per_s": round(1000.0 * batch_size / step_ms, 1),
             "eval_ms": round(eval_ms, 3),
@@ -453,107 +388,3 @@ def compare_amp_performance(model: nn.Module, loader: Iterable[Any], steps: int 
 
 
 # ---------------------------------------------------------------------------------------------
-# harvit profile
-# ---------------------------------------------------------------------------------------------
-def random_windows(n: int, channels: list[str], length: int = WINDOW_LENGTH, seed: int = 0) -> np.ndarray:
-    """Plausible random windows float32 [n, C, length]: body signals ~ N(0, 0.3), gravity of 1 g on
-    ``total_acc`` channels in a random direction per window."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.0, 0.3, (n, len(channels), length))
-    total = [i for i, c in enumerate(channels) if c.startswith("total_acc")]
-    if len(total) == 3:
-        g = rng.normal(size=(n, 3))
-        x[:, total] += (g / np.linalg.norm(g, axis=1, keepdims=True))[:, :, None]
-    return x.astype(np.float32)
-
-
-def build_random_model(cfg: Any, device: torch.device, n_windows: int = 512) -> nn.Module:
-    """The config's :class:`~harvit.models.classifier.WindowClassifier` with random weights (no weights are fetched)
-    and a scaler fitted on random windows of shape [n, 9, 128]."""
-    cfg = dataclasses.replace(cfg, pretrained=False, pretrained_path=None, init_from=None)
-    channels = list(CHANNELS)
-    x = random_windows(n_windows, channels)
-    torch.manual_seed(cfg.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "frozen encoder without pretrained weights": expected here
-        model = build_classifier(cfg, channels, N_CLASSES.get(cfg.dataset, 6), x_train=x)
-    return model.to(device)
-
-
-def profile_command(cfg: Any, out: str | Path | None = "profile.json",
-                    batch_sizes: Iterable[int] | None = None, trace_dir: str | Path | None = None,
-                    steps: int = 5) -> str:
-    """``harvit profile``: profile the config's model on random windows; write JSON; return a summary."""
-    cfg = cfg.validate()
-    device = pick_device(cfg.device)
-    setup_runtime(device, cfg.seed, cfg.threads)
-    model = build_random_model(cfg, device)
-    n = cfg.batch_size * (steps + 1)
-    x = random_windows(n, list(CHANNELS), seed=1)
-    y = np.arange(n) % N_CLASSES.get(cfg.dataset, 6)
-    w = Windows(x, y, np.zeros(n, dtype=np.int64), list(CHANNELS),
-                [f"class{i}" for i in range(N_CLASSES.get(cfg.dataset, 6))], 50.0)
-    budget = 5.0 if device.type == "cuda" else 1.0  # seconds per measurement: the CPU default stays quick
-    loader = window_loader(w, cfg.batch_size, device)
-    prof = PerformanceProfiler(model, loader, steps=steps, max_seconds=budget)
-    result = prof.run_full_profile(None, batch_sizes=batch_sizes, amp=True, trace_dir=trace_dir)
-    keys = ("preset", "encoder", "img_size", "patch_size", "embed_dim", "depth", "num_heads", "mode",
-            "encodings", "freeze_encoder", "batch_size", "amp", "amp_dtype")
-    result["config"] = {k: getattr(cfg, k) for k in keys}
-    if out is not None:
-        write_json(out, result)
-        result["json_path"] = str(out)
-    return format_profile(result)
-
-
-def _fmt(v: Any, spec: str = ".1f") -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    return format(v, spec)
-
-
-def _status(r: dict[str, Any]) -> str:
-    return r["status"] + (f" ({r['reason']})" if r.get("reason") else "")
-
-
-def format_profile(result: dict[str, Any]) -> str:
-    """A readable summary of :meth:`PerformanceProfiler.run_full_profile`'s result."""
-    p = result["profile"]
-    mem = {"cuda_max_allocated": "CUDA max allocated", "process_peak_rss": "process peak RSS",
-           "process_lifetime_peak_rss": "process lifetime peak RSS"}.get(p["memory_kind"], p["memory_kind"])
-    lines = [
-        f"device {result['device']} ({result['device_name']}, {result['torch_threads']} threads) | "
-        f"{result['params_total'] / 1e6:.2f}M params ({result['params_trainable'] / 1e6:.3f}M trainable) | "
-        f"{result['n_views']} view(s) of {result['in_chans']}x{result['img_size']}x{result['img_size']}",
-        f"batch {p['batch_size']} images (median of {p['steps']} steps): encode {_fmt(p['encode_ms'])} ms, "
-        f"forward {_fmt(p['forward_ms'])} ms, backward {_fmt(p['backward_ms'])} ms "
-        f"-> {_fmt(p['train_images_per_s'], '.0f')} images/s training, "
-        f"{_fmt(p['eval_images_per_s'], '.0f')} images/s evaluation; "
-        f"peak {p['peak_memory_mb']:.0f} MiB ({mem})",
-    ]
-    if result.get("batch_sizes"):
-        lines += ["", f"{'batch':>6}  {'step ms':>9}  {'train img/s':>11}  {'eval img/s':>10}  "
-                      f"{'peak MiB':>9}"]
-        for r in result["batch_sizes"]:
-            if r["status"] != "ok":
-                lines.append(f"{r['batch_size']:>6}  {_status(r)}")
-                continue
-            best = "  <- best" if r.get("best") else ""
-            lines.append(f"{r['batch_size']:>6}  {r['step_ms']:>9.1f}  {r['train_images_per_s']:>11.0f}  "
-                         f"{r['eval_images_per_s']:>10.0f}  {r['peak_memory_mb']:>9.0f}{best}")
-    if result.get("amp"):
-        a = result["amp"]
-        lines += ["", f"precision ({a['note']}):"]
-        for r in a["rows"]:
-            if r["status"] != "ok":
-                lines.append(f"  {r['precision']:<5} {_status(r)}")
-                continue
-            lines.append(f"  {r['precision']:<5} step {r['step_ms']:.1f} ms, {r['train_images_per_s']:.0f} "
-                         f"images/s, peak {r['peak_memory_mb']:.0f} MiB, "
-                         f"x{r.get('speedup', 1.0):.2f} vs fp32")
-    if result.get("trace"):
-        where = result["trace"]["trace_dir"]
-        lines += ["", f"trace: {where} (view with: tensorboard --logdir {where})"]
-    if result.get("json_path"):
-        lines.append(f"written: {result['json_path']} ({result['profile_time_s']:.1f}s)")
-    return "\n".join(lines)

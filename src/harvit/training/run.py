@@ -22,6 +22,7 @@ from harvit.config import RESUME_KEYS, Config
 from harvit.data import Dataset, OwnOptions, Windows, load_dataset, train_val_split
 from harvit.data.channels import gravity_triple, sensor_triples
 from harvit.evaluation.inference import Split
+from harvit.imaging.encodings import check_encodings
 from harvit.models import checkpoint as ck
 from harvit.models.classifier import WindowClassifier, build_classifier
 from harvit.models.encoder import check_encoder_name
@@ -176,6 +177,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     cfg = cfg.validate()
     dist = dist or Dist()
     check_encoder_name(cfg.encoder)  # fail fast, before the data loads
+    check_encodings(cfg.encoding_list)
     device = dist.device or pick_device(cfg.device)
     setup_runtime(device, cfg.seed, cfg.threads, cfg.deterministic)
     t_start = time.perf_counter()
