@@ -69,9 +69,11 @@ class Config:
                       "recordings (.csv, .csv.gz, .parquet or a folder of them), an .npz of windows, or NAME_TRAIN.ts",
                       "data")
     data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
-    val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
-    val_subjects: str = _f("", "comma-separated subject ids held out for validation (overrides --val-fraction); "
-                           "harvit cv sets it per fold", "data")
+    val_fraction: float = _f(0.2, "share of the training windows held out for validation: whole subjects whose "
+                             "windows come closest to it, every class kept in training (without subjects: "
+                             "windows, stratified by class)", "data")
+    val_subjects: str = _f("", "comma-separated subjects held out for validation, by the data's own names (e.g. "
+                           "f1,m3) or ids (overrides --val-fraction); harvit cv sets it per fold", "data")
     train_stride: int = _f(0, "step between training-window starts in samples (0: the data set's own, 64 for "
                            "HAPT); test windows keep the standard stride. hapt6/hapt12 and tables", "data")
     nan_policy: str = _f("error", "what to do with NaN/Inf in recordings", "data", NAN_POLICIES)
@@ -202,10 +204,11 @@ class Config:
         return self.train_stride or None
 
     @property
-    def val_subject_list(self) -> list[int] | None:
-        """``val_subjects`` as ints, or None when the seeded fraction chooses them."""
-        ids = [int(s) for s in self.val_subjects.split(",") if s.strip()]
-        return ids or None
+    def val_subject_list(self) -> list[int | str] | None:
+        """``val_subjects`` as ints where they are integers, else the names as given; None when the seeded
+        fraction chooses them."""
+        tokens = [s.strip() for s in self.val_subjects.split(",") if s.strip()]
+        return [int(t) if t.lstrip("-").isdigit() else t for t in tokens] or None
 
     @property
     def val_seed(self) -> int:
@@ -246,11 +249,9 @@ class Config:
             raise HarvitError(f"--hidden-dims: expected comma-separated integers, got {self.hidden_dims!r}") from None
         _check(all(h > 0 for h in hidden), "hidden-dims", self.hidden_dims, "positive widths")
         _check(0 < self.val_fraction < 1, "val-fraction", self.val_fraction, "a value in (0, 1)")
-        try:
-            self.val_subject_list  # noqa: B018 - parse check
-        except ValueError:
-            raise HarvitError(f"--val-subjects: expected comma-separated subject ids, got "
-                              f"{self.val_subjects!r}") from None
+        if self.val_subjects.strip() and not self.val_subject_list:
+            raise HarvitError(f"--val-subjects: expected comma-separated subject names or ids, got "
+                              f"{self.val_subjects!r}")
         _check(self.img_size >= 8, "img-size", self.img_size, ">= 8")
         _check(self.mtf_bins >= 2, "mtf-bins", self.mtf_bins, ">= 2")
         _check(self.epochs >= 1, "epochs", self.epochs, ">= 1")
