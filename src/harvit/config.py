@@ -32,8 +32,11 @@ AUGMENT_AXES = ("any", "x", "y", "z", "lying")
 AMP_DTYPES = ("bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "drop", "interpolate")
-OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "channels", "columns", "rate",
-                   "window_s", "overlap", "train_overlap", "lowpass", "gravity_split", "test_subjects", "test_fraction")
+TIME_UNITS = ("auto", "s", "ms", "us", "ns")
+SUBJECT_SOURCES = ("auto", "column", "folder", "file", "none")
+OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "time_unit", "subject_from",
+                   "channels", "columns", "rate", "window_s", "overlap", "train_overlap", "lowpass", "gravity_split",
+                   "test_subjects", "test_fraction")
 """Settings of the user's own data (``--dataset PATH``): :class:`harvit.data.options.OwnOptions`."""
 
 #: The settings that must match, defined once each.
@@ -87,9 +90,16 @@ class Config:
                                       "subject)", "data")
     time_column: str | None = _f(None, "table column of the sample times in s, ms, us, ns or ISO datetimes, detected "
                                  "(unset: the first of time, timestamp, time_s, t; none: --rate is required)", "data")
+    time_unit: str = _f("auto", "unit of a numeric time column; auto: a name suffix (_s, _ms, _us, _ns), else the "
+                        "unit whose median step gives 1-1000 Hz, else an epoch magnitude", "data", TIME_UNITS)
+    subject_from: str = _f("auto", "where a table's subjects come from; auto: the subject column, else (files in "
+                           "subfolders) the first folder level under the data set's folder, else none; file: each "
+                           "file's name; none: no subjects (windows split stratified by class)", "data",
+                           SUBJECT_SOURCES)
     channels: str | None = _f(None, "comma-separated table columns used as channels (unset: every other numeric "
                               "column); <sensor>_x/_y/_z names form sensor triples", "data")
-    columns: str | None = _f(None, "comma-separated column names of header-less CSV files", "data")
+    columns: str | None = _f(None, "comma-separated column names of header-less CSV files (unset: a first line "
+                             "holding a number is data, and the columns are named by what they hold)", "data")
     rate: float = _f(0.0, "sampling rate in Hz: tables are resampled to it (anti-aliased; 0: the data's own rate, "
                      "required for tables without a time column); .npz/.ts without a stated rate: their rate",
                      "data")
@@ -103,7 +113,7 @@ class Config:
     gravity_split: str | None = _f(None, "table preprocessing: split the total-acceleration triple SENSOR_x/_y/_z at "
                                    "0.3 Hz into body_SENSOR_* (in place) and total_SENSOR_* (appended), as UCI HAR",
                                    "data")
-    test_subjects: str | None = _f(None, "own data: comma-separated subject ids held out for test (unset: a seeded "
+    test_subjects: str | None = _f(None, "own data: comma-separated subjects (names or ids) held out for test (unset: a seeded "
                                    "draw of --test-fraction of the subjects; files with their own split keep it)",
                                    "data")
     test_fraction: float = _f(0.3, "own data without --test-subjects or a split of its own: fraction of the subjects "
