@@ -31,7 +31,7 @@ from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, r
 from harvit.data.signals import fill_nonfinite, prepare_channels
 from harvit.data.table_time import check_pieces, check_rates, file_rate, seconds
 from harvit.data.tables import Columns, numeric_columns, numeric_share, read_table, resolve_columns
-from harvit.data.timebase import gap_pieces, is_jittery, median_rate, onto_grid, resample, round_rate
+from harvit.data.timebase import gap_pieces, is_jittery, median_rate, nominal_rate, onto_grid, resample, round_rate
 from harvit.data.windows import NO_SUBJECT
 from harvit.utils.errors import HarvitError
 
@@ -301,12 +301,14 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
         stride: step between window starts in samples (None: from ``--overlap``).
     """
     if opts.rate:  # every file is resampled to the rate asked for, whatever its own
-        own_rate = round_rate(float(np.median(list(data.file_rates.values())))) if data.file_rates else 0.0
+        measured = round_rate(float(np.median(list(data.file_rates.values())))) if data.file_rates else 0.0
     else:
-        own_rate = check_rates(data.file_rates)
+        measured = check_rates(data.file_rates)
+    own_rate = nominal_rate(measured)
     rate = float(opts.rate) or own_rate
     if own_rate:
-        log.info("sampling rate: %.4g Hz (median time step)%s", own_rate,
+        log.info("sampling rate: %.6g Hz (median time step)%s%s", measured,
+                 f", taken as {own_rate:g} Hz" if own_rate != measured else "",
                  f"; resampled to {rate:g} Hz" if abs(rate / own_rate - 1) > 1e-3 else "")
     length, default_stride = opts.window_samples(rate)
     stride = stride or default_stride

@@ -29,6 +29,8 @@ RATE_RANGE_HZ = (1.0, 1000.0)
 TYPICAL_RATE_HZ = 50.0
 EPOCH_FLOORS = (("ns", 1e17), ("us", 1e14), ("ms", 1e11), ("s", 1e8))
 """Magnitudes from which numbers look like times since 1970 in each unit."""
+NOMINAL_TOLERANCE = 0.005
+"""A measured rate this close (relative) to a whole number of Hz is taken as that number."""
 JITTER = 0.25
 """Timestamps further than this many sample periods from the ideal grid are resampled onto it."""
 
@@ -97,6 +99,13 @@ def median_rate(t: np.ndarray) -> float:
 def round_rate(rate_hz: float) -> float:
     """``rate_hz`` to 6 significant digits."""
     return float(f"{rate_hz:.6g}")
+
+
+def nominal_rate(rate_hz: float) -> float:
+    """``rate_hz`` as the whole number of Hz within :data:`NOMINAL_TOLERANCE` of it, else unchanged: a
+    jittery clock's median step (19.9957 Hz) gives the device's nominal rate (20 Hz)."""
+    whole = round(rate_hz)
+    return float(whole) if whole >= 1 and abs(rate_hz / whole - 1) <= NOMINAL_TOLERANCE else rate_hz
 
 
 def gap_pieces(t: np.ndarray, max_gap_s: float = MAX_GAP_S) -> list[tuple[int, int]]:
