@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,12 @@ def test_wisdm_layout_trains(tmp_path: Path):
     code = main(["train", "--dataset", str(path), "--test-subjects", "21", *TINY, "--output-dir", str(run),
                  "--run-name", "w"])
     assert code == 0 and (run / "w" / "training_results.json").is_file()
+    results = json.loads((run / "w" / "training_results.json").read_text())
+    choice = results["val_choice"]
+    assert choice["windows"] == results["split"]["val"]["windows"] and choice["how"] == "window share"
+    report = (run / "w" / "report.md").read_text()
+    assert f"Validation holds out whole training subjects {', '.join(choice['subjects'])} (" in report
+    assert "of the training windows; chosen (seed 42) to come closest to 20.0% of the training windows" in report
 
 
 def _session(rng: np.random.Generator, runs: list[tuple[str, int]], rate: float = 50.0) -> pd.DataFrame:
@@ -173,3 +180,26 @@ def test_val_subject_name_not_in_the_data_is_one_line(tmp_path: Path, capsys: py
                  str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2 and "--val-subjects: no training subject 99" in err and "Traceback" not in err
+
+
+def test_a_folder_of_txt_files_nested_deep(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    # WISDM 2019's layout: raw/watch/accel/data_<subject>_accel_watch.txt, ns timestamps ~1.5e15 (which
+    # read as microseconds since 1970 by magnitude, at 0.02 Hz)
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "raw" / "watch" / "accel"
+    folder.mkdir(parents=True)
+    for subject in (1600, 1601, 1602, 1603):
+        lines = []
+        for k, code in enumerate("ABC"):
+            t = 1474528749016556 + 10**12 * k + np.arange(400) * 50_000_000
+            xyz = rng.normal(k, 1.0, (400, 3))
+            lines += [f"{subject},{code},{t[i]},{xyz[i, 0]:.6g},{xyz[i, 1]:.6g},{xyz[i, 2]:.6g};" for i in range(400)]
+        (folder / f"data_{subject}_accel_watch.txt").write_text("\n".join(lines) + "\n")
+    caplog.set_level("INFO", logger="harvit.data")
+    ds = load_dataset(str(tmp_path / "raw"))
+    assert ds.train.rate_hz == 20.0 and ds.train.classes == ["A", "B", "C"]
+    assert sorted(ds.train.subjects() + ds.test.subjects()) == [1600, 1601, 1602, 1603]
+    assert "time column 'time' is in ns" in caplog.text
+    (tmp_path / "raw" / "notes.csv").write_text("a,b\n1,2\n")  # beside a .csv, .txt files are notes
+    with pytest.raises(HarvitError, match="notes.csv"):
+        load_dataset(str(tmp_path / "raw"))

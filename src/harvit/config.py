@@ -113,9 +113,9 @@ class Config:
     gravity_split: str | None = _f(None, "table preprocessing: split the total-acceleration triple SENSOR_x/_y/_z at "
                                    "0.3 Hz into body_SENSOR_* (in place) and total_SENSOR_* (appended), as UCI HAR",
                                    "data")
-    test_subjects: str | None = _f(None, "own data: comma-separated subjects (names or ids) held out for test (unset: a seeded "
-                                   "draw of --test-fraction of the subjects; files with their own split keep it)",
-                                   "data")
+    test_subjects: str | None = _f(None, "own data: comma-separated subjects (names or ids) held out for test "
+                                   "(unset: a seeded draw of --test-fraction of the subjects; files with their own "
+                                   "split keep it)", "data")
     test_fraction: float = _f(0.3, "own data without --test-subjects or a split of its own: fraction of the subjects "
                               "(or, without subjects, of each class's windows) held out for test", "data")
     # views and images

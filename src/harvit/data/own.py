@@ -60,7 +60,7 @@ def dataset_kind(path: Path) -> str:
     elif path.is_dir():
         if any(path.glob("*_TRAIN.ts")):
             return "ts"
-        if any(is_table(p) for p in path.rglob("*") if p.is_file()):
+        if any(is_table(p, named=True) for p in path.rglob("*") if p.is_file()):
             return "table"
     raise HarvitError(
         f"--dataset {path}: expected .csv, .tsv, .txt (optionally .gz), .parquet (or a folder of them, at any depth), "

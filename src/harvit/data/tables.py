@@ -1,8 +1,9 @@
 """Reading tables of recordings (``.csv``, ``.tsv``, ``.csv.gz``, ``.parquet``, a named ``.txt``, or a folder).
 
 One row per sample. pandas parses (the pyarrow CSV engine; ``read_parquet``). A folder is read
-recursively (``s01/s01_03.csv``, ``P007/day2.parquet``), hidden files and folders skipped; a ``.txt``
-file is read as a table when named directly (in a folder, ``.txt`` files are notes, not data).
+recursively (``s01/s01_03.csv``, ``P007/day2.parquet``), hidden files and folders skipped; ``.txt``
+files are tables when named directly, or in a folder holding no other table file (beside ``.csv``
+files, ``.txt`` files are notes).
 Export quirks are tolerated:
 
 - a UTF-8 byte-order mark and blank lines;
@@ -73,9 +74,10 @@ def table_files(path: Path) -> list[Path]:
     order."""
     if path.is_file():
         return [path]
-    files = sorted((p for p in path.rglob("*") if p.is_file() and is_table(p)
+    found = sorted((p for p in path.rglob("*") if p.is_file() and is_table(p, named=True)
                     and not any(part.startswith(".") for part in p.relative_to(path).parts)),
                    key=lambda p: p.relative_to(path).as_posix())
+    files = [p for p in found if is_table(p)] or found  # .txt files only where no other table is
     if not files:
         raise HarvitError(f"--dataset {path}: the folder holds no {', '.join(TABLE_SUFFIXES)} files (at any depth)")
     return files

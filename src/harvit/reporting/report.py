@@ -327,9 +327,9 @@ def _val_choice(results: dict[str, Any], cfg: dict[str, Any]) -> str:
     split, choice = results.get("split", {}), results.get("val_choice") or {}
     n_val, n_train = split.get("val", {}).get("windows", 0), split.get("train", {}).get("windows", 0)
     names = choice.get("subjects") or split.get("val", {}).get("subjects", [])
+    seed = cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"]
     how = ("named by `--val-subjects`" if choice.get("how") == "--val-subjects" else
-           f"chosen (seed {cfg['seed'] if cfg.get('split_seed') is None else cfg['split_seed']}) to come closest to {pct(cfg['val_fraction'])} "
-           "of the training windows")
+           f"chosen (seed {seed}) to come closest to {pct(cfg['val_fraction'])} of the training windows")
     return (f"{', '.join(str(n) for n in names)} ({n_val} windows, {pct(n_val / max(1, n_val + n_train))} of the "
             f"training windows; {how})")
 
