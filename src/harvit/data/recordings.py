@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import pandas as pd
 from harvit.data.options import OwnOptions, split_list
 from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, run_window_starts
 from harvit.data.signals import fill_nonfinite, prepare_channels
+from harvit.data.subject_source import file_subject, subject_source
 from harvit.data.table_time import check_pieces, check_rates, file_rate, seconds
 from harvit.data.tables import Columns, numeric_columns, numeric_share, read_table, resolve_columns
 from harvit.data.timebase import gap_pieces, is_jittery, median_rate, nominal_rate, onto_grid, resample, round_rate
@@ -214,43 +214,6 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
         rate = 1.0 / float(np.median(steps)) if steps.size else 0.0
         check_pieces(spans_seen, len(groups), where, str(cols.time), time_units[where], rate)
     yield from out
-
-
-def subject_source(flag: str, column: str | None, files: list[Path], root: Path | None) -> str:
-    """Where subjects come from: ``column``, ``folder``, ``file`` or ``none`` (``--subject-from``; ``auto``: the
-    subject column, else the first folder level when every file lies in a subfolder of ``root``, else none)."""
-    base = root if root is not None and root.is_dir() else _common_folder(files)
-    nested = all(len(f.relative_to(base).parts) > 1 for f in files)
-    if flag == "auto":
-        flag = "column" if column else ("folder" if nested else "none")
-        if flag == "folder":
-            log.info("subjects: the first folder level under %s (no subject column; --subject-from overrides)", base)
-    elif flag == "column" and not column:
-        raise HarvitError("--subject-from column: no subject column (looked for subject, user, participant; name it "
-                          "with --subject-column)")
-    elif flag == "folder" and not nested:
-        loose = next(f for f in files if len(f.relative_to(base).parts) == 1)
-        raise HarvitError(f"--subject-from folder: {loose} lies directly in {base}, not in a subject's folder")
-    if flag in ("file", "folder") or (flag == "none" and column):
-        log.info("subjects: %s (--subject-from %s)%s", {"file": "each file's name", "folder": "the first folder "
-                 "level", "none": "none"}[flag], flag, f"; column {column!r} is not used" if column else "")
-    return flag
-
-
-def file_subject(path: Path, source: str, files: list[Path], root: Path | None) -> str:
-    """A file's subject name: its first folder under the data set's folder, or its name without the suffix."""
-    base = root if root is not None and root.is_dir() else _common_folder(files)
-    if source == "folder":
-        return path.relative_to(base).parts[0]
-    name = path.name
-    for suffix in (".gz", ".csv", ".tsv", ".txt", ".parquet"):
-        name = name[: -len(suffix)] if name.lower().endswith(suffix) else name
-    return name
-
-
-def _common_folder(files: list[Path]) -> Path:
-    """The deepest folder holding every file."""
-    return Path(os.path.commonpath([str(f.parent) for f in files]))
 
 
 def _codes(frame: pd.DataFrame, column: str | None) -> tuple[np.ndarray, np.ndarray]:
