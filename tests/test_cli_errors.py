@@ -181,6 +181,18 @@ def _(c, a):
     return train("hapt6")
 
 
+@case("val_share_leaves_a_class_untrained", "--val-fraction 0.2: every choice of validation subjects leaves class",
+      "with no training window", "--val-subjects")
+def _(c, a):
+    write_hapt(c / "data")  # each of the 3 training users alone holds two classes
+    return train("hapt6")
+
+
+@case("val_subject_not_in_the_data", "--val-subjects: no training subject p9 in the data; training subjects: ")
+def _(c, a):
+    return train("uci_har", "--data-dir", str(copy_data(a.uci, c)), "--val-subjects", "1,p9")
+
+
 @case("nan_in_signals", "RawData/acc_exp01_user01.txt: 2 NaN/Inf values", "--nan-policy drop")
 def _(c, a):
     write_hapt(c / "data", hapt_with("RawData/acc_exp01_user01.txt", 50, "nan 0.0 inf"))
@@ -368,7 +380,8 @@ def _(c, a):
 @case("nan_policy_drop_goes_on", code=0)
 def _(c, a):
     write_hapt(c / "data", hapt_with("RawData/acc_exp01_user01.txt", 50, "nan 0.0 inf"))
-    return train("hapt6", "--nan-policy", "drop", "--no-tensorboard")
+    # each training user alone holds two classes: validation is named (a drawn share would be refused)
+    return train("hapt6", "--nan-policy", "drop", "--no-tensorboard", "--val-subjects", "5")
 
 
 @case("init_from_on_purpose_with_other_classes", code=0)

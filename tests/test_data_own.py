@@ -317,11 +317,22 @@ def test_non_numeric_value_names_file_row_and_column(tmp_path: Path):
         load_dataset(str(path))
 
 
-def test_time_going_backwards(tmp_path: Path):
+def test_time_stepping_back_starts_a_new_piece(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    # two sessions of one subject without a session column: the device clock restarts between them
+    frame = table(subjects=(1, 2)).drop(columns=["session"])
+    caplog.set_level("INFO", logger="harvit.data")
+    ds = load_dataset(str(write_csv(frame, tmp_path / "back.csv")))
+    assert ds.train.meta["load_stats"]["pieces"] == 4
+    assert counts(ds) == expected_counts((("walk", 600), ("", 40), ("sit", 500)), 4)
+    assert "time steps back 2 time(s) within a recording" in caplog.text
+
+
+def test_a_time_unit_that_shreds_the_table_is_an_error(tmp_path: Path):
     frame = table(subjects=(1, 2))
-    frame.loc[100, "time_s"] = 0.5
-    with pytest.raises(HarvitError, match=r"row 101: time 'time_s' goes backwards"):
-        load_dataset(str(write_csv(frame, tmp_path / "back.csv")))
+    frame["time_s"] = np.random.default_rng(0).permutation(len(frame)) / RATE  # rows in no time order
+    with pytest.raises(HarvitError, match=r"time column 'time_s' read in s \(.* Hz\) cuts 4 recording\(s\) into "
+                                          r"\d+ pieces .*--time-unit"):
+        load_dataset(str(write_csv(frame, tmp_path / "shred.csv")))
 
 
 def test_rates_differing_over_5_percent_name_the_files(tmp_path: Path):

@@ -40,10 +40,19 @@ def test_deterministic_per_seed():
     ("n", "fraction", "expected"),
     [(21, 0.2, 4), (10, 0.25, 3), (10, 0.01, 1), (10, 0.99, 9), (2, 0.5, 1), (3, 0.9, 2)],
 )
-def test_fraction_respected(n, fraction, expected):
+def test_test_fraction_counts_subjects(n, fraction, expected):
     assert n_val_subjects(n, fraction) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "fraction", "expected"),
+    [(21, 0.2, 4), (10, 0.3, 3), (10, 0.01, 1), (10, 0.99, 9), (2, 0.5, 1), (3, 0.9, 2)],
+)
+def test_val_fraction_is_a_share_of_windows(n, fraction, expected):
+    # equal subjects: the share of windows is the share of subjects, at least one held out and one kept
     _, val = train_val_split(_windows(list(range(1, n + 1))), fraction, seed=1)
     assert len(val.subjects()) == expected
+    assert val.meta["val_choice"]["windows"] == len(val) and val.meta["val_choice"]["how"] == "window share"
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
@@ -53,13 +62,14 @@ def test_bad_fraction_names_the_flag(fraction):
 
 
 def test_one_subject_cannot_be_split():
-    with pytest.raises(HarvitError, match="--val-fraction .* 1 subject"):
+    with pytest.raises(HarvitError, match=r"--val-fraction .* 1 subject\(s\) \(5\).*--subject-from none"):
         train_val_split(_windows([5]), 0.2, seed=0)
 
 
 def test_real_hapt6_split(hapt6_real):
     train, val = train_val_split(hapt6_real.train, 0.2, seed=0)
-    assert len(val.subjects()) == 4 and len(train.subjects()) == 17
+    assert 3 <= len(val.subjects()) <= 5 and len(train.subjects()) + len(val.subjects()) == 21
+    assert abs(len(val) / len(hapt6_real.train) - 0.2) < 0.02
     assert not set(val.subjects()) & set(hapt6_real.test.subjects())
 
 
@@ -68,7 +78,7 @@ def test_explicit_val_subjects_override_the_fraction():
     train, val = train_val_split(w, 0.2, 0, val_subjects=[6, 3])
     assert val.subjects() == [3, 6] and train.subjects() == [1, 5, 7]
     assert len(train) + len(val) == len(w) and val.meta["val_subjects"] == [3, 6]
-    with pytest.raises(HarvitError, match="--val-subjects: subject"):
+    with pytest.raises(HarvitError, match="--val-subjects: no training subject 2 in the data; training subjects: 1, 3"):
         train_val_split(w, 0.2, 0, val_subjects=[2])
     with pytest.raises(HarvitError, match="every training subject"):
         train_val_split(w, 0.2, 0, val_subjects=[1, 3, 5, 6, 7])

@@ -26,8 +26,11 @@ AUGMENT_AXES = ("any", "x", "y", "z", "lying")
 AMP_DTYPES = ("bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "drop", "interpolate")
-OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "channels", "columns", "rate",
-                   "window_s", "overlap", "train_overlap", "lowpass", "gravity_split", "test_subjects", "test_fraction")
+TIME_UNITS = ("auto", "s", "ms", "us", "ns")
+SUBJECT_SOURCES = ("auto", "column", "folder", "file", "none")
+OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "time_unit", "subject_from",
+                   "channels", "columns", "rate", "window_s", "overlap", "train_overlap", "lowpass", "gravity_split",
+                   "test_subjects", "test_fraction")
 """Settings of the user's own data (``--dataset PATH``): :class:`harvit.data.options.OwnOptions`."""
 
 #: The settings that must match, defined once each.
@@ -63,9 +66,11 @@ class Config:
                       "recordings (.csv, .csv.gz, .parquet or a folder of them), an .npz of windows, or NAME_TRAIN.ts",
                       "data", registry="datasets")
     data_dir: str | None = _f(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)", "data")
-    val_fraction: float = _f(0.2, "fraction of training subjects held out for validation", "data")
-    val_subjects: str = _f("", "comma-separated subject ids held out for validation (overrides --val-fraction); "
-                           "harvit cv sets it per fold", "data")
+    val_fraction: float = _f(0.2, "share of the training windows held out for validation: whole subjects whose "
+                             "windows come closest to it, every class kept in training (without subjects: "
+                             "windows, stratified by class)", "data")
+    val_subjects: str = _f("", "comma-separated subjects held out for validation, by the data's own names (e.g. "
+                           "f1,m3) or ids (overrides --val-fraction); harvit cv sets it per fold", "data")
     train_stride: int = _f(0, "step between training-window starts in samples (0: the data set's own, 64 for "
                            "HAPT); test windows keep the standard stride. hapt6/hapt12 and tables", "data")
     nan_policy: str = _f("error", "what to do with NaN/Inf in recordings", "data", NAN_POLICIES)
@@ -79,9 +84,16 @@ class Config:
                                       "subject)", "data")
     time_column: str | None = _f(None, "table column of the sample times in s, ms, us, ns or ISO datetimes, detected "
                                  "(unset: the first of time, timestamp, time_s, t; none: --rate is required)", "data")
+    time_unit: str = _f("auto", "unit of a numeric time column; auto: a name suffix (_s, _ms, _us, _ns), else the "
+                        "unit whose median step gives 1-1000 Hz, else an epoch magnitude", "data", TIME_UNITS)
+    subject_from: str = _f("auto", "where a table's subjects come from; auto: the subject column, else (files in "
+                           "subfolders) the first folder level under the data set's folder, else none; file: each "
+                           "file's name; none: no subjects (windows split stratified by class)", "data",
+                           SUBJECT_SOURCES)
     channels: str | None = _f(None, "comma-separated table columns used as channels (unset: every other numeric "
                               "column); <sensor>_x/_y/_z names form sensor triples", "data")
-    columns: str | None = _f(None, "comma-separated column names of header-less CSV files", "data")
+    columns: str | None = _f(None, "comma-separated column names of header-less CSV files (unset: a first line "
+                             "holding a number is data, and the columns are named by what they hold)", "data")
     rate: float = _f(0.0, "sampling rate in Hz: tables are resampled to it (anti-aliased; 0: the data's own rate, "
                      "required for tables without a time column); .npz/.ts without a stated rate: their rate",
                      "data")
@@ -95,9 +107,9 @@ class Config:
     gravity_split: str | None = _f(None, "table preprocessing: split the total-acceleration triple SENSOR_x/_y/_z at "
                                    "0.3 Hz into body_SENSOR_* (in place) and total_SENSOR_* (appended), as UCI HAR",
                                    "data")
-    test_subjects: str | None = _f(None, "own data: comma-separated subject ids held out for test (unset: a seeded "
-                                   "draw of --test-fraction of the subjects; files with their own split keep it)",
-                                   "data")
+    test_subjects: str | None = _f(None, "own data: comma-separated subjects (names or ids) held out for test "
+                                   "(unset: a seeded draw of --test-fraction of the subjects; files with their own "
+                                   "split keep it)", "data")
     test_fraction: float = _f(0.3, "own data without --test-subjects or a split of its own: fraction of the subjects "
                               "(or, without subjects, of each class's windows) held out for test", "data")
     # views and images
@@ -196,10 +208,11 @@ class Config:
         return self.train_stride or None
 
     @property
-    def val_subject_list(self) -> list[int] | None:
-        """``val_subjects`` as ints, or None when the seeded fraction chooses them."""
-        ids = [int(s) for s in self.val_subjects.split(",") if s.strip()]
-        return ids or None
+    def val_subject_list(self) -> list[int | str] | None:
+        """``val_subjects`` as ints where they are integers, else the names as given; None when the seeded
+        fraction chooses them."""
+        tokens = [s.strip() for s in self.val_subjects.split(",") if s.strip()]
+        return [int(t) if t.lstrip("-").isdigit() else t for t in tokens] or None
 
     @property
     def val_seed(self) -> int:
@@ -238,11 +251,9 @@ class Config:
             raise HarvitError(f"--hidden-dims: expected comma-separated integers, got {self.hidden_dims!r}") from None
         _check(all(h > 0 for h in hidden), "hidden-dims", self.hidden_dims, "positive widths")
         _check(0 < self.val_fraction < 1, "val-fraction", self.val_fraction, "a value in (0, 1)")
-        try:
-            self.val_subject_list  # noqa: B018 - parse check
-        except ValueError:
-            raise HarvitError(f"--val-subjects: expected comma-separated subject ids, got "
-                              f"{self.val_subjects!r}") from None
+        if self.val_subjects.strip() and not self.val_subject_list:
+            raise HarvitError(f"--val-subjects: expected comma-separated subject names or ids, got "
+                              f"{self.val_subjects!r}")
         _check(self.img_size >= 8, "img-size", self.img_size, ">= 8")
         _check(self.mtf_bins >= 2, "mtf-bins", self.mtf_bins, ">= 2")
         _check(self.epochs >= 1, "epochs", self.epochs, ">= 1")

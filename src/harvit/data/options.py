@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harvit.config import SUBJECT_SOURCES, TIME_UNITS
 from harvit.utils.errors import HarvitError
 
 DEFAULT_TEST_FRACTION = 0.3
@@ -26,6 +27,9 @@ class OwnOptions:
     Attributes:
         label_column, subject_column, recording_column, time_column: column names (None: the
             first default name present, see :mod:`harvit.data.tables`).
+        time_unit: unit of a numeric time column (``auto``: detected, see :mod:`harvit.data.timebase`).
+        subject_from: ``auto`` (the subject column, else the first folder level of files in subfolders, else
+            none), ``column``, ``folder``, ``file`` (each file's name) or ``none``.
         channels: comma-separated channel columns (None: every other numeric column).
         columns: comma-separated names of a header-less table's columns (None: the file has a header).
         rate: target sampling rate in Hz (0: the data's own rate; required for tables without time).
@@ -43,6 +47,8 @@ class OwnOptions:
     subject_column: str | None = None
     recording_column: str | None = None
     time_column: str | None = None
+    time_unit: str = "auto"
+    subject_from: str = "auto"
     channels: str | None = None
     columns: str | None = None
     rate: float = 0.0
@@ -76,6 +82,9 @@ class OwnOptions:
         _check(0 <= self.train_overlap < 1, "train-overlap", self.train_overlap, "a fraction in [0, 1)")
         _check(self.lowpass >= 0, "lowpass", self.lowpass, "a cutoff in Hz >= 0 (0: off)")
         _check(0 < self.test_fraction < 1, "test-fraction", self.test_fraction, "a fraction of subjects in (0, 1)")
+        _check(self.time_unit in TIME_UNITS, "time-unit", self.time_unit, "one of " + ", ".join(TIME_UNITS))
+        _check(self.subject_from in SUBJECT_SOURCES, "subject-from", self.subject_from,
+               "one of " + ", ".join(SUBJECT_SOURCES))
         for name in ("channels", "columns", "test_subjects"):
             value = getattr(self, name)
             if value is not None and not split_list(value):

@@ -34,7 +34,8 @@ from harvit.utils.errors import HarvitError
 log = logging.getLogger(__name__)
 
 KINDS = ("table", "npz", "ts")
-TABLE_ONLY = ("label_column", "subject_column", "recording_column", "time_column", "channels", "columns",
+TABLE_ONLY = ("label_column", "subject_column", "recording_column", "time_column", "time_unit", "subject_from",
+              "channels", "columns",
               "window_s", "overlap", "train_overlap", "lowpass", "gravity_split")
 """Options that only tables use: giving one with ``.npz`` or ``.ts`` is an error, not silently ignored."""
 
@@ -50,7 +51,7 @@ def dataset_kind(path: Path) -> str:
         raise HarvitError(f"--dataset {path}: no such file or folder; expected a built-in name or a path")
     name = path.name.lower()
     if path.is_file():
-        if is_table(path):
+        if is_table(path, named=True):
             return "table"
         if name.endswith(".npz"):
             return "npz"
@@ -59,10 +60,11 @@ def dataset_kind(path: Path) -> str:
     elif path.is_dir():
         if any(path.glob("*_TRAIN.ts")):
             return "ts"
-        if any(is_table(p) for p in path.iterdir() if p.is_file()):
+        if any(is_table(p, named=True) for p in path.rglob("*") if p.is_file()):
             return "table"
     raise HarvitError(
-        f"--dataset {path}: expected .csv, .csv.gz, .parquet (or a folder of them), .npz, or NAME_TRAIN.ts"
+        f"--dataset {path}: expected .csv, .tsv, .txt (optionally .gz), .parquet (or a folder of them, at any depth), "
+        ".npz, or NAME_TRAIN.ts"
     )
 
 
@@ -148,14 +150,17 @@ def _name(path: Path) -> str:
 
 def _table_dataset(name: str, path: Path, files: list[Path], options: OwnOptions, nan_policy: str,
                    stride: int | None) -> Dataset:
-    data = read_tables(files, options)
+    data = read_tables(files, options, root=path if path.is_dir() else None)
     tw = table_windows(data, options, nan_policy, stride)
     del data
     present = np.unique(tw.y)
     if len(present) < len(tw.classes):
         empty = [c for k, c in enumerate(tw.classes) if k not in set(present.tolist())]
-        log.warning("%s: no window for class(es) %s (their labelled runs are shorter than a window); dropped",
-                    name, ", ".join(empty))
+        longest = tw.stats.get("longest_window_s")
+        keeps = (f"; --window-s {longest:g} (the longest window that keeps every class) keeps them" if longest
+                 else "")
+        log.warning("%s: no window for class(es) %s (their labelled runs are shorter than a window of %g s); "
+                    "dropped%s", name, ", ".join(empty), options.window_s, keeps)
         tw.classes = [tw.classes[k] for k in present]
         tw.y = np.searchsorted(present, tw.y).astype(np.int64)
     meta = {"dataset": name, "source": str(path), "kind": "table", "stride": tw.stride, "nan_policy": nan_policy,

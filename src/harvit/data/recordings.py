@@ -18,6 +18,7 @@ The steps, per file and then per recording (a subject and recording pair, or a f
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,25 +28,14 @@ import pandas as pd
 from harvit.data.options import OwnOptions, split_list
 from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, run_window_starts
 from harvit.data.signals import apply_nan_policy, prepare_channels
-from harvit.data.tables import Columns, numeric_column, numeric_columns, numeric_share, read_table, resolve_columns
-from harvit.data.timebase import (
-    UNITS,
-    detect_unit,
-    gap_pieces,
-    is_jittery,
-    median_rate,
-    onto_grid,
-    resample,
-    round_rate,
-)
+from harvit.data.subject_source import file_subject, subject_source
+from harvit.data.table_time import check_pieces, check_rates, file_rate, seconds
+from harvit.data.tables import Columns, numeric_columns, numeric_share, read_table, resolve_columns
+from harvit.data.timebase import gap_pieces, is_jittery, median_rate, nominal_rate, onto_grid, resample, round_rate
 from harvit.data.windows import NO_SUBJECT
 from harvit.utils.errors import HarvitError
 
 log = logging.getLogger(__name__)
-
-RATE_TOLERANCE = 0.05
-"""Files whose rates differ by more than this fraction are not one data set."""
-
 
 @dataclass
 class Piece:
@@ -76,6 +66,7 @@ class TableData:
     subject_names: dict[int, str] = field(default_factory=dict)
     file_rates: dict[str, float] = field(default_factory=dict)
     time_units: dict[str, str] = field(default_factory=dict)
+    subject_source: str = "column"
 
 
 @dataclass
@@ -97,39 +88,54 @@ class TableWindows:
     stats: dict
 
 
-def read_tables(files: list[Path], opts: OwnOptions, require_label: bool = True) -> TableData:
+def read_tables(files: list[Path], opts: OwnOptions, require_label: bool = True, root: Path | None = None
+                ) -> TableData:
     """Read every file into gap-free :class:`Piece` s with labels mapped onto one class list.
 
-    ``require_label=False`` (prediction): a table without a label column is read with every sample
-    unlabelled (``columns.label`` None, no classes)."""
+    Args:
+        files: the table files (a folder's, at any depth).
+        opts: the own-data options.
+        require_label: False (prediction): a table without a label column is read with every sample
+            unlabelled (``columns.label`` None, no classes).
+        root: the data set's folder, whose first folder level names subjects with ``--subject-from folder``
+            (None: the files' common folder).
+    """
     header = split_list(opts.columns) or None
     data: TableData | None = None
     raw_labels: list[tuple[Piece, list]] = []
     raw_subjects: list[object] = []
     first_columns: list[str] = []
+    source = "column"
     for path in files:
         frame = read_table(path, header)
         where = str(path)
         found = list(frame.columns)
         if data is None:
+            if frame.attrs.get("headerless"):
+                header = found  # every later file gets the first one's names
+                log.info("%s: no header (the first line holds numbers): %s; the others are channels "
+                         "(name the columns with --columns)", where, frame.attrs["headerless"])
             cols = resolve_columns(found, opts, where, require_label)
             if opts.channels is None:
                 cols = _numeric_channels(frame, cols, where)
             data, first_columns = TableData(cols), found
+            source = subject_source(opts.subject_from, cols.subject, files, root)
         elif found != first_columns:
             raise HarvitError(
                 f"{where} has columns {', '.join(found)}; expected those of {files[0]}: {', '.join(first_columns)}"
             )
-        cols = data.columns
-        for piece, labels, subject in _file_pieces(frame, cols, where, opts, data.time_units):
+        given = None if source in ("column", "none") else file_subject(path, source, files, root)
+        pieces = list(_file_pieces(frame, data.columns, where, opts, data.time_units, source, given))
+        for piece, labels, subject in pieces:
             data.pieces.append(piece)
             raw_labels.append((piece, labels))
             raw_subjects.append(subject)
-        rate = _file_rate([p for p in data.pieces if p.where == where])
+        rate = file_rate([np.diff(p.t) for p, _, _ in pieces if p.t is not None])
         if rate:
             data.file_rates[where] = rate
         del frame
     assert data is not None
+    data.subject_source = source
     data.classes = _class_names([lab for _, lab in raw_labels])
     lookup = {name: k for k, name in enumerate(data.classes)}
     for piece, labels in raw_labels:
@@ -150,9 +156,11 @@ def _numeric_channels(frame: pd.DataFrame, cols: Columns, where: str) -> Columns
     return Columns(cols.label, cols.subject, cols.recording, cols.time, keep)
 
 
-def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, time_units: dict[str, str]):
+def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, time_units: dict[str, str],
+                 source: str, given_subject: str | None):
     """Yield ``(piece, its label values, its subject value)`` for the gap-free pieces of one file; the time
-    column's unit goes into ``time_units[where]``."""
+    column's unit goes into ``time_units[where]``. ``source`` is where subjects come from (column, folder,
+    file or none); ``given_subject`` the file's subject when not from the column."""
     if cols.label is None:  # prediction on a table without labels
         codes, label_values = np.full(len(frame), UNLABELLED, dtype=np.int64), np.array([], dtype=object)
     else:
@@ -161,51 +169,51 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
             labels = labels.astype("string").str.strip().replace("", pd.NA)
         codes, label_values = pd.factorize(labels, use_na_sentinel=True)
         codes = codes.astype(np.int64)  # -1 = empty = UNLABELLED
-    subj_codes, subj_values = _codes(frame, cols.subject)
+    subj_codes, subj_values = _codes(frame, cols.subject if source == "column" else None)
     rec_codes, _ = _codes(frame, cols.recording)
     x = numeric_columns(frame, cols.channels, where)
     t = None
     if cols.time:
-        t, time_units[where] = _seconds(frame[cols.time], cols.time, where)
+        t, time_units[where] = seconds(frame[cols.time], cols.time, where, opts.time_unit)
     if t is None and not opts.rate:
         raise HarvitError(f"{where}: no time column (looked for time, timestamp, time_s, t; --time-column names "
                           "one); pass --rate HZ to give the sampling rate")
     key = subj_codes * (int(rec_codes.max(initial=0)) + 2) + rec_codes
     contiguous = bool(np.all(np.diff(key) >= 0))  # rows already grouped: pieces are views, not copies
     order = np.arange(len(key)) if contiguous else np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    bounds = np.flatnonzero(np.diff(sorted_key)) + 1
-    for rows in np.split(order, bounds):
-        if rows.size == 0:
-            continue
-        subject = subj_values[subj_codes[rows[0]]] if cols.subject else None
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    groups = [rows for rows in np.split(order, bounds) if rows.size]
+    out, spans_seen, backs = [], [], 0
+    for rows in groups:
+        subject = subj_values[subj_codes[rows[0]]] if source == "column" else given_subject
         seg_t = None if t is None else t[rows]
         keep = np.ones(rows.size, dtype=bool)
         if seg_t is not None:
             step = np.diff(seg_t)
-            back = np.flatnonzero(step < 0)
-            if back.size:
-                r = int(rows[back[0] + 1])
-                raise HarvitError(
-                    f"{where} row {r + 1}: time {cols.time!r} goes backwards ({seg_t[back[0]]:.6g} s -> "
-                    f"{seg_t[back[0] + 1]:.6g} s) within one recording; expected increasing times"
-                )
-            keep[1:] = step > 0
+            backs += int((step < 0).sum())
+            keep[1:] = step != 0
             if not keep.all():
                 log.info("%s: %d rows repeat the previous time; kept the first of each", where, int((~keep).sum()))
         rows, seg_t = rows[keep], (None if seg_t is None else seg_t[keep])
         spans = gap_pieces(seg_t) if seg_t is not None else [(0, rows.size)]
-        if len(spans) > 1:
-            log.info("%s: a recording splits into %d pieces at gaps > 1 s", where, len(spans))
+        if seg_t is not None:
+            spans_seen += [(float(seg_t[b - 1] - seg_t[a]), b - a) for a, b in spans]
         for a, b in spans:
             piece_rows = rows[a:b]
             if contiguous and keep.all():
                 piece_rows = slice(int(piece_rows[0]), int(piece_rows[-1]) + 1)
-            yield (
-                Piece(where, NO_SUBJECT, x[piece_rows], codes[piece_rows], None if seg_t is None else seg_t[a:b]),
-                list(label_values),
-                subject,
-            )
+            out.append((Piece(where, NO_SUBJECT, x[piece_rows], codes[piece_rows],
+                              None if seg_t is None else seg_t[a:b]), list(label_values), subject))
+    if t is not None:
+        if backs:
+            log.info("%s: time steps back %d time(s) within a recording; each starts a new piece", where, backs)
+        if len(spans_seen) > len(groups):
+            log.info("%s: %d recording(s) split into %d pieces at gaps > 1 s or steps back", where, len(groups),
+                     len(spans_seen))
+        steps = np.concatenate([np.diff(p.t) for p, _, _ in out if p.t is not None and len(p.t) > 1] or [[]])
+        rate = 1.0 / float(np.median(steps)) if steps.size else 0.0
+        check_pieces(spans_seen, len(groups), where, str(cols.time), time_units[where], rate)
+    yield from out
 
 
 def _codes(frame: pd.DataFrame, column: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -214,39 +222,6 @@ def _codes(frame: pd.DataFrame, column: str | None) -> tuple[np.ndarray, np.ndar
         return np.zeros(len(frame), dtype=np.int64), np.array([None], dtype=object)
     codes, values = pd.factorize(frame[column], use_na_sentinel=False)
     return codes.astype(np.int64), np.asarray(values, dtype=object)
-
-
-def _seconds(values: pd.Series, name: str, where: str) -> tuple[np.ndarray, str]:
-    """(float64 seconds relative to the first value, the unit found) of a time column; unit stated in the log."""
-    if not pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
-        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-        if parsed.notna().mean() > 0.99 and parsed.notna().any():
-            values = parsed
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        if values.isna().any():
-            raise HarvitError(f"{where} row {int(np.argmax(values.isna().to_numpy())) + 1} column {name!r}: "
-                              "empty time; expected a time on every row")
-        ns = values.to_numpy().astype("datetime64[ns]").astype(np.int64)
-        log.info("%s: time column %r holds ISO datetimes", where, name)
-        return (ns - ns[0]).astype(np.float64) * 1e-9, "ISO datetime"
-    raw = numeric_column(values, name, where)
-    if np.isnan(raw).any():
-        raise HarvitError(f"{where} row {int(np.argmax(np.isnan(raw))) + 1} column {name!r}: empty time; "
-                          "expected a time on every row")
-    unit = detect_unit(name, raw)
-    log.info("%s: time column %r is in %s", where, name, unit)
-    if pd.api.types.is_integer_dtype(values.dtype):
-        ints = values.to_numpy(dtype=np.int64)
-        return (ints - ints[0]).astype(np.float64) * UNITS[unit], unit
-    return (raw - raw[0]) * UNITS[unit], unit
-
-
-def _file_rate(pieces: list[Piece]) -> float:
-    """The median-step rate of a file's timed pieces in Hz (0.0 without time)."""
-    steps = [np.diff(p.t) for p in pieces if p.t is not None and len(p.t) > 1]
-    if not steps:
-        return 0.0
-    return round_rate(1.0 / float(np.median(np.concatenate(steps))))
 
 
 def _label_name(value: object) -> str:
@@ -282,20 +257,6 @@ def _subject_ids(pieces: list[Piece], subjects: list) -> dict[int, str]:
     return {v: k for k, v in ids.items()}
 
 
-def check_rates(file_rates: dict[str, float]) -> float:
-    """The median rate of the files; raise naming the two files whose rates differ most when that is over 5%."""
-    if not file_rates:
-        return 0.0
-    lo = min(file_rates, key=file_rates.__getitem__)
-    hi = max(file_rates, key=file_rates.__getitem__)
-    if file_rates[hi] > file_rates[lo] * (1 + RATE_TOLERANCE):
-        raise HarvitError(
-            f"sampling rates differ by more than {RATE_TOLERANCE:.0%}: {hi} is at {file_rates[hi]:.4g} Hz, "
-            f"{lo} at {file_rates[lo]:.4g} Hz; pass --rate HZ to resample them all, or load them separately"
-        )
-    return round_rate(float(np.median(list(file_rates.values()))))
-
-
 def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: int | None = None) -> TableWindows:
     """Cut the windows of every piece (see the module docstring's steps 3-6).
 
@@ -303,28 +264,33 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
         stride: step between window starts in samples (None: from ``--overlap``).
     """
     if opts.rate:  # every file is resampled to the rate asked for, whatever its own
-        own_rate = round_rate(float(np.median(list(data.file_rates.values())))) if data.file_rates else 0.0
+        measured = round_rate(float(np.median(list(data.file_rates.values())))) if data.file_rates else 0.0
     else:
-        own_rate = check_rates(data.file_rates)
+        measured = check_rates(data.file_rates)
+    own_rate = nominal_rate(measured)
     rate = float(opts.rate) or own_rate
     if own_rate:
-        log.info("sampling rate: %.4g Hz (median time step)%s", own_rate,
+        log.info("sampling rate: %.6g Hz (median time step)%s%s", measured,
+                 f", taken as {own_rate:g} Hz" if own_rate != measured else "",
                  f"; resampled to {rate:g} Hz" if abs(rate / own_rate - 1) > 1e-3 else "")
     length, default_stride = opts.window_samples(rate)
     stride = stride or default_stride
     stats = {"pieces": len(data.pieces), "short_pieces": 0, "resampled_pieces": 0, "gridded_pieces": 0,
              "nan_dropped_windows": 0}
     xs, ys, subjects = [], [], []
+    longest = np.zeros(len(data.classes), dtype=np.int64)  # longest labelled run of each class, in samples
     channels = list(data.columns.channels)
     for piece in data.pieces:
         x, labels = regular_piece(piece, rate, own_rate, stats)
         piece.x = piece.x[:0]  # the windows are all that is kept
+        runs = label_runs(labels)
+        np.maximum.at(longest, runs[:, 2], runs[:, 1] - runs[:, 0])
         if x.shape[0] < length:
             stats["short_pieces"] += 1
             continue
         x, bad = apply_nan_policy(x, piece.where, nan_policy, "empty or NaN/Inf channel values")
         x, channels = prepare_channels(x, list(data.columns.channels), rate, opts.lowpass, opts.gravity_split)
-        starts, y = run_window_starts(label_runs(labels), length, stride)
+        starts, y = run_window_starts(runs, length, stride)
         keep = clear_of(starts, bad, length)
         stats["nan_dropped_windows"] += int((~keep).sum())
         starts, y = starts[keep], y[keep]
@@ -341,6 +307,10 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
             f"(--window-s {opts.window_s} at {rate:g} Hz); {stats['short_pieces']} pieces are shorter than a window"
         )
     stats["time_units"] = sorted(set(data.time_units.values())) or ["none (--rate)"]
+    stats["subjects_from"] = data.subject_source
+    shortest = int(longest[longest > 0].min()) if (longest > 0).any() else 0
+    # the longest window (in 0.01 s) whose samples fit in every class's longest labelled run
+    stats["longest_window_s"] = math.floor(100 * shortest / rate) / 100 if shortest >= 2 else 0.0
     stats["own_rate_hz"] = round(own_rate, 4)
     x_all = np.concatenate(xs)
     del xs

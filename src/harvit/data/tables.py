@@ -1,13 +1,27 @@
-"""Reading tables of recordings (``.csv``, ``.csv.gz``, ``.parquet``, or a folder of them).
+"""Reading tables of recordings (``.csv``, ``.tsv``, ``.csv.gz``, ``.parquet``, a named ``.txt``, or a folder).
 
-One row per sample. pandas parses (the pyarrow CSV engine; ``read_parquet``). Export quirks are
-tolerated: a UTF-8 byte-order mark, blank lines, a trailing ``;`` on every line (with ``,``, ``;`` or
-tab as the separator, sniffed from the first line), header-less files named by ``--columns``.
+One row per sample. pandas parses (the pyarrow CSV engine; ``read_parquet``). A folder is read
+recursively (``s01/s01_03.csv``, ``P007/day2.parquet``), hidden files and folders skipped; ``.txt``
+files are tables when named directly, or in a folder holding no other table file (beside ``.csv``
+files, ``.txt`` files are notes).
+Export quirks are tolerated:
+
+- a UTF-8 byte-order mark and blank lines;
+- a ``;`` ending every record (with ``,``, ``;`` or tab as the separator, sniffed from the first line);
+  where records end in ``;`` and ``;`` is not the separator, every ``;`` ends a record, so two records
+  written on one line are read as two;
+- malformed lines (too few or too many fields) are skipped and counted in the log, when they are at most
+  :data:`MAX_BAD_LINES` of the lines (more is an error naming the first);
+- header-less files: named by ``--columns``; without it, a first line holding a number is data, not a
+  header, and the columns are named by what they hold (:func:`name_headerless`): the first text column is
+  the label, the first integer column whose value changes on at most 1% of the rows is the subject, the
+  first other column that increases on at least 95% of the rows is the time; the rest, ``col<k>`` by
+  their 1-based position, are channels.
 
 Column roles and their default names (the first present wins; case-insensitive):
 
 - label: ``label``, ``activity``, ``class`` (required); an empty cell is an unlabelled sample;
-- subject: ``subject``, ``user``, ``participant`` (optional: without it windows carry no subject);
+- subject: ``subject``, ``user``, ``participant`` (optional: see ``--subject-from``);
 - recording: ``recording``, ``session``, ``experiment`` (optional: else each file and subject pair);
 - time: ``time``, ``timestamp``, ``time_s``, ``t`` (optional: else ``--rate`` is required);
 - channels: ``--channels``, else every other column that holds numbers.
@@ -16,7 +30,9 @@ Column roles and their default names (the first present wins; case-insensitive):
 from __future__ import annotations
 
 import gzip
+import io
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +44,9 @@ from harvit.utils.errors import HarvitError
 
 log = logging.getLogger(__name__)
 
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+"""Read as tables only when named directly (a folder's ``.txt`` files are usually notes)."""
 DEFAULT_NAMES = {
     "label": ("label", "activity", "class"),
     "subject": ("subject", "user", "participant"),
@@ -37,20 +55,31 @@ DEFAULT_NAMES = {
 }
 SEPARATORS = (",", ";", "\t")
 SNIFF_BYTES = 1 << 16
+MAX_BAD_LINES = 0.01
+"""Largest share of malformed lines that is skipped rather than refused."""
+SUBJECT_CHANGES = 0.01
+"""A header-less integer column whose value changes on at most this share of rows names subjects."""
+TIME_INCREASES = 0.95
+"""A header-less column that increases on at least this share of rows holds times."""
 
 
-def is_table(path: Path) -> bool:
-    """Whether ``path``'s name ends in a table suffix (:data:`TABLE_SUFFIXES`)."""
-    return path.name.lower().endswith(TABLE_SUFFIXES)
+def is_table(path: Path, named: bool = False) -> bool:
+    """Whether ``path``'s name ends in a table suffix (:data:`TABLE_SUFFIXES`; with ``named``, the file was
+    named directly, also :data:`TEXT_SUFFIXES`)."""
+    return path.name.lower().endswith(TABLE_SUFFIXES + (TEXT_SUFFIXES if named else ()))
 
 
 def table_files(path: Path) -> list[Path]:
-    """The table files of ``path`` (a file, or a folder's non-hidden table files in name order)."""
+    """The table files of ``path``: the file itself, or a folder's non-hidden table files at any depth, in path
+    order."""
     if path.is_file():
         return [path]
-    files = sorted(p for p in path.iterdir() if p.is_file() and is_table(p) and not p.name.startswith("."))
+    found = sorted((p for p in path.rglob("*") if p.is_file() and is_table(p, named=True)
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)),
+                   key=lambda p: p.relative_to(path).as_posix())
+    files = [p for p in found if is_table(p)] or found  # .txt files only where no other table is
     if not files:
-        raise HarvitError(f"--dataset {path}: the folder holds no {', '.join(TABLE_SUFFIXES)} files")
+        raise HarvitError(f"--dataset {path}: the folder holds no {', '.join(TABLE_SUFFIXES)} files (at any depth)")
     return files
 
 
@@ -69,33 +98,93 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read one table file into a DataFrame (quirks handled, see the module docstring).
 
     Args:
-        path: ``.csv``, ``.csv.gz`` or ``.parquet`` file.
-        columns: names of a header-less CSV's columns (None: the first line is the header).
+        path: ``.csv``, ``.tsv``, ``.txt`` (optionally ``.gz``) or ``.parquet`` file.
+        columns: names of a header-less file's columns (None: the first line is the header, unless it holds a
+            number: then the columns are named by :func:`name_headerless`, and ``frame.attrs["headerless"]``
+            says how).
     """
     try:
         if path.name.lower().endswith(".parquet"):
             if columns:
                 raise HarvitError(f"--columns: {path.name} is a parquet file, whose columns are named already")
             return pd.read_parquet(path, dtype_backend="pyarrow")
-        sep, trailing = _sniff(path)
-        header = None if columns else 0
-        # Arrow-backed columns: no second copy into NumPy blocks (10M rows: 2.3 instead of 2.9 GB peak, 2x faster)
-        frame = pd.read_csv(path, sep=sep, engine="pyarrow", header=header, names=columns, dtype_backend="pyarrow")
+        sep, trailing, headed = _sniff(path)
+        source: object = path
+        if trailing and sep != ";":  # ';' ends each record: two records on one line are two rows
+            source = io.BytesIO(_read_bytes(path).replace(b";", b"\n"))
+        header = 0 if headed and not columns else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Arrow-backed columns: no second copy into NumPy blocks (10M rows: 2.3 instead of 2.9 GB peak, 2x faster)
+            frame = pd.read_csv(source, sep=sep, engine="pyarrow", header=header, names=columns,
+                                dtype_backend="pyarrow", on_bad_lines="warn")
     except HarvitError:
         raise
     except (OSError, ValueError, pd.errors.ParserError, ImportError) as e:
         raise HarvitError(f"{path}: cannot read as a table ({str(e).splitlines()[0][:200]})") from None
-    if trailing and sep != ";" and len(frame.columns):
-        last = frame.columns[-1]
-        cleaned = frame[last].astype("string").str.rstrip(";")
-        frame[last] = _maybe_numeric(cleaned)
-        frame = frame.rename(columns={last: str(last).rstrip(";")})
+    _count_bad_lines(path, [str(w.message) for w in caught if "Expected" in str(w.message)], len(frame))
     empty = [c for c in frame.columns if not str(c).strip() and frame[c].isna().all()]
+    if header is None and not columns:
+        empty = [c for c in frame.columns if frame[c].isna().all()]  # the field after a last separator
     frame = frame.drop(columns=empty)
+    if header is None and not columns:
+        names, how = name_headerless(frame)
+        frame.columns = names
+        frame.attrs["headerless"] = how
+        return frame
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(set(frame.columns)) != len(frame.columns):
         raise HarvitError(f"{path}: repeated column names in {list(frame.columns)}")
     return frame
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The whole file (gunzipped)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        return f.read()
+
+
+def _count_bad_lines(path: Path, messages: list[str], rows: int) -> None:
+    """Log the malformed lines the reader skipped; raise when they are over :data:`MAX_BAD_LINES` of the lines."""
+    if not messages:
+        return
+    first = messages[0].replace("\n", " ")[:160]
+    lines = rows + len(messages)
+    if len(messages) > MAX_BAD_LINES * lines:
+        raise HarvitError(f"{path}: {len(messages)} of {lines} lines are malformed ({first}); expected the same "
+                          "number of fields on every line")
+    log.warning("%s: skipped %d malformed line(s) of %d (%s)", path, len(messages), lines, first)
+
+
+def name_headerless(frame: pd.DataFrame) -> tuple[list[str], str]:
+    """Names for a header-less table's columns by what they hold (see the module docstring).
+
+    Returns:
+        (column names: ``label``, ``subject``, ``time`` for the roles found, ``col<k>`` for the others;
+        a sentence saying which column took which role).
+    """
+    names = [f"col{k + 1}" for k in range(len(frame.columns))]
+    head = frame.head(100_000)
+    roles: dict[str, int] = {}
+    for k, c in enumerate(frame.columns):
+        values = head[c]
+        if numeric_share(values) < 0.5:
+            roles.setdefault("label", k)
+            continue
+        v = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        v = v[np.isfinite(v)]
+        if v.size < 2:
+            continue
+        step = np.diff(v)
+        if "subject" not in roles and np.all(v == np.round(v)) and np.mean(step != 0) <= SUBJECT_CHANGES:
+            roles["subject"] = k
+        elif "time" not in roles and np.mean(step > 0) >= TIME_INCREASES:
+            roles["time"] = k
+    for role, k in roles.items():
+        names[k] = role
+    how = ", ".join(f"column {k + 1} the {role}" for role, k in sorted(roles.items(), key=lambda r: r[1]))
+    return names, how or "no column took a role"
 
 
 def _maybe_numeric(values: pd.Series) -> pd.Series:
@@ -104,8 +193,9 @@ def _maybe_numeric(values: pd.Series) -> pd.Series:
     return numbers if (numbers.notna() == values.notna()).all() else values
 
 
-def _sniff(path: Path) -> tuple[str, bool]:
-    """(separator, whether lines end in ``;``) from the first non-blank lines of a CSV (gzip or plain)."""
+def _sniff(path: Path) -> tuple[str, bool, bool]:
+    """(separator, whether lines end in ``;``, whether the first line is a header) from the first non-blank
+    lines of a CSV (gzip or plain). A first line with a cell that is a number is data, not a header."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
@@ -120,7 +210,17 @@ def _sniff(path: Path) -> tuple[str, bool]:
     first = lines[0].rstrip(";") if trailing else lines[0]
     counts = {s: first.count(s) for s in SEPARATORS}
     sep = max(SEPARATORS, key=lambda s: counts[s])
-    return (sep if counts[sep] else ","), trailing
+    sep = sep if counts[sep] else ","
+    cells = [c.strip().strip("\"'") for c in first.split(sep)]
+    return sep, trailing, not any(_is_number(c) for c in cells if c)
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` is a finite number (``nan`` and ``inf`` may be header names)."""
+    try:
+        return bool(np.isfinite(float(text)))
+    except ValueError:
+        return False
 
 
 def resolve_columns(found: list[str], opts: OwnOptions, where: str, require_label: bool = True) -> Columns:

@@ -1,13 +1,17 @@
 """Time columns of recorded tables: units, sampling rate, gaps, a regular grid, resampling.
 
-A time column may hold seconds, milliseconds, microseconds, nanoseconds (relative or since the epoch)
-or ISO datetimes. The unit is detected in this order: a datetime column; a name suffix (``_s``,
-``_ms``, ``_us``, ``_ns``); epoch magnitudes (1e9 s, 1e12 ms, 1e15 us, 1e18 ns around today); else
-the unit that puts the median step's rate in [2, 2000] Hz, trying s, ms, us, ns in turn.
+A time column may hold seconds, milliseconds, microseconds, nanoseconds (relative, since the epoch or
+since a device booted) or ISO datetimes. The unit is, in this order: ``--time-unit``; a datetime
+column; a name suffix (``_s``, ``_ms``, ``_us``, ``_ns``, ``(ms)``, ``[ms]``); the unit whose median
+step gives a plausible sampling rate (1-1000 Hz); where two units do (a rate of exactly 1 or 1000 Hz),
+the one an epoch magnitude points to (1e9 s, 1e12 ms, 1e15 us, 1e18 ns around today), else the rate
+nearer 50 Hz; where none does, the epoch magnitude. Nanoseconds since boot (~1e12-1e14, WISDM's
+timestamps) are thus read as nanoseconds at 20 Hz, not as milliseconds since 1970 at 0 Hz.
 """
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -16,37 +20,69 @@ from scipy import signal
 from harvit.utils.errors import HarvitError
 
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+TIME_UNITS = ("auto", *UNITS)
+"""Values of ``--time-unit``."""
 MAX_GAP_S = 1.0
-"""A step longer than this splits a recording into pieces."""
-RATE_RANGE_HZ = (2.0, 2000.0)
+"""A step longer than this (or a step back in time) splits a recording into pieces."""
+RATE_RANGE_HZ = (1.0, 1000.0)
+"""Sampling rates a median step may give for its unit to be taken."""
+TYPICAL_RATE_HZ = 50.0
+EPOCH_FLOORS = (("ns", 1e17), ("us", 1e14), ("ms", 1e11), ("s", 1e8))
+"""Magnitudes from which numbers look like times since 1970 in each unit."""
+NOMINAL_TOLERANCE = 0.005
+"""A measured rate this close (relative) to a whole number of Hz is taken as that number."""
 JITTER = 0.25
 """Timestamps further than this many sample periods from the ideal grid are resampled onto it."""
 
 
-def detect_unit(name: str, t: np.ndarray) -> str:
-    """The unit of a numeric time column ``t`` (float [n]) named ``name``: ``s``, ``ms``, ``us`` or ``ns``."""
-    lower = name.lower()
+def suffix_unit(name: str) -> str | None:
+    """The unit a column name ends in (``time_ms``, ``t(ms)``, ``t [ms]``), or None."""
+    lower = name.lower().replace(" ", "")
     for unit in ("ms", "us", "ns", "s"):
         if lower.endswith(f"_{unit}") or lower.endswith(f"({unit})") or lower.endswith(f"[{unit}]"):
             return unit
+    return None
+
+
+def epoch_unit(t: np.ndarray) -> str | None:
+    """The unit in which the median magnitude of ``t`` (float [n], finite) looks like a time since 1970."""
+    magnitude = float(np.median(np.abs(t)))
+    for unit, floor in EPOCH_FLOORS:
+        if magnitude >= floor:
+            return unit
+    return None
+
+
+def detect_unit(name: str, t: np.ndarray) -> str:
+    """The unit of a numeric time column ``t`` (float [n]) named ``name``: ``s``, ``ms``, ``us`` or ``ns``
+    (the order of the module docstring)."""
+    by_name = suffix_unit(name)
+    if by_name:
+        return by_name
     finite = t[np.isfinite(t)]
     if finite.size == 0:
         raise HarvitError(f"time column {name!r} holds no numbers")
-    magnitude = float(np.median(np.abs(finite)))
-    for unit, epoch_floor in (("ns", 1e17), ("us", 1e14), ("ms", 1e11), ("s", 1e8)):
-        if magnitude >= epoch_floor:
-            return unit
     steps = np.diff(finite)
     steps = steps[steps > 0]
+    epoch = epoch_unit(finite)
     if steps.size == 0:
+        if epoch:
+            return epoch
         raise HarvitError(f"time column {name!r} never increases; expected sample times")
     step = float(np.median(steps))
-    for unit, scale in UNITS.items():
-        if RATE_RANGE_HZ[0] <= 1.0 / (step * scale) <= RATE_RANGE_HZ[1]:
-            return unit
+    rates = {unit: 1.0 / (step * scale) for unit, scale in UNITS.items()}
+    plausible = [u for u, r in rates.items() if RATE_RANGE_HZ[0] <= r <= RATE_RANGE_HZ[1]]
+    if len(plausible) == 1:
+        return plausible[0]
+    if plausible:
+        if epoch in plausible:
+            return epoch
+        return min(plausible, key=lambda u: abs(math.log(rates[u] / TYPICAL_RATE_HZ)))
+    if epoch:
+        return epoch
     raise HarvitError(
         f"time column {name!r}: median step {step:g} gives no rate in {RATE_RANGE_HZ[0]:g}..{RATE_RANGE_HZ[1]:g} Hz "
-        "in s, ms, us or ns; name the unit with a suffix (e.g. time_ms) or pass --rate without a time column"
+        "in s, ms, us or ns; set the unit with --time-unit, or pass --rate without a time column"
     )
 
 
@@ -65,9 +101,17 @@ def round_rate(rate_hz: float) -> float:
     return float(f"{rate_hz:.6g}")
 
 
+def nominal_rate(rate_hz: float) -> float:
+    """``rate_hz`` as the whole number of Hz within :data:`NOMINAL_TOLERANCE` of it, else unchanged: a
+    jittery clock's median step (19.9957 Hz) gives the device's nominal rate (20 Hz)."""
+    whole = round(rate_hz)
+    return float(whole) if whole >= 1 and abs(rate_hz / whole - 1) <= NOMINAL_TOLERANCE else rate_hz
+
+
 def gap_pieces(t: np.ndarray, max_gap_s: float = MAX_GAP_S) -> list[tuple[int, int]]:
-    """``[start, end)`` index ranges of ``t`` (seconds, increasing) split where a step exceeds ``max_gap_s``."""
-    cut = np.flatnonzero(np.diff(t) > max_gap_s) + 1
+    """``[start, end)`` index ranges of ``t`` (seconds) split where a step exceeds ``max_gap_s`` or goes back."""
+    step = np.diff(t)
+    cut = np.flatnonzero((step > max_gap_s) | (step < 0)) + 1
     edges = np.concatenate([[0], cut, [len(t)]]).astype(np.int64)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 

@@ -114,7 +114,8 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
     seed = int(cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"])
     frac = float(cfg["val_fraction"])
     stride = cfg.get("train_stride") or None
-    val_subjects = [int(v) for v in str(cfg.get("val_subjects") or "").split(",") if v.strip()] or None
+    tokens = [v.strip() for v in str(cfg.get("val_subjects") or "").split(",") if v.strip()]
+    val_subjects = [int(v) if v.lstrip("-").isdigit() else v for v in tokens] or None  # names or ids
     path = run / BASELINE_FILE
     if path.is_file():
         try:
@@ -321,6 +322,18 @@ def _config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
             json.dumps(cfg, indent=2), "```", "", "</details>", ""]
 
 
+def _val_choice(results: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """What validation held out: subjects, windows, share of the training windows, and how they were chosen."""
+    split, choice = results.get("split", {}), results.get("val_choice") or {}
+    n_val, n_train = split.get("val", {}).get("windows", 0), split.get("train", {}).get("windows", 0)
+    names = choice.get("subjects") or split.get("val", {}).get("subjects", [])
+    seed = cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"]
+    how = ("named by `--val-subjects`" if choice.get("how") == "--val-subjects" else
+           f"chosen (seed {seed}) to come closest to {pct(cfg['val_fraction'])} of the training windows")
+    return (f"{', '.join(str(n) for n in names)} ({n_val} windows, {pct(n_val / max(1, n_val + n_train))} of the "
+            f"training windows; {how})")
+
+
 def _split_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
     split = results.get("split", {})
     classes = list(results["classes"])
@@ -336,7 +349,7 @@ def _split_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
                "**The data name no subjects**: one person's windows can sit on both sides of the validation "
                "split, so validation scores (which pick `best.pt`) are optimistic.")
     else:
-        how = (f"Validation holds out {pct(cfg['val_fraction'])} of the training subjects (seed {cfg['seed']}); "
+        how = (f"Validation holds out whole training subjects {_val_choice(results, cfg)}; "
                "test is the data set's test subjects. No subject is in two splits.")
     out = ["## Data set and split", "", f"Data set `{cfg['dataset']}`. {how}", ""]
     out += [f"> **Note:** {n}" for n in notes] + ([""] if notes else [])

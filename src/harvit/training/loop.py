@@ -207,6 +207,7 @@ def test_best(run: Run, cache_s: float) -> dict[str, Any]:
         "device_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
         "split": {k: {"windows": len(w), "subjects": w.subjects(), "class_counts": w.class_counts()}
                   for k, w in run.windows.items()},
+        "val_choice": run.windows["val"].meta.get("val_choice"),  # subjects by name, windows, share
         "events": st.events,
         "config": run.cfg.to_dict(),
         # per test window, in the data set's order: the report's paired test against the baseline reads them
