@@ -317,7 +317,12 @@ class SideFeatures(nn.Module):
         x = torch.as_tensor(x)
         if not len(x):
             return torch.zeros(0, self.n_features, device=device)
-        parts = [self.stats.precompute(x, device)] if self.stats is not None else []
-        with torch.no_grad():
-            rocket = self.rocket.standardise(rocket_raw(self.rocket, x).to(device))
-        return torch.cat([*parts, rocket], dim=1)
+        out = torch.empty(len(x), self.n_features, device=device)
+        n_stats = self.stats.n_features if self.stats is not None else 0
+        if self.stats is not None:
+            out[:, :n_stats] = self.stats.precompute(x, device)
+        raw = rocket_raw(self.rocket, x)
+        with torch.no_grad():  # standardised in chunks: one copy of the features at a time besides the raw ones
+            for a in range(0, len(x), CHUNK):
+                out[a:a + CHUNK, n_stats:] = self.rocket.standardise(raw[a:a + CHUNK].to(device))
+        return out
