@@ -1,8 +1,8 @@
 """One prepared GPU check: the environment, the CUDA tests, the encoder's throughput and the reference runs.
 
-Run it first whenever a GPU is at hand (issue 16). It installs nothing, runs from the source tree, and
-time-boxes every stage in its own process, so one slow or hanging stage cannot eat the others: a
-stage that fails or runs past its box is recorded and the next one runs.
+Run it first whenever a GPU is at hand (issue 16); ``--data`` defaults to ``$HARVIT_DATA_DIR``. It installs
+nothing, runs from the source tree, and time-boxes every stage in its own process, so one slow or hanging
+stage cannot eat the others: a stage that fails or runs past its box is recorded and the next one runs.
 
     PYTHONPATH=src python3 benchmarks/gpu_check.py --data gpu_data --out gpu_out            # on a GPU
     PYTHONPATH=src python3 benchmarks/gpu_check.py --data ../shared/data --out /tmp/gc --dry-run  # CPU, tiny
@@ -1094,7 +1094,8 @@ def fail(message: str) -> NoReturn:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gpu_check.py", description="The prepared GPU check of issue 16 (see the module docstring).")
-    p.add_argument("--data", required=True, help=f"data folder holding {HAPT_ZIP}")
+    p.add_argument("--data", default=None,
+                   help=f"data folder holding {HAPT_ZIP} (default: $HARVIT_DATA_DIR, as every harvit command)")
     p.add_argument("--out", required=True, help="results folder: summary.json, summary.md, logs/, runs/")
     p.add_argument("--dry-run", action="store_true", help="every stage on the CPU with tiny sizes")
     p.add_argument("--budget-s", type=float, default=480.0, help="wall-clock budget of all stages (default 480)")
@@ -1109,9 +1110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(ns: argparse.Namespace) -> tuple[Path, Path, set[str] | None]:
-    data, out = Path(ns.data).expanduser().resolve(), Path(ns.out).expanduser().resolve()
+    given = ns.data if ns.data is not None else os.environ.get("HARVIT_DATA_DIR", "").strip()
+    if not given:
+        fail(f"--data: not given and HARVIT_DATA_DIR is not set; expected the data folder holding {HAPT_ZIP}")
+    data, out = Path(given).expanduser().resolve(), Path(ns.out).expanduser().resolve()
     if not (data / HAPT_ZIP).is_file():
-        fail(f"--data: {data} holds no {HAPT_ZIP} (copy the shared data's hapt/ folder there)")
+        where = "--data" if ns.data is not None else "HARVIT_DATA_DIR"
+        fail(f"--data: {data} ({where}) holds no {HAPT_ZIP} (copy the shared data's hapt/ folder there)")
     if not ns.budget_s > 0:
         fail(f"--budget-s: got {ns.budget_s}, expected seconds > 0")
     if ns.stage_timeout_s is not None and not ns.stage_timeout_s > 0:

@@ -95,6 +95,25 @@ def test_bad_arguments_exit_2_with_one_line(shared_data_dir: Path, tmp_path: Pat
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gpu_check: error:") and message in proc.stderr
 
 
+def test_data_defaults_to_harvit_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gc = load_script()
+    (tmp_path / gc.HAPT_ZIP).parent.mkdir(parents=True)
+    (tmp_path / gc.HAPT_ZIP).write_bytes(b"")
+    monkeypatch.setenv("HARVIT_DATA_DIR", str(tmp_path))
+    data, out, _ = gc.check_args(gc.build_parser().parse_args(["--out", str(tmp_path / "o")]))
+    assert data == tmp_path.resolve()
+    monkeypatch.setenv("HARVIT_DATA_DIR", str(tmp_path / "elsewhere"))  # --data wins over the variable
+    assert gc.check_args(gc.build_parser().parse_args(["--data", str(tmp_path), "--out", "o"]))[0] == data
+
+
+def test_no_data_and_no_harvit_data_dir_exits_2(tmp_path: Path) -> None:
+    env_less = {k: v for k, v in os.environ.items() if k != "HARVIT_DATA_DIR"}
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), env_less.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "o"), "--dry-run"], cwd=ROOT,
+                          env={**env_less, "PYTHONPATH": path}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "HARVIT_DATA_DIR is not set" in proc.stderr
+
+
 def test_missing_data_exits_2(tmp_path: Path) -> None:
     proc = gpu_check("--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--dry-run", timeout=60)
     assert proc.returncode == 2 and "--data:" in proc.stderr and "Traceback" not in proc.stderr

@@ -32,6 +32,7 @@ from torch import nn
 
 from harvit.data.channels import sensor_triples
 from harvit.data.signals import CHANNELS
+from harvit.features.store import statistics_raw
 from harvit.utils.errors import HarvitError
 
 __all__ = ["N_SIGNAL_STATISTICS", "WindowStats", "n_statistics", "window_statistics_array", "window_statistics"]
@@ -265,7 +266,8 @@ class WindowStats(nn.Module):
     @classmethod
     def fit(cls, x_train: np.ndarray, channels: list[str]) -> WindowStats:
         """Fit the standardisation on training windows [N, C, T]."""
-        f = window_statistics_array(x_train, channels).astype(np.float64)
+        f = statistics_raw(x_train, channels, lambda c: window_statistics(c, list(channels))).numpy()
+        f = f.astype(np.float64)
         module = cls(channels, f.shape[1])
         module.mean.copy_(torch.from_numpy(f.mean(0)).float())
         module.std.copy_(torch.from_numpy(np.maximum(f.std(0), 1e-6)).float())
@@ -281,11 +283,13 @@ class WindowStats(nn.Module):
         return ((raw.float() - self.mean) / self.std).clamp(-10.0, 10.0)
 
     def precompute(self, x: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
-        """Standardised statistics of windows [N, C, T] as a tensor [N, F] on ``device``."""
+        """Standardised statistics of windows [N, C, T] as a tensor [N, F] on ``device``: the same numbers as
+        calling the module, each window's raw statistics computed once and kept by :mod:`.store`."""
         x = torch.as_tensor(x)
-        with torch.no_grad():  # in chunks: the statistics' intermediates hold ~100 KB per window
-            return torch.cat([self(c.to(device)) for c in x.split(CHUNK)]) if len(x) else \
-                torch.zeros(0, self.n_features, device=device)
+        if not len(x):
+            return torch.zeros(0, self.n_features, device=device)
+        raw = statistics_raw(x, self.channels, lambda c: window_statistics(c, self.channels), device=device)
+        return self.standardise(raw.to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.standardise(window_statistics(x.detach().to(torch.float64), self.channels))

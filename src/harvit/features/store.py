@@ -1,0 +1,160 @@
+"""Side features computed once per window set and kept on disk: convolution counts and window statistics.
+
+Training fits the random-convolution features (:class:`~harvit.features.rocket.RocketFeatures`) and the
+window statistics on the training windows and then needs them for every window of training,
+validation and test; a later run on the same windows (a second run, another seed of the head, the
+baselines) needs the same numbers again. :func:`rocket_raw` and :func:`statistics_raw` compute them
+once and save them under ``cache_dir()/side_features/``, named by a checksum of the windows' bytes and
+of everything that determines the numbers (the fitted kernels, dilations, channel subsets and biases;
+the channel names), so a changed input or fit computes afresh.
+
+Storage: convolution features as exact integer counts (uint8 for windows up to 255 samples: a
+quarter of float32), divided by their lengths on reading, which gives the same float32 values as
+computing them; statistics as float32. Sets under :data:`MIN_WINDOWS` windows are computed, not stored.
+A cache file that cannot be read is recomputed; a folder that cannot be written only logs a line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harvit.data.cache import cache_dir
+from harvit.utils.atomic import write_with
+from harvit.utils.errors import HarvitError
+from harvit.utils.logging import log, progress_bar
+
+__all__ = ["MIN_WINDOWS", "STORE_VERSION", "rocket_raw", "statistics_raw", "windows_digest"]
+
+STORE_VERSION = 1
+"""Bump when the features' computation changes its output: every stored file is recomputed."""
+MIN_WINDOWS = 256
+"""Window sets smaller than this are computed each time (too quick to be worth a file)."""
+SLOW_WINDOWS = 2000
+"""Window sets from this size on say in the log what is computed and how long it took."""
+CHUNK = 256
+"""Windows per call while computing (bounds the memory of the intermediates)."""
+
+
+def windows_digest(x: np.ndarray | torch.Tensor) -> str:
+    """SHA-256 (hex, 20 chars) of windows [N, C, T]: shape, dtype and bytes."""
+    t = torch.as_tensor(x).detach().cpu().contiguous()
+    h = hashlib.sha256(f"{tuple(t.shape)} {t.dtype}".encode())
+    if t.numel():
+        h.update(t.view(torch.uint8).numpy().data)
+    return h.hexdigest()[:20]
+
+
+def _digest(*parts: object) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, torch.Tensor):
+            t = p.detach().cpu().contiguous()
+            h.update(f"{tuple(t.shape)} {t.dtype}".encode())
+            h.update(t.view(torch.uint8).numpy().data if t.numel() else b"")
+        else:
+            h.update(repr(p).encode())
+    return h.hexdigest()[:20]
+
+
+def _path(kind: str, key: str) -> Path:
+    return cache_dir() / "side_features" / f"{kind}-{key}.npy"
+
+
+def _load(path: Path, rows: int) -> np.ndarray | None:
+    """The stored array at ``path`` when present, readable and of ``rows`` rows, else None."""
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return arr if arr.ndim == 2 and arr.shape[0] == rows else None
+
+
+def _save(path: Path, arr: np.ndarray) -> None:
+    def writer(f: io.BufferedIOBase) -> None:
+        np.save(f, arr, allow_pickle=False)
+
+    try:
+        write_with(path, writer)
+    except (HarvitError, OSError) as e:
+        log(f"side features: not stored ({e})")
+
+
+def _compute(label: str, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """``fn`` over chunks of windows x [N, C, T] (no gradients), saying so in the log for large sets."""
+    n = int(x.shape[0])
+    loud = n >= SLOW_WINDOWS
+    if loud:
+        log(f"features: {label} of {n} windows ...")
+    t0 = time.perf_counter()
+    bar = progress_bar(loud, n, "features", unit="window")
+    parts = []
+    with torch.no_grad():
+        for c in x.split(CHUNK):
+            parts.append(fn(c))
+            if bar is not None:
+                bar.update(int(c.shape[0]))
+    if bar is not None:
+        bar.close()
+    if loud:
+        log(f"features: {label} of {n} windows in {time.perf_counter() - t0:.1f} s")
+    return torch.cat(parts)
+
+
+def rocket_raw(rocket: torch.nn.Module, x: np.ndarray | torch.Tensor, store: bool = True) -> torch.Tensor:
+    """Raw PPV float32 [N, F] of windows [N, C, T] through a fitted ``RocketFeatures`` (CPU tensor).
+
+    Equal to ``rocket.raw_features(x)``; read from the store when this window set went through the same
+    fitted kernels before, else computed and (with ``store``, for sets of :data:`MIN_WINDOWS` or more)
+    saved as counts.
+    """
+    x = torch.as_tensor(x)
+    n = int(x.shape[0])
+    lengths = rocket.count_lengths(int(x.shape[-1]))  # [F] python-int lengths as float32
+    if n == 0:
+        return torch.zeros(0, rocket.n_features)
+    keep = store and n >= MIN_WINDOWS and x.dtype == torch.float32
+    path = None
+    if keep:
+        key = _digest(STORE_VERSION, windows_digest(x), rocket.dilations, rocket.per_dilation, rocket.weights,
+                      rocket.channel_mask, rocket.biases)
+        path = _path("rocket", key)
+        stored = _load(path, n)
+        if stored is not None and stored.shape[1] == rocket.n_features:
+            return torch.from_numpy(stored.astype(np.float32)) / lengths
+    device = rocket.biases.device
+    counts = _compute(f"convolution features ({rocket.n_features} per window)", x,
+                      lambda c: rocket.counts(c.to(device)).cpu())
+    if path is not None:
+        dtype = np.uint8 if int(x.shape[-1]) <= 255 else np.int32
+        _save(path, counts.numpy().astype(dtype))
+    return counts / lengths
+
+
+def statistics_raw(x: np.ndarray | torch.Tensor, channels: list[str],
+                   compute: Callable[[torch.Tensor], torch.Tensor], store: bool = True,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Raw window statistics float32 [N, F] (CPU) of windows [N, C, T]: ``compute(chunk [b, C, T] float64)``
+    (float64 [b, F], run on ``device``) rounded to float32, from the store when computed for these
+    windows before."""
+    x = torch.as_tensor(x)
+    n = int(x.shape[0])
+    keep = store and n >= MIN_WINDOWS
+    path = None
+    if keep:
+        path = _path("stats", _digest(STORE_VERSION, windows_digest(x), list(channels)))
+        stored = _load(path, n)
+        if stored is not None:
+            return torch.from_numpy(stored.astype(np.float32, copy=False))
+    raw = _compute("window statistics", x, lambda c: compute(c.to(device, torch.float64)).float().cpu())
+    if path is not None and n:
+        _save(path, raw.numpy())
+    return raw
