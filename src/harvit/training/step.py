@@ -59,7 +59,8 @@ def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
         for chunk in dist.share(idx).split(run.state.micro_batch):
             with dist.no_sync(run.net):  # under torchrun the gradients stay local until all ranks are done
                 logits, y = batch_logits(run, chunk)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                loss = F.cross_entropy(logits.float(), y, weight=run.class_weights,
+                                       label_smoothing=cfg.label_smoothing)
                 run.grad_scaler.scale(loss * (len(chunk) * dist.world_size / len(idx))).backward()
             loss_sum += float(loss.detach()) * len(chunk)
             correct += int((logits.argmax(-1) == y).sum())
