@@ -122,9 +122,13 @@ def run_epochs(run: Run) -> None:
             t_val = time.perf_counter()
             val = validate(run) if run.validates else None
             st.epoch, st.step_in_epoch, st.partial = st.epoch + 1, 0, {}
-            improved = val is not None and val["val_acc"] > st.best_val_acc
+            # best: the highest validation accuracy; a tie goes to the lower validation loss (on a small or
+            # easy validation split accuracy saturates, and the refit's length should not stop at the first 100%)
+            improved = val is not None and (val["val_acc"] > st.best_val_acc or (
+                val["val_acc"] == st.best_val_acc and val["val_loss"] < st.best_val_loss))
             if improved:
-                st.best_val_acc, st.best_epoch, st.bad_epochs = val["val_acc"], st.epoch, 0
+                st.best_val_acc, st.best_val_loss, st.best_epoch, st.bad_epochs = (val["val_acc"], val["val_loss"],
+                                                                                   st.epoch, 0)
             elif val is not None:
                 st.bad_epochs += 1
             st.history.append({
