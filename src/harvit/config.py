@@ -174,8 +174,9 @@ class Config:
                      "+ validation windows for the selected number of epochs (same seed and schedule shape) and "
                      "test that model (best.pt; the selection's best is kept as selected.pt); --no-refit: test the "
                      "selection's best.pt")
-    class_balance: str = _f("none", "rare classes in training: none, weights (class-weighted loss, weight "
-                            "N / (K * n_class)) or sampler (each epoch draws windows with probability 1 / n_class)",
+    class_balance: str = _f("weights", "rare classes in training: weights (class-weighted loss, weight "
+                            "N / (K * n_class)), sampler (each epoch draws windows with probability 1 / n_class) "
+                            "or none (docs/ACCURACY.md: chosen on validation)",
                             choices=CLASS_BALANCES)
     amp: bool = _f(True, "automatic mixed precision on CUDA")
     amp_dtype: str = _f("bf16", "AMP dtype", choices=AMP_DTYPES)
