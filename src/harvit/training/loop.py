@@ -81,7 +81,7 @@ def run_epochs(run: Run) -> None:
     dist.on_main(prepare_run_dir, run)
     if run.use_feature_cache and not st.finished:
         log("feature cache: on (frozen encoder, no augmentation): the encoder runs once per view")
-        run.cache_s += build_feature_cache(run)
+        run.cache_s += build_feature_cache(run, only_missing=True)
     tracker, stop = Tracker(cfg, run.run_dir, st.epoch, writes=dist.is_main, phase=st.phase), StopFlag()
     stop.install()
     try:
@@ -242,7 +242,7 @@ def test_best(run: Run) -> dict[str, Any]:
     dist.on_main(load_best, run)
     dist.broadcast_module(run.model)  # rank 0's best.pt on every rank
     if run.use_feature_cache and run.splits["test"].feats is None:
-        run.cache_s += build_feature_cache(run)
+        run.cache_s += build_feature_cache(run, only_missing=True)
     test = evaluate_split(run.model, run.splits["test"], run.cfg.eval_batch_size, run.autocast, dist)
     metrics = classification_metrics(test["y_true"].numpy(), test["y_pred"].numpy(), run.classes)
     total, trainable = count_parameters(run.model)
