@@ -293,7 +293,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
                 raise HarvitError(f"--resume: {latest} holds no weight EMA")
             ck.load_model_state(ema.module, resumed["ema"], str(latest))
         where = f"epoch {state.epoch + 1}" + (f", step {state.step_in_epoch}" if state.step_in_epoch else "")
-        log(f"resume: {latest} -> continuing the {'refit' if selection else 'selection'} phase at {where}")
+        log(f"resume: {latest} -> continuing at {where} (the {'refit' if selection else 'selection'} phase)")
         saved_world = int(resumed.get("world_size", 1))
         if saved_world != dist.world_size:
             log(f"resume: {latest} was written by {saved_world} process(es); continuing with {dist.world_size}, "
