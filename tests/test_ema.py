@@ -30,7 +30,7 @@ def _head(state: dict) -> dict:
 
 def test_ema_weights_are_validated_saved_and_tested(tmp_path):
     ds = make_dataset()
-    res = train(tiny(tmp_path, run_name="r"), dataset=ds)
+    res = train(tiny(tmp_path, run_name="r", refit=False), dataset=ds)  # the selection's EMA (no refit)
     run = tmp_path / "r"
     latest = ck.load_checkpoint(run / "latest.pt")
     best = ck.load_checkpoint(run / "best.pt")
@@ -42,7 +42,7 @@ def test_ema_weights_are_validated_saved_and_tested(tmp_path):
     if res["best_epoch"] == 3:
         assert all(torch.equal(best["model"][k], latest["ema"][k]) for k in latest["ema"])
     # the recorded validation accuracy is that of the EMA weights, not of the live ones
-    t = build_run(tiny(tmp_path, run_name="r", resume=True), dataset=ds)
+    t = build_run(tiny(tmp_path, run_name="r", resume=True, refit=False), dataset=ds)
     assert t.ema is not None
     assert all(torch.equal(t.ema.module.state_dict()[k], v) for k, v in latest["ema"].items())
     val_ema = evaluate_split(t.ema.module, t.splits["val"], 256, t.autocast)

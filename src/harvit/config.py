@@ -26,6 +26,7 @@ AUGMENT_AXES = ("any", "x", "y", "z", "lying")
 AMP_DTYPES = ("bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "drop", "interpolate")
+CLASS_BALANCES = ("none", "weights", "sampler")
 TIME_UNITS = ("auto", "s", "ms", "us", "ns")
 SUBJECT_SOURCES = ("auto", "column", "folder", "file", "none")
 OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "time_unit", "subject_from",
@@ -41,8 +42,8 @@ ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_lin
              "scaling", "scale_range", "mtf_bins", "freeze_encoder")
 #: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
 RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "val_subjects", "train_stride", "train_overlap",
-               "ema_decay", "augment", "augment_rotation", "augment_axis", "augment_jitter", "augment_scale",
-               "augment_shift")
+               "ema_decay", "refit", "class_balance", "augment", "augment_rotation", "augment_axis", "augment_jitter",
+               "augment_scale", "augment_shift")
 #: Settings ``harvit profile`` reads (the model, its images, the batch, the runtime); its help lists only these.
 PROFILE_KEYS = ("dataset", *ENCODER_KEYS, "scaling", "scale_range", "mtf_bins", "freeze_encoder", "drop_path",
                 "window_stats", "image_dropout", "stats_linear", "hidden_dims", "dropout", "batch_size", "amp",
@@ -175,6 +176,14 @@ class Config:
     ema_decay: float = _f(0.0, "exponential moving average of the weights (timm ModelEmaV3, with warmup): validation, "
                           "best.pt and the test use the averaged weights (0: off; e.g. 0.998)")
     early_stopping_patience: int = _f(7, "epochs without validation gain before stopping (0: off)")
+    refit: bool = _f(True, "after model selection on the validation split, train again from the start on training "
+                     "+ validation windows for the selected number of epochs (same seed and schedule shape) and "
+                     "test that model (best.pt; the selection's best is kept as selected.pt); --no-refit: test the "
+                     "selection's best.pt")
+    class_balance: str = _f("weights", "rare classes in training: weights (class-weighted loss, weight "
+                            "N / (K * n_class)), sampler (each epoch draws windows with probability 1 / n_class) "
+                            "or none (docs/ACCURACY.md: chosen on validation)",
+                            choices=CLASS_BALANCES)
     amp: bool = _f(True, "automatic mixed precision on CUDA")
     amp_dtype: str = _f("bf16", "AMP dtype", choices=AMP_DTYPES)
     compile: bool = _f(False, "torch.compile the model")

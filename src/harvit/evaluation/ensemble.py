@@ -57,7 +57,8 @@ def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: s
         log_probs.append(out["log_probs"])
         view_acc.append(out["view_acc"])
         mm = classification_metrics(out["y_true"].numpy(), out["y_pred"].numpy(), classes)
-        rows.append({"path": str(m.path), "accuracy": mm["accuracy"], "macro_f1": mm["macro_f1"]})
+        rows.append({"path": str(m.path), "accuracy": mm["accuracy"], "macro_f1": mm["macro_f1"],
+                     "balanced_accuracy": mm["balanced_accuracy"]})
     lp = mean_log_probs(log_probs)
     y_true = torch.from_numpy(windows.y)
     y_pred = lp.argmax(-1)
@@ -83,5 +84,6 @@ def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: s
 def format_members(result: dict[str, Any]) -> str:
     """The members' lines of an ensemble evaluation printout."""
     lines = [f"ensemble of {len(result['members'])} runs (mean of window log-probabilities):"]
-    lines += [f"  {m['path']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}" for m in result["members"]]
+    lines += [f"  {m['path']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, balanced accuracy "
+              f"{m['balanced_accuracy']:.4f}" for m in result["members"]]
     return "\n".join(lines)

@@ -108,7 +108,7 @@ def evaluation_windows(tm: TrainedModel, split: str, dataset: str | Dataset | No
 def metrics_record(y_true: np.ndarray, y_pred: np.ndarray, windows: Windows, classes: list[str], name: str,
                    split: str) -> dict[str, Any]:
     """The metrics part of an evaluation result: data set, split, windows, subjects, accuracy, macro-F1,
-    per-class and per-subject figures, confusion matrix, classes (``y_*``: int [N] class indices)."""
+    balanced accuracy, per-class and per-subject figures, confusion matrix, classes (``y_*``: int [N] class indices)."""
     metrics = classification_metrics(y_true, y_pred, classes)
     return {
         "dataset": name,
@@ -117,6 +117,7 @@ def metrics_record(y_true: np.ndarray, y_pred: np.ndarray, windows: Windows, cla
         "subjects": windows.subjects(),
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
+        "balanced_accuracy": metrics["balanced_accuracy"],
         "per_class_accuracy": metrics["per_class_accuracy"],
         "per_class": metrics["per_class"],
         "confusion_matrix": metrics["confusion_matrix"],
@@ -140,7 +141,7 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         json_path: where to write the result (default ``<run>/evaluation_<split>.json``).
 
     Returns:
-        dict: accuracy, macro_f1, loss, view_accuracy, per_class_accuracy, per_class,
+        dict: accuracy, macro_f1, balanced_accuracy, loss, view_accuracy, per_class_accuracy, per_class,
         confusion_matrix, classes, split, dataset, windows, subjects, checkpoint, epoch, device,
         time_s, json_path, y_true and y_pred (class indices per window, in the split's order).
     """
@@ -157,6 +158,7 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
     out = evaluate_split(tm.model, Split.from_windows(split, windows, dev), cfg.eval_batch_size,
                          autocast_factory(dev, cfg.amp, cfg.amp_dtype))
     json_path = Path(json_path) if json_path else _run_dir_of(target) / f"evaluation_{split}.json"
+    refit = tm.checkpoint.get("phase") == "refit"
     result: dict[str, Any] = {
         "checkpoint": str(tm.path),
         "epoch": int(tm.checkpoint.get("epoch", 0)),
@@ -170,6 +172,9 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         "y_true": [int(v) for v in out["y_true"].tolist()],  # per window, in the split's order
         "y_pred": [int(v) for v in out["y_pred"].tolist()],
     }
+    if refit and split == "val":
+        result["note"] = (f"{tm.path.name} was refit on training + validation windows: these validation scores are "
+                          "of windows it trained on; the selection's model is selected.pt")
     write_json(json_path, result)
     return result
 
@@ -194,6 +199,7 @@ def format_evaluation(result: dict[str, Any]) -> str:
         f"{len(result['subjects'])} subjects | {result['checkpoint']} (epoch {result['epoch']})",
         f"accuracy       {result['accuracy']:.4f}",
         f"macro-F1       {result['macro_f1']:.4f}",
+        f"balanced acc.  {result['balanced_accuracy']:.4f} (mean of the classes' recalls)",
         f"view accuracy  {result['view_accuracy']:.4f} ({result['n_views']} views per window)",
         f"loss           {result['loss']:.4f}",
         "",
@@ -210,6 +216,8 @@ def format_evaluation(result: dict[str, Any]) -> str:
                   f"{'subject':>7}  {'windows':>7}  accuracy  macro-F1"]
         lines += [f"{s:>7}  {m['windows']:>7}  {m['accuracy']:>8.4f}  {m['macro_f1']:>8.4f}"
                   for s, m in ps["subjects"].items()]
+    if result.get("note"):
+        lines += ["", f"note: {result['note']}"]
     lines += ["", "confusion matrix (rows: true, columns: predicted)",
               format_confusion(result["confusion_matrix"], classes), "",
               f"written: {result['json_path']}"]

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, Any]:
@@ -16,17 +23,23 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         classes: class names, index = label.
 
     Returns:
-        accuracy, macro_f1, per_class_accuracy (name -> recall), per_class (name -> precision,
-        recall, f1, support), confusion_matrix (rows: true, columns: predicted; list of lists).
+        accuracy, macro_f1, balanced_accuracy (the mean of the recalls of the classes present in
+        ``y_true``: every class counts alike however rare), per_class_accuracy (name -> recall),
+        per_class (name -> precision, recall, f1, support), confusion_matrix (rows: true, columns: predicted;
+        list of lists).
     """
     labels = list(range(len(classes)))
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     prec, rec, f1, sup = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     cm = confusion_matrix(y_true, y_pred, labels=labels)
+    with warnings.catch_warnings():  # sklearn warns when a predicted class has no true window: not an error here
+        warnings.simplefilter("ignore")
+        balanced = float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "balanced_accuracy": balanced,
         "per_class_accuracy": {c: float(rec[i]) for i, c in enumerate(classes)},
         "per_class": {
             c: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),

@@ -459,6 +459,16 @@ def _plots_section(run: Path, plots: dict[str, Path], notes: list[str], out_path
     return out
 
 
+def _test_model_line(results: dict[str, Any]) -> str:
+    """The one line saying which model the test scores are of: the refit on all training windows, or not."""
+    r = results.get("refit")
+    if r:
+        return (f"**Test model: refit** on training + validation windows ({r['windows']}) for {r['epochs']} epochs, "
+                f"the epoch selected on validation; the validation scores above are of the selection's model "
+                f"(selected.pt).")
+    return f"**Test model: {results['test_model']}** (`--no-refit`)."
+
+
 def create_training_report(run_dir: str | Path, out: str | Path = "report.md", dataset: Dataset | None = None,
                            baseline: bool = True) -> Path:
     """Write the run's plots (``plots/``) and markdown report.
@@ -500,13 +510,19 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
         md_table(["metric", "value"], [
             ["test accuracy", f"**{pct(results['test_accuracy'])}**"],
             ["test macro-F1", f"{results['test_macro_f1']:.3f}"],
+            *([["test balanced accuracy", pct(results["test_balanced_accuracy"])]]
+              if results.get("test_balanced_accuracy") is not None else []),
             *([["test accuracy, mean of subjects", pct(results["test_per_subject"]["mean_accuracy"])]]
               if results.get("test_per_subject") else []),
             ["test view accuracy", pct(results.get("test_view_accuracy", 0.0))],
             ["test loss", f"{results.get('test_loss', 0.0):.4f}"],
             ["best validation accuracy", f"{pct(results['best_val_acc'])} (epoch {results['best_epoch']} of "
                                          f"{results['epochs_run']})"],
+            *([["validation balanced accuracy, macro-F1 (that epoch)",
+                f"{pct(results['best_val_balanced_accuracy'])}, {results['best_val_macro_f1']:.3f}"]]
+              if results.get("best_val_balanced_accuracy") is not None else []),
         ]), "",
+        *([_test_model_line(results), ""] if results.get("test_model") else []),
     ]
     if base is not None:
         lines += [verdict(results, base), ""]

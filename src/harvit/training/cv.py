@@ -12,7 +12,9 @@ is resumed (a fold killed with kill -9 continues where its last checkpoint left 
 started. ``cv.json`` in the parent folder records the folds, so a resumed cv uses the same ones.
 
 Writes ``cv_results.json`` and ``cv_report.md`` in the parent folder: per fold its subjects,
-validation accuracy and macro-F1 (of ``best.pt``), test accuracy and macro-F1; mean and standard
+validation accuracy, macro-F1 and balanced accuracy (of the selection's model: ``selected.pt`` when
+the fold was refit on all its training windows, else ``best.pt``), test accuracy, macro-F1 and
+balanced accuracy (of the fold's final model); mean and standard
 deviation over folds; the baselines' validation scores on the same folds; and the test score of
 the ensemble of the fold runs (mean of their window log-probabilities).
 """
@@ -136,13 +138,19 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
         fcfg = fold_config(cfg, k, subjects)
         log(f"cv: fold {k} (validation subjects {', '.join(map(str, subjects))})")
         results, how = run_fold(fcfg, ds)
-        val = evaluate_checkpoint(fcfg.run_dir, split="val", dataset=ds, device=cfg.device,
-                                  json_path=fcfg.run_dir / "evaluation_val.json")
+        selected = fcfg.run_dir / "selected.pt"  # a refit fold's best.pt trained on its validation windows
+        val = evaluate_checkpoint(selected if selected.is_file() else fcfg.run_dir, split="val", dataset=ds,
+                                  device=cfg.device, json_path=fcfg.run_dir / "evaluation_val.json")
+        test_bal = results.get("test_balanced_accuracy")
+        if test_bal is None:  # a fold trained before balanced accuracy was recorded
+            test_bal = classification_metrics(np.asarray(results["test_y_true"]), np.asarray(results["test_y_pred"]),
+                                              list(ds.train.classes))["balanced_accuracy"]
         rows.append({"fold": k, "val_subjects": subjects, "run_dir": str(fcfg.run_dir), "status": how,
                      "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
-                     "best_epoch": results["best_epoch"], "test_accuracy": results["test_accuracy"],
-                     "test_macro_f1": results["test_macro_f1"],
-                     "train_time_s": results.get("train_time_s")})
+                     "val_balanced_accuracy": val["balanced_accuracy"],
+                     "best_epoch": results["best_epoch"], "refit": bool(results.get("refit")),
+                     "test_accuracy": results["test_accuracy"], "test_macro_f1": results["test_macro_f1"],
+                     "test_balanced_accuracy": test_bal, "train_time_s": results.get("train_time_s")})
         if baselines:
             b = run_baseline(cfg.dataset, seed=cfg.val_seed, val_subjects=subjects, windows=ds,
                              train_stride=cfg.train_stride_or_none, minirocket=minirocket)
@@ -150,6 +158,7 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
             for key, m in b["models"].items():
                 vm = classification_metrics(val_y, np.asarray(m["val_pred"]), list(ds.train.classes))
                 base_rows.setdefault(key, []).append({"val_accuracy": vm["accuracy"], "val_macro_f1": vm["macro_f1"],
+                                                      "val_balanced_accuracy": vm["balanced_accuracy"],
                                                       "test_accuracy": m["test_accuracy"],
                                                       "test_macro_f1": m["test_macro_f1"]})
     result: dict[str, Any] = {
@@ -163,7 +172,7 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
         ens = evaluate_ensemble([parent], split="test", dataset=ds, device=cfg.device,
                                 json_path=parent / "evaluation_ensemble_test.json")
         result["ensemble_test"] = {"members": len(ens["members"]), "accuracy": ens["accuracy"],
-                                   "macro_f1": ens["macro_f1"],
+                                   "macro_f1": ens["macro_f1"], "balanced_accuracy": ens["balanced_accuracy"],
                                    "mean_subject_accuracy": ens["per_subject"]["mean_accuracy"]}
     result["total_time_s"] = round(time.perf_counter() - t0, 3)
     write_json(parent / RESULTS_FILE, result)
@@ -176,7 +185,8 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
 def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation (0 for one fold) of each score over folds."""
     out = {}
-    for key in ("val_accuracy", "val_macro_f1", "test_accuracy", "test_macro_f1"):
+    for key in ("val_accuracy", "val_macro_f1", "val_balanced_accuracy", "test_accuracy", "test_macro_f1",
+                "test_balanced_accuracy"):
         v = [float(r[key]) for r in rows if r.get(key) is not None]
         if v:
             out[key] = {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
@@ -194,19 +204,27 @@ def _ms(s: dict[str, float]) -> str:
 
 def cv_report(result: dict[str, Any]) -> str:
     """The markdown of ``cv_report.md``."""
-    rows = [[r["fold"], ", ".join(map(str, r["val_subjects"])), f"{100 * r['val_accuracy']:.2f}",
-             f"{100 * r['val_macro_f1']:.2f}", f"{100 * r['test_accuracy']:.2f}", f"{100 * r['test_macro_f1']:.2f}",
-             r["best_epoch"]] for r in result["folds"]]
+    def pc(r: dict[str, Any], key: str) -> str:
+        return f"{100 * r[key]:.2f}" if r.get(key) is not None else "-"
+
+    def ms(s: dict[str, Any], key: str) -> str:
+        return _ms(s[key]) if key in s else "-"
+
+    keys = ("val_accuracy", "val_macro_f1", "val_balanced_accuracy", "test_accuracy", "test_macro_f1",
+            "test_balanced_accuracy")
+    rows = [[r["fold"], ", ".join(map(str, r["val_subjects"]))] + [pc(r, k) for k in keys] + [r["best_epoch"]]
+            for r in result["folds"]]
     s = result["summary"]
-    rows.append(["**mean ± sd**", "", _ms(s["val_accuracy"]), _ms(s["val_macro_f1"]), _ms(s["test_accuracy"]),
-                 _ms(s["test_macro_f1"]), ""])
+    rows.append(["**mean ± sd**", ""] + [ms(s, k) for k in keys] + [""])
+    refit = any(r.get("refit") for r in result["folds"])
     out = [f"# Cross-validation by subject: `{result['dataset']}`, {result['n_folds']} folds "
            f"({result['folds_arg']})", "",
            "Each fold holds out its subjects for validation (model selection and early stopping); the test "
-           "split is the data set's own test subjects, scored once per fold run.", "",
-           "## Folds (harvit)", "",
-           _table(["fold", "validation subjects", "val acc %", "val macro-F1 %", "test acc %", "test macro-F1 %",
-                   "best epoch"], rows), ""]
+           "split is the data set's own test subjects, scored once per fold run"
+           + (" with the fold's model refit on all its training windows for the selected epochs." if refit else "."),
+           "", "## Folds (harvit)", "",
+           _table(["fold", "validation subjects", "val acc %", "val macro-F1 %", "val balanced acc %", "test acc %",
+                   "test macro-F1 %", "test balanced acc %", "best epoch"], rows), ""]
     if result.get("baselines"):
         brows = [["harvit (this cv)", _ms(s["val_accuracy"]), _ms(s["val_macro_f1"]), _ms(s["test_accuracy"])]]
         for b in result["baselines"].values():
@@ -224,7 +242,8 @@ def cv_report(result: dict[str, Any]) -> str:
         e = result["ensemble_test"]
         out += ["## Ensemble of the fold runs (test)", "",
                 f"Mean of the {e['members']} fold runs' window log-probabilities: test accuracy "
-                f"**{100 * e['accuracy']:.2f}%**, macro-F1 {100 * e['macro_f1']:.2f}, mean of per-subject "
+                f"**{100 * e['accuracy']:.2f}%**, macro-F1 {100 * e['macro_f1']:.2f}, balanced accuracy "
+                f"{100 * e.get('balanced_accuracy', 0.0):.2f}%, mean of per-subject "
                 f"accuracies {100 * e['mean_subject_accuracy']:.2f}%.", ""]
     out += [f"_Written by `harvit cv` in {result['total_time_s']:.0f} s._", ""]
     return "\n".join(out)

@@ -136,10 +136,11 @@ def save_cached(path: Path, feats: torch.Tensor) -> None:
     write_with(path, writer)
 
 
-def build_feature_cache(run: Run) -> float:
+def build_feature_cache(run: Run, only_missing: bool = False) -> float:
     """Encoder features of every view of every split, from disk when the key matches. Returns seconds.
 
-    Sets ``split.feats`` [N, V, D] of each of the run's splits. Under torchrun the ranks encode their
+    Sets ``split.feats`` [N, V, D] of each of the run's splits (with ``only_missing``: of those that have
+    none yet; the refit is handed the selection's). Under torchrun the ranks encode their
     shares, every rank gathers the whole cache, and rank 0 saves it.
     """
     t0 = time.perf_counter()
@@ -156,6 +157,8 @@ def build_feature_cache(run: Run) -> float:
         run.feature_batch = max(cfg.eval_batch_size, 4096) if run.device.type == "cuda" else cfg.eval_batch_size
     dist = run.dist
     for name, split in run.splits.items():
+        if only_missing and split.feats is not None:
+            continue
         key = cache_key({**base, "data": tensor_digest(split.x), "split": name})
         path = folder / f"{key}.npy"
         feats = load_cached(path)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
 from harvit.config import Config
@@ -47,7 +49,23 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: Config, steps_per_epoch: in
     return torch.optim.lr_scheduler.SequentialLR(opt, [linear, cosine], milestones=[warm])
 
 
-def epoch_order(n_samples: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled sample order of an epoch, a pure function of (seed, epoch): [n_samples] int64."""
+def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """``balanced`` class weights of training labels y int [N]: N / (K * n_k) for the K classes present, 0 for
+    a class with no training window. Returns float32 [n_classes]; their mean over the windows is 1."""
+    present = np.unique(y)
+    w = np.zeros(n_classes, dtype=np.float32)
+    if len(present):
+        w[present] = compute_class_weight("balanced", classes=present, y=y)
+    return torch.from_numpy(w)
+
+
+def epoch_order(n_samples: int, seed: int, epoch: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The sample order of an epoch, a pure function of (seed, epoch): [n_samples] int64.
+
+    Without ``weights`` a shuffle (every sample once); with ``weights`` [n_samples] (>= 0, e.g. 1 / the
+    sample's class count) ``n_samples`` ids drawn with replacement in proportion to them (balanced sampling).
+    """
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n_samples, generator=g)
+    if weights is None:
+        return torch.randperm(n_samples, generator=g)
+    return torch.multinomial(weights.double().cpu(), n_samples, replacement=True, generator=g)

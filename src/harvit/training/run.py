@@ -2,10 +2,16 @@
 
 Everything the loop needs sits in one :class:`Run`. Building reads ``latest.pt`` first when
 resuming (it decides what may be built) and refuses a run folder that already holds a run.
+
+A run has two phases (``TrainState.phase``): ``select`` trains on the training split and validates
+each epoch; ``refit`` (``--refit``, built with the selection's summary) trains a fresh model on
+training + validation windows for the selected number of epochs, with no validation. ``latest.pt``
+names its phase, so ``--resume`` rebuilds the phase it was written in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -13,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from timm.utils.model_ema import ModelEmaV3
 from torch import nn
@@ -23,11 +30,12 @@ from harvit.data import Dataset, OwnOptions, Windows, load_dataset, train_val_sp
 from harvit.data.channels import gravity_triple, sensor_triples
 from harvit.evaluation.inference import Split
 from harvit.imaging.encodings import check_encodings
+from harvit.imaging.scaling import Scaler
 from harvit.models import checkpoint as ck
 from harvit.models.classifier import WindowClassifier, build_classifier
 from harvit.models.encoder import check_encoder_name
 from harvit.training.distributed import Dist
-from harvit.training.optim import build_scheduler, param_groups, warmup_clamp_note
+from harvit.training.optim import build_scheduler, class_weights, param_groups, warmup_clamp_note
 from harvit.training.state import TrainState, rng_state, set_rng_state
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log
@@ -49,6 +57,9 @@ class Run:
 
     A training sample is one view of one window: sample id ``s`` is window ``s // V``, view ``s % V``.
     Under torchrun ``dist`` says which rank this is and ``ddp`` wraps ``model.net`` (set by ``fit``).
+    ``epochs``: the epochs of this phase (``cfg.epochs``; in the refit, the selected epoch).
+    ``class_weights`` [K] (``--class-balance weights``) weigh the loss; ``sample_weights`` [N * V]
+    (``--class-balance sampler``) draw each epoch's samples.
     """
 
     cfg: Config
@@ -73,6 +84,10 @@ class Run:
     feature_batch: int = 0
     dist: Dist = field(default_factory=Dist)
     ddp: DistributedDataParallel | None = None
+    epochs: int = 0
+    class_weights: torch.Tensor | None = None
+    sample_weights: torch.Tensor | None = None
+    cache_s: float = 0.0
 
     @property
     def run_dir(self) -> Path:
@@ -91,6 +106,11 @@ class Run:
     def eval_model(self) -> WindowClassifier:
         """The weights that are validated, kept as best.pt and tested: the EMA when on, else the live model."""
         return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def validates(self) -> bool:
+        """Whether this phase validates each epoch (selection) or trains on the validation windows (refit)."""
+        return "val" in self.splits
 
     @property
     def global_step(self) -> int:
@@ -168,11 +188,16 @@ def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
     return None
 
 
-def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = None) -> Run:
+def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = None,
+              selection: dict[str, Any] | None = None) -> Run:
     """Build (or rebuild for ``--resume``) the run of ``cfg``; under torchrun, this rank's part of it.
 
     A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
     label the run. Building holds no collective (torchrun's ranks agree on its errors afterwards).
+    With ``selection`` (what the selection phase chose: ``best_epoch`` ...) it builds the refit phase:
+    a fresh model (same seed) whose scaler and statistics are fitted on training + validation windows
+    (with the feature cache the scaler stays the selection's, so the encoder features are reused), trained
+    on those windows for ``best_epoch`` epochs. A resumed ``latest.pt`` of the refit phase rebuilds it.
     """
     cfg = cfg.validate()
     dist = dist or Dist()
@@ -181,8 +206,10 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     device = dist.device or pick_device(cfg.device)
     setup_runtime(device, cfg.seed, cfg.threads, cfg.deterministic)
     t_start = time.perf_counter()
-    resumed = read_resume_checkpoint(cfg)
+    resumed = read_resume_checkpoint(cfg) if selection is None else None
     latest = cfg.run_dir / "latest.pt"
+    if resumed is not None and resumed.get("phase", "select") == "refit":
+        selection = dict(resumed["selection"])
 
     # ---- data ---------------------------------------------------------------------------------
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
@@ -190,6 +217,9 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
                                                              options=OwnOptions.from_settings(cfg.to_dict()))
     train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
     windows = {"train": train_w, "val": val_w, "test": ds.test}
+    if selection is not None:  # refit: train on both; "val" stays for the record only (no split of it)
+        windows = {"train": joined(train_w, val_w), "val": val_w, "test": ds.test}
+    epochs = int(selection["best_epoch"]) if selection is not None else cfg.epochs
     classes, channels = list(ds.train.classes), list(ds.train.channels)
     saved_classes = list(resumed["classes"]) if resumed is not None else classes
     if saved_classes != classes:
@@ -200,7 +230,11 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     torch.manual_seed(cfg.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = build_classifier(cfg, channels, len(classes), x_train=train_w.x)
+        model = build_classifier(cfg, channels, len(classes), x_train=windows["train"].x)
+    use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
+    if selection is not None and use_cache:  # the selection's images, so its encoder features are reused
+        model.imager.scaler.load_state_dict(Scaler.fit(train_w.x, mode=cfg.scaling, out_range=cfg.scale_range)
+                                            .state_dict())
     for w in caught:
         log(f"warning: {w.message}")
     model.to(device)
@@ -216,11 +250,10 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
                               + ", ".join(channels))
         augmenter = Augmenter(torch.Generator(device=device).manual_seed(cfg.seed + 1 + dist.rank),
                               sensor_triples(channels), gravity)
-    splits = {k: Split.from_windows(k, w, device) for k, w in windows.items()}
+    splits = {k: Split.from_windows(k, w, device) for k, w in windows.items() if selection is None or k != "val"}
     if model.stats is not None:
-        for k, w in windows.items():
-            splits[k].stats = model.stats.precompute(w.x, device)
-    use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
+        for k in splits:
+            splits[k].stats = model.stats.precompute(windows[k].x, device)
     if cfg.freeze_encoder and not use_cache:
         why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
         log(f"feature cache: off ({why}); the frozen encoder runs on every batch")
@@ -229,8 +262,9 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     samples_per_step = cfg.batch_size * cfg.accum_steps
     steps_per_epoch = math.ceil(len(splits["train"]) * model.n_views / samples_per_step)
     optimizer = torch.optim.AdamW(param_groups(model.net, cfg.weight_decay), lr=cfg.lr)
-    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
-    clamp = warmup_clamp_note(cfg, steps_per_epoch)
+    phase_cfg = dataclasses.replace(cfg, epochs=epochs)  # the refit: cosine over the selected epochs
+    scheduler = build_scheduler(optimizer, phase_cfg, steps_per_epoch)
+    clamp = warmup_clamp_note(phase_cfg, steps_per_epoch)
     if clamp:
         log(clamp)
     fp16 = device.type == "cuda" and cfg.amp and cfg.amp_dtype == "fp16"
@@ -245,6 +279,9 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     if dist.rank > 0:  # every rank starts from rank 0's weights (DDP broadcasts them); dropout differs per rank
         torch.manual_seed(cfg.seed + dist.rank)
     state = TrainState(micro_batch=cfg.batch_size)
+    if selection is not None:
+        state = TrainState(micro_batch=cfg.batch_size, phase="refit", selection=selection,
+                           best_val_acc=float(selection["best_val_acc"]), best_epoch=epochs)
     if resumed is not None:
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
@@ -258,14 +295,24 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
                 raise HarvitError(f"--resume: {latest} holds no weight EMA")
             ck.load_model_state(ema.module, resumed["ema"], str(latest))
         where = f"epoch {state.epoch + 1}" + (f", step {state.step_in_epoch}" if state.step_in_epoch else "")
-        log(f"resume: {latest} -> continuing at {where}")
+        log(f"resume: {latest} -> continuing at {where} (the {'refit' if selection else 'selection'} phase)")
         saved_world = int(resumed.get("world_size", 1))
         if saved_world != dist.world_size:
             log(f"resume: {latest} was written by {saved_world} process(es); continuing with {dist.world_size}, "
                 f"the same global batch of {samples_per_step} samples per step")
+    weights = class_weights(windows["train"].y, len(classes))
     return Run(cfg, device, autocast_factory(device, cfg.amp, cfg.amp_dtype), ds, windows, splits, classes,
                channels, model, ema, optimizer, scheduler, grad_scaler, augmenter, use_cache, samples_per_step,
-               steps_per_epoch, state, t_start=t_start, dist=dist)
+               steps_per_epoch, state, t_start=t_start, dist=dist, epochs=epochs,
+               class_weights=weights.to(device) if cfg.class_balance == "weights" else None,
+               sample_weights=(weights[windows["train"].y].repeat_interleave(model.n_views)
+                               if cfg.class_balance == "sampler" else None))
+
+
+def joined(a: Windows, b: Windows) -> Windows:
+    """The windows of ``a`` then those of ``b`` (the refit's training windows: training + validation)."""
+    return Windows(np.concatenate([a.x, b.x]), np.concatenate([a.y, b.y]), np.concatenate([a.subject, b.subject]),
+                   list(a.channels), list(a.classes), a.rate_hz, {**a.meta, "split": "train+val"})
 
 
 def resume_rng(resumed: dict[str, Any], dist: Dist) -> dict[str, Any] | None:

@@ -35,6 +35,9 @@ class TrainState:
 
     ``epoch`` counts completed epochs; ``step_in_epoch`` the optimiser steps done in the current one;
     ``partial`` the running sums of an epoch cut short (loss_sum, correct, seen, time_s).
+    ``phase``: ``select`` (training on the training split, validated each epoch: model selection) or
+    ``refit`` (training again on training + validation windows for the selected number of epochs);
+    ``selection`` (refit only): what the selection phase chose (:func:`harvit.training.loop.selection_summary`).
     """
 
     epoch: int = 0
@@ -42,23 +45,31 @@ class TrainState:
     partial: dict[str, float] = field(default_factory=dict)
     best_val_acc: float = -1.0
     best_epoch: int = 0
+    best_val_loss: float = float("inf")
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     elapsed_before: float = 0.0
     finished: bool = False
     micro_batch: int = 1
     events: list[str] = field(default_factory=list)
+    phase: str = "select"
+    selection: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint's loop fields (events stay in the results, as before)."""
         return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "partial": dict(self.partial),
-                "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                "history": list(self.history), "finished": self.finished, "micro_batch": self.micro_batch}
+                "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
+                "best_val_loss": self.best_val_loss, "bad_epochs": self.bad_epochs,
+                "history": list(self.history), "finished": self.finished, "micro_batch": self.micro_batch,
+                "phase": self.phase, "selection": dict(self.selection)}
 
     @classmethod
     def from_checkpoint(cls, c: dict[str, Any], default_micro_batch: int) -> TrainState:
         return cls(epoch=int(c["epoch"]), step_in_epoch=int(c.get("step_in_epoch", 0)),
                    partial=dict(c.get("partial", {})), best_val_acc=float(c["best_val_acc"]),
-                   best_epoch=int(c["best_epoch"]), bad_epochs=int(c["bad_epochs"]), history=list(c["history"]),
+                   best_epoch=int(c["best_epoch"]),
+                   best_val_loss=float(c.get("best_val_loss", float("inf"))), bad_epochs=int(c["bad_epochs"]),
+                   history=list(c["history"]),
                    elapsed_before=float(c.get("elapsed_s", 0.0)), finished=bool(c.get("finished", False)),
-                   micro_batch=int(c.get("micro_batch", default_micro_batch)))
+                   micro_batch=int(c.get("micro_batch", default_micro_batch)), phase=str(c.get("phase", "select")),
+                   selection=dict(c.get("selection", {})))

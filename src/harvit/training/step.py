@@ -55,13 +55,20 @@ def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
     cfg, dist = run.cfg, run.dist
     run.optimizer.zero_grad(set_to_none=True)
     loss_sum, correct, out_of_memory = 0.0, 0, False
+    # the loss of the global step is the mean over its samples, weighted by class with --class-balance weights:
+    # each micro-batch adds its (weighted) sum over this normaliser, whatever the micro-batches and ranks
+    w = run.class_weights
+    norm = len(idx) if w is None else float(w[run.splits["train"].y[torch.div(idx, run.n_views,
+                                                                                rounding_mode="floor")]].sum())
     try:
         for chunk in dist.share(idx).split(run.state.micro_batch):
             with dist.no_sync(run.net):  # under torchrun the gradients stay local until all ranks are done
                 logits, y = batch_logits(run, chunk)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                run.grad_scaler.scale(loss * (len(chunk) * dist.world_size / len(idx))).backward()
-            loss_sum += float(loss.detach()) * len(chunk)
+                loss = F.cross_entropy(logits.float(), y, weight=w, label_smoothing=cfg.label_smoothing,
+                                       reduction="mean" if w is None else "sum")
+                part = len(chunk) / norm if w is None else 1.0 / max(norm, 1e-12)  # its share of the step's mean
+                run.grad_scaler.scale(loss * (part * dist.world_size)).backward()
+            loss_sum += float(loss.detach()) * part * len(idx)
             correct += int((logits.argmax(-1) == y).sum())
     except torch.OutOfMemoryError:
         out_of_memory = True

@@ -18,10 +18,13 @@ SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "samples_per_
 class Tracker:
     """metrics.jsonl (rewritten atomically each epoch) and, with ``--tensorboard``, a SummaryWriter.
 
-    ``writes=False`` (ranks other than 0 under torchrun): no SummaryWriter, no files."""
+    ``writes=False`` (ranks other than 0 under torchrun): no SummaryWriter, no files. The refit phase
+    writes refit_metrics.jsonl and logs/refit/ (it has no validation values)."""
 
-    def __init__(self, cfg: Config, run_dir: Path, start_epoch: int, writes: bool = True) -> None:
-        self.path = run_dir / "metrics.jsonl"
+    def __init__(self, cfg: Config, run_dir: Path, start_epoch: int, writes: bool = True, phase: str = "select"
+                 ) -> None:
+        refit = phase == "refit"
+        self.path = run_dir / ("refit_metrics.jsonl" if refit else "metrics.jsonl")
         self.writer = None
         if cfg.tensorboard and writes:
             try:
@@ -29,18 +32,20 @@ class Tracker:
             except ImportError:
                 log("tensorboard: not installed; scalars are in metrics.jsonl only")
             else:
-                self.writer = SummaryWriter(log_dir=str(run_dir / "logs"),
+                self.writer = SummaryWriter(log_dir=str(run_dir / "logs" / ("refit" if refit else "")),
                                             purge_step=start_epoch + 1 if start_epoch else None)
 
     def epoch(self, history: list[dict[str, Any]], epochs: int, improved: bool) -> None:
         """Record the last epoch of ``history``: metrics.jsonl, TensorBoard, one log line."""
         r = history[-1]
         write_text(self.path, "".join(json.dumps(h) + "\n" for h in history))
-        log(f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | "
-            f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f}{' *' if improved else ''} | "
-            f"lr {r['lr']:.2e} | {r['epoch_time_s']:.1f}s, {r['samples_per_s']:.0f} samples/s")
+        val = (f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} bal {r['val_balanced_acc']:.4f}"
+               f"{' *' if improved else ''}" if "val_acc" in r else "refit (no validation)")
+        log(f"{'refit ' if 'val_acc' not in r else ''}epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} "
+            f"acc {r['train_acc']:.4f} | {val} | lr {r['lr']:.2e} | {r['epoch_time_s']:.1f}s, "
+            f"{r['samples_per_s']:.0f} samples/s")
         if self.writer is not None:
-            for k in SCALARS:
+            for k in (k for k in SCALARS if k in r):
                 self.writer.add_scalar(k.replace("_", "/", 1) if "_" in k else k, r[k], r["epoch"])
             self.writer.flush()
 
