@@ -105,9 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("cv", help="cross-validation by subject: one run per fold of the training subjects")
     cv.add_argument("--folds", default="5", help="number of folds K >= 2, or loso (one fold per training subject)")
     cv.add_argument("--config", help="read settings from a config.json (flags override it)")
-    cv.add_argument("--no-baselines", action="store_true", help="do not fit the baselines on the folds")
-    cv.add_argument("--no-minirocket", action="store_true", help="baselines without MiniRocket (faster)")
-    add_config_flags(cv)
+    cv.add_argument("--no-minirocket", action="store_true",
+                    help="baselines without the aeon models (MiniRocket, MultiRocket-Hydra, QUANT): faster")
+    add_config_flags(cv, [f.name for f in dataclasses.fields(Config) if f.name != "report"])  # cv_report.md always
 
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
@@ -239,22 +239,23 @@ def cmd_train(ns: argparse.Namespace) -> int:
     t_report = time.perf_counter()
     report_s = None
     try:
-        from harvit.reporting.report import create_training_report
+        if cfg.report:
+            from harvit.reporting.report import create_training_report
 
-        path = create_training_report(cfg.run_dir)
-        report_s = time.perf_counter() - t_report
-        print(f"report: {path}", flush=True)
+            path = create_training_report(cfg.run_dir, baseline=cfg.baselines)
+            report_s = time.perf_counter() - t_report
+            print(f"report: {path}", flush=True)
     except ImportError:
         pass
-    print(done_line(time.perf_counter() - t_start, results, report_s), flush=True)
+    print(done_line(time.perf_counter() - t_start, results, report_s, cfg.baselines), flush=True)
     return 0 if results else 1
 
 
-def done_line(wall_s: float, results: dict[str, Any], report_s: float | None) -> str:
+def done_line(wall_s: float, results: dict[str, Any], report_s: float | None, baselines: bool = True) -> str:
     """The last line of ``harvit train``: wall time from command start to the last file written."""
     parts = [f"training {results.get('train_time_s', 0):.0f} s"]
     if report_s is not None:
-        parts.append(f"report {report_s:.0f} s, baseline included")
+        parts.append(f"report {report_s:.0f} s, " + ("baseline included" if baselines else "no baselines"))
     return f"done in {wall_s:.0f} s wall ({'; '.join(parts)})"
 
 
@@ -264,7 +265,7 @@ def cmd_cv(ns: argparse.Namespace) -> int:
     from harvit.training.cv import run_cv
 
     folds = ns.folds if ns.folds == "loso" else ns.folds.strip()
-    result = run_cv(cfg, folds, baselines=not ns.no_baselines, minirocket=not ns.no_minirocket)
+    result = run_cv(cfg, folds, baselines=cfg.baselines, minirocket=not ns.no_minirocket)
     s = result["summary"]
     print(f"cv: validation accuracy {100 * s['val_accuracy']['mean']:.2f} +- {100 * s['val_accuracy']['std']:.2f}, "
           f"macro-F1 {100 * s['val_macro_f1']['mean']:.2f} over {result['n_folds']} folds")
