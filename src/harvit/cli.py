@@ -132,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="plots and report.md of a run folder")
     r.add_argument("run_dir", help="run folder (writes plots/ and report.md there)")
 
-    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics, MiniRocket on "
-                                            "the raw windows (cached)",
+    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics; MiniRocket, "
+                                            "MultiRocket-Hydra and QUANT on the raw windows (cached)",
                        description="Fit the baselines on the windows a run would use: the same settings as "
                                    "`harvit train` (a preset, chosen by device without --preset, or a run "
                                    "folder's config.json), then the flags given here.")
@@ -152,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the preset's or the run's)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
     add_config_flags(b, [f for f in OWN_DATA_FIELDS if f != "train_overlap"])
-    b.add_argument("--no-minirocket", action="store_true", help="skip MiniRocket (minutes on a CPU)")
+    b.add_argument("--no-minirocket", action="store_true",
+                   help="skip the aeon models (MiniRocket, MultiRocket-Hydra, QUANT): seconds instead of minutes")
+    b.add_argument("--no-refit", action="store_true",
+                   help="test each model as fitted on the training windows (default: refitted on training + "
+                        "validation windows after scoring validation, as the model)")
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps",
                         description="Profile the model of a config on random windows (no data, no training): "
@@ -348,7 +352,8 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
     result = run_baseline(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.val_seed, val_fraction=cfg.val_fraction,
                           json_path=ns.json, train_stride=cfg.train_stride_or_none, nan_policy=cfg.nan_policy,
                           options=OwnOptions.from_settings(cfg.to_dict()),
-                          val_subjects=cfg.val_subject_list, minirocket=not ns.no_minirocket)
+                          val_subjects=cfg.val_subject_list, minirocket=not ns.no_minirocket,
+                          refit=not ns.no_refit)
     print(format_baseline(result))
     return 0
 

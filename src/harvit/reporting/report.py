@@ -94,11 +94,13 @@ class _Data:
 
 
 def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fraction: float,
-                     train_stride: int | None = None, val_subjects: list[int] | None = None) -> bool:
+                     train_stride: int | None = None, val_subjects: list[int] | None = None,
+                     refit: bool = True) -> bool:
     """Whether a cached baseline result was made with these settings and the current feature set."""
     return (saved.get("dataset") == dataset and saved.get("seed") == seed
             and saved.get("val_fraction") == val_fraction and saved.get("version") == BASELINE_VERSION
-            and saved.get("train_stride") == train_stride and (saved.get("val_subjects") or None) == val_subjects)
+            and saved.get("train_stride") == train_stride and (saved.get("val_subjects") or None) == val_subjects
+            and saved.get("refit", True) == refit)
 
 
 def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None, str]:
@@ -113,19 +115,20 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
     frac = float(cfg["val_fraction"])
     stride = cfg.get("train_stride") or None
     val_subjects = [int(v) for v in str(cfg.get("val_subjects") or "").split(",") if v.strip()] or None
+    refit = cfg.get("refit", True) is not False  # the baselines are refitted on train + val as the model is
     path = run / BASELINE_FILE
     if path.is_file():
         try:
             saved = _read_json(path)
         except HarvitError:
             saved = {}
-        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac, stride, val_subjects):
+        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac, stride, val_subjects, refit):
             return saved, f"cached in `{BASELINE_FILE}`"
     ds = data.get()
     if ds is None:
         return None, f"not available: {data.problem}"
     result = run_baseline(name, seed=seed, val_fraction=frac, json_path=path, windows=ds, train_stride=stride,
-                          val_subjects=val_subjects)
+                          val_subjects=val_subjects, refit=refit)
     if result.get("cached"):
         return result, f"read from the baseline cache (`{result['cache_file']}`) and copied to `{BASELINE_FILE}`"
     return result, f"fitted now in {result['total_time_s']:.1f} s and cached in `{BASELINE_FILE}`"
