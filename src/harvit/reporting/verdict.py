@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
+from harvit.evaluation.baseline import strongest as strongest_model
 from harvit.evaluation.significance import ALPHA, compare, wilson_interval
 from harvit.reporting.markdown import md_table, p_value, pct, with_ci
 
@@ -86,9 +87,9 @@ def _unpaired(acc_a: float, acc_b: float, n: int | None) -> str:
 
 
 def strongest(baseline: dict[str, Any]) -> str:
-    """Key of the strongest baseline: the best validation accuracy (ties: the first listed)."""
-    models = baseline["models"]
-    return max(models, key=lambda k: models[k].get("val_accuracy", 0.0))
+    """Key of the strongest baseline: the best validation accuracy (ties: the field's standard time-series
+    classifiers first, :data:`harvit.evaluation.baseline.TIE_ORDER`)."""
+    return strongest_model(baseline["models"])
 
 
 def verdict(results: dict[str, Any], baseline: dict[str, Any], cfg: dict[str, Any] | None = None) -> str:
