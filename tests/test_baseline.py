@@ -55,7 +55,11 @@ def test_baseline_learns_synthetic_classes(tmp_path):
     assert sp["test"]["subjects"] == [2, 4]
     assert json.loads((tmp_path / "b.json").read_text())["best"] == res["best"]
     text = format_baseline(res)
-    assert "logistic-regression" in text and "gradient-boosted trees" in text and "<- best" in text
+    assert "logistic-regression" in text and "gradient-boosted trees" in text and "<- strongest on validation" in text
+    assert res["best_by"] == "validation accuracy" and res["refit"]
+    assert res["models"][res["best"]]["val_accuracy"] == max(m["val_accuracy"] for m in res["models"].values())
+    for m in res["models"].values():
+        assert 0 <= m["test_balanced_accuracy"] <= 1 and 0 <= m["val_balanced_accuracy"] <= 1
 
 
 def test_baseline_split_matches_training_split():
@@ -122,21 +126,45 @@ def test_baseline_follows_a_run_folder(monkeypatch, capsys, tmp_path):
     assert main(["baseline", "--run", str(run), "--preset", "cpu"]) == 2
 
 
-def test_baseline_fits_minirocket_and_caches_predictions(monkeypatch, tmp_path):
-    pytest.importorskip("aeon")
-    import harvit.evaluation.baseline as bl
+@pytest.fixture(autouse=True)
+def toy_sizes(monkeypatch, tmp_path):
+    """Every test here: aeon's models at toy sizes (full sizes take minutes), and a fresh baseline cache."""
+    import harvit.evaluation.series_models as sm
 
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(bl, "MINIROCKET_KERNELS", 168)  # tiny: 2 features per kernel
+    monkeypatch.setattr(sm, "MINIROCKET_KERNELS", 168)  # 2 features per kernel
+    monkeypatch.setattr(sm, "MULTIROCKET_KERNELS", 84)
+    monkeypatch.setattr(sm, "HYDRA_GROUPS", 4)
+    monkeypatch.setattr(sm, "QUANT_TREES", 20)
+
+
+@pytest.fixture
+def tiny_series_models():
+    """The tests that need aeon itself."""
+    pytest.importorskip("aeon")
+
+
+def test_baseline_fits_the_series_models_and_caches_predictions(tiny_series_models, monkeypatch):
+    import harvit.evaluation.series_models as sm
+
     ds = synthetic_dataset(120, 40)
     res = run_baseline("synthetic", windows=ds)
-    assert set(res["models"]) == {"logreg", "gbt", "minirocket"} and not res["cached"]
+    assert set(res["models"]) == {"logreg", "gbt", "minirocket", "mrhydra", "quant"} and not res["cached"]
     mr = res["models"]["minirocket"]
     assert mr["name"] == "MiniRocket" and mr["n_features"] == 168 and mr["test_accuracy"] >= 0.8
-    assert len(mr["test_pred"]) == len(ds.test) and res["best"] in res["models"]
-    assert "MiniRocket" in format_baseline(res)
+    assert mr["alpha"] in [float(a) for a in np.logspace(-3, 3, 10)] and mr["refit_on_train_val"]
+    assert res["models"]["mrhydra"]["name"] == "MultiRocket-Hydra" and res["models"]["quant"]["name"] == "QUANT"
+    for m in res["models"].values():
+        assert len(m["test_pred"]) == len(ds.test) and m["test_accuracy"] >= 0.7, m["name"]
+    assert res["best"] in res["models"]
+    top = max(m["val_accuracy"] for m in res["models"].values())
+    level = [k for k in ("minirocket", "mrhydra", "quant", "logreg", "gbt") if res["models"][k]["val_accuracy"] == top]
+    assert res["best"] == level[0]  # ties: the time-series classifiers first
+    text = format_baseline(res)
+    assert "MiniRocket" in text and "MultiRocket-Hydra" in text and "QUANT" in text
     # the second call reads the cache (same windows, split and seed): no refit, the same predictions
-    monkeypatch.setattr(bl, "fit_minirocket", lambda *a, **k: pytest.fail("refitted"))
+    for key in sm.SERIES_MODELS:
+        monkeypatch.setitem(sm.SERIES_MODELS, key, lambda *a, **k: pytest.fail("refitted"))
     again = run_baseline("synthetic", windows=ds)
     assert again["cached"] and again["models"]["minirocket"]["test_pred"] == mr["test_pred"]
     # other validation subjects are another key
@@ -144,13 +172,31 @@ def test_baseline_fits_minirocket_and_caches_predictions(monkeypatch, tmp_path):
     assert not other["cached"] and other["split"]["val"]["subjects"] == [1, 3]
 
 
-def test_baseline_without_aeon_skips_minirocket_in_one_line(monkeypatch, capsys):
+def test_baseline_without_refit_tests_the_training_only_fit(tiny_series_models):
+    ds = synthetic_dataset(120, 40)
+    res = run_baseline("synthetic", windows=ds, refit=False, models=("logreg", "minirocket"))
+    assert set(res["models"]) == {"logreg", "minirocket"} and not res["refit"]
+    assert not res["models"]["minirocket"]["refit_on_train_val"]
+    with pytest.raises(HarvitError, match="unknown model 'rocket'"):
+        run_baseline("synthetic", windows=ds, models=("rocket",))
+
+
+def test_baseline_logs_what_it_starts_and_how_long_it_took(tiny_series_models, capsys):
+    run_baseline("synthetic", windows=synthetic_dataset(120, 40), models=("logreg", "minirocket"))
+    out = capsys.readouterr().out
+    assert "baseline: MiniRocket features of" in out and "windows x 9 channels x 128 samples" in out
+    assert "baseline: MiniRocket ridge on 96 windows" in out and "done in" in out and "CPU s" in out
+    assert "alpha" in out and "chosen on validation" in out
+
+
+def test_baseline_without_aeon_skips_the_series_models_in_one_line(monkeypatch, capsys):
     import harvit.evaluation.baseline as bl
 
-    monkeypatch.setattr(bl, "load_minirocket", lambda: None)
+    monkeypatch.setattr(bl, "load_aeon", lambda: None)
     res = run_baseline("synthetic", windows=synthetic_dataset(120, 40), use_cache=False)
     assert set(res["models"]) == {"logreg", "gbt"} and "aeon" in res["skipped"]["minirocket"]
-    assert "MiniRocket: skipped" in format_baseline(res)
+    assert set(res["skipped"]) == {"minirocket", "mrhydra", "quant"}
+    assert "MiniRocket: skipped" in format_baseline(res) and "QUANT: skipped" in format_baseline(res)
 
 
 def test_per_subject_counts_sum_to_pooled():

@@ -16,6 +16,19 @@ from harvit.reporting.report import create_training_report, verdict
 from harvit.utils.errors import HarvitError
 
 
+@pytest.fixture(scope="module", autouse=True)
+def toy_baselines(tmp_path_factory):
+    """aeon's baselines at toy sizes (full sizes take minutes) and a baseline cache of this module's own."""
+    import harvit.evaluation.series_models as sm
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARVIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        for name, value in (("MINIROCKET_KERNELS", 168), ("MULTIROCKET_KERNELS", 84), ("HYDRA_GROUPS", 4),
+                            ("QUANT_TREES", 20)):
+            mp.setattr(sm, name, value)
+        yield
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     ds = synthetic_dataset()
@@ -105,8 +118,9 @@ def test_report_content(tiny_run, report):
     text = report.read_text()
     for c in CLASSES:
         assert text.count(c) >= 3, c  # split table, per-class table, confusion matrix
-    assert re.search(r"\*\*The ViT (is ahead of|is behind|and) the strongest baseline, (logistic-regression|"
-                     r"gradient-boosted trees)", text)
+    assert re.search(r"\*\*Harvit's model \(image encoder( \+ window statistics)?\) (is ahead of|is behind|and) "
+                     r"the strongest baseline, [^(]+ \(the best validation", text)
+    assert "test balanced accuracy" in text
     assert "McNemar's exact test on the same 80 test windows" in text and "95% CI" in text
     assert " beat" not in text
     assert "## Per-subject results (test)" in text and "mean of subjects" in text
@@ -132,17 +146,21 @@ def test_baseline_is_cached(tiny_run, report):
 
 
 def _verdict_inputs(vit_right: int, logreg_right: int, gbt_right: int, n: int = 3000):
-    """A run's results and a baseline whose per-window predictions get the first k windows right."""
+    """A run's results and a baseline whose per-window predictions get the first k windows right;
+    logistic regression is the best on validation."""
     y = [0] * n
 
     def preds(k: int) -> list[int]:
         return [0] * k + [1] * (n - k)
 
     results = {"test_accuracy": vit_right / n, "split": {"test": {"windows": n}}, "test_y_true": y,
-               "test_y_pred": preds(vit_right)}
+               "test_y_pred": preds(vit_right),
+               "config": {"images": True, "window_stats": True, "rocket_features": 9996}}
     base = {"best": "logreg", "test_y_true": y, "models": {
-        "logreg": {"name": "logistic-regression", "test_accuracy": logreg_right / n, "test_pred": preds(logreg_right)},
-        "gbt": {"name": "gradient-boosted trees", "test_accuracy": gbt_right / n, "test_pred": preds(gbt_right)}}}
+        "logreg": {"name": "logistic-regression", "test_accuracy": logreg_right / n, "test_pred": preds(logreg_right),
+                   "val_accuracy": 0.95},
+        "gbt": {"name": "gradient-boosted trees", "test_accuracy": gbt_right / n, "test_pred": preds(gbt_right),
+                "val_accuracy": 0.94}}}
     return results, base
 
 
@@ -150,20 +168,86 @@ def test_verdict_wording():
     # a 0.1-point lead (3 windows of 3000) is level, not a win
     results, base = _verdict_inputs(2877, 2874, 2850)
     text = verdict(results, base)
-    assert text.startswith("**The ViT and the strongest baseline, logistic-regression, are level within noise: "
-                           "95.9% (95% CI 95.1-96.6%) against 95.8% (95% CI 95.0-96.5%), a difference of 0.1 points")
-    assert "McNemar's exact test on the same 3000 test windows: p = 0.250; the ViT alone right on 3" in text
-    assert "beat" not in text
-    assert "Against gradient-boosted trees, 95.0% (95% CI 94.2-95.7%), the ViT is ahead (" in text
+    assert text.startswith("**Harvit's model (image encoder + window statistics + convolution features) and the "
+                           "strongest baseline, logistic-regression (the best validation accuracy of 2 baselines, "
+                           "95.0%) are level within noise: 95.9% (95% CI 95.1-96.6%) against 95.8% (95% CI "
+                           "95.0-96.5%), a difference of 0.1 points")
+    assert ("McNemar's exact test on the same 3000 test windows: p = 0.250; harvit's model alone right on 3"
+            in text)
+    assert "beat" not in text and "ViT" not in text
+    assert "Against gradient-boosted trees, 95.0% (95% CI 94.2-95.7%), harvit's model is ahead (" in text
     results, base = _verdict_inputs(2793, 2856, 2850)
-    assert verdict(results, base).startswith("**The ViT is behind the strongest baseline, logistic-regression: 93.1%")
+    assert verdict(results, base).startswith("**Harvit's model (image encoder + window statistics + convolution "
+                                             "features) is behind the strongest baseline, logistic-regression")
     results, base = _verdict_inputs(2910, 2856, 2850)
-    assert verdict(results, base).startswith("**The ViT is ahead of the strongest baseline, logistic-regression: 97.0%")
+    assert " is ahead of the strongest baseline, logistic-regression " in verdict(results, base)
+    # the strongest is chosen on validation, not test: boosted trees lead on test here but not on validation
+    results, base = _verdict_inputs(2910, 2800, 2900)
+    assert "the strongest baseline, logistic-regression" in verdict(results, base)
+    base["models"]["gbt"]["val_accuracy"] = 0.96
+    assert "the strongest baseline, gradient-boosted trees" in verdict(results, base)
+    # only the branches the run has
+    results["config"] = {"images": False, "window_stats": True, "rocket_features": 0}
+    assert verdict(results, base).startswith("**Harvit's model (window statistics) is ")
     # without per-window predictions (an older run): the intervals alone, and it says so
     results, base = _verdict_inputs(2877, 2874, 2850)
     del results["test_y_pred"]
     text = verdict(results, base)
     assert "are level within noise" in text and "intervals only" in text
+
+
+def _ablation_pair(tmp_path, without_images_right: int, n: int = 400):
+    """Two sibling run folders of the same data and split: ``full`` (all branches, 390 of n right) and
+    ``noimg`` (no images, ``without_images_right`` of n right)."""
+    import json as _json
+
+    y = [0] * n
+    same = {"dataset": "hapt6", "seed": 42, "split_seed": None, "val_fraction": 0.2, "val_subjects": None,
+            "train_stride": 32, "window_stats": True, "rocket_features": 9996}
+    out = {}
+    for name, images, right in (("full", True, 390), ("noimg", False, without_images_right)):
+        d = tmp_path / name
+        d.mkdir()
+        res = {"config": {**same, "images": images}, "test_y_true": y, "test_y_pred": [0] * right + [1] * (n - right),
+               "test_accuracy": right / n}
+        (d / "training_results.json").write_text(_json.dumps(res))
+        out[name] = (d, res)
+    return out
+
+
+def test_ablation_says_which_branch_carried_the_result(tmp_path):
+    from harvit.reporting.verdict import ablation_sentence
+
+    runs = _ablation_pair(tmp_path, 389)
+    run, res = runs["full"]
+    text = ablation_sentence(run, res["config"], res)
+    assert text.startswith("Ablation: run `noimg` (same data, split and seed, without the image encoder) scores 97.2%")
+    assert "the image encoder adds nothing measurable here; the window statistics + convolution features carry" in text
+
+
+def test_ablation_names_a_branch_that_carries_part_of_it(tmp_path):
+    from harvit.reporting.verdict import ablation_sentence
+
+    runs = _ablation_pair(tmp_path, 340)
+    run, res = runs["full"]
+    assert "the image encoder carries part of the result" in ablation_sentence(run, res["config"], res)
+    # a sibling with other test windows, another split or more branches is no ablation
+    res_other = {**res, "config": {**res["config"], "seed": 7}}
+    assert ablation_sentence(run, res_other["config"], res_other) is None
+    nrun, nres = runs["noimg"]
+    assert ablation_sentence(nrun, nres["config"], nres) is None
+
+
+def test_report_without_baselines_says_so(tiny_run, tmp_path):
+    import shutil
+
+    run, ds = tiny_run
+    copy = tmp_path / "nob"
+    shutil.copytree(run, copy)
+    (copy / "baseline.json").unlink()
+    text = create_training_report(copy, dataset=ds, baseline=False).read_text()
+    assert "No baseline comparison: the baseline is turned off (--no-baselines)" in text
+    assert not (copy / "baseline.json").exists()
 
 
 def test_report_cli_and_unfinished_run(tiny_run, monkeypatch, capsys, tmp_path):

@@ -145,9 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("cv", help="cross-validation by subject: one run per fold of the training subjects")
     cv.add_argument("--folds", default="5", help="number of folds K >= 2, or loso (one fold per training subject)")
     cv.add_argument("--config", help="read settings from a config.json (flags override it)")
-    cv.add_argument("--no-baselines", action="store_true", help="do not fit the baselines on the folds")
-    cv.add_argument("--no-minirocket", action="store_true", help="baselines without MiniRocket (faster)")
-    add_config_flags(cv)
+    cv.add_argument("--no-minirocket", action="store_true",
+                    help="baselines without the aeon models (MiniRocket, MultiRocket-Hydra, QUANT): faster")
+    add_config_flags(cv, [f.name for f in dataclasses.fields(Config) if f.name != "report"])  # cv_report.md always
 
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="plots and report.md of a run folder")
     r.add_argument("run_dir", help="run folder (writes plots/ and report.md there)")
 
-    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics, MiniRocket on "
-                                            "the raw windows (cached)",
+    b = sub.add_parser("baseline", help="logistic regression and boosted trees on window statistics; MiniRocket, "
+                                            "MultiRocket-Hydra and QUANT on the raw windows (cached)",
                        description="Fit the baselines on the windows a run would use: the same settings as "
                                    "`harvit train` (a preset, chosen by device without --preset, or a run "
                                    "folder's config.json), then the flags given here.")
@@ -194,7 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the preset's or the run's)")
     b.add_argument("--json", default=None, help="write the results as JSON here")
     add_config_flags(b, [f for f in OWN_DATA_FIELDS if f != "train_overlap"])
-    b.add_argument("--no-minirocket", action="store_true", help="skip MiniRocket (minutes on a CPU)")
+    b.add_argument("--no-minirocket", action="store_true",
+                   help="skip the aeon models (MiniRocket, MultiRocket-Hydra, QUANT): seconds instead of minutes")
+    b.add_argument("--no-refit", action="store_true",
+                   help="test each model as fitted on the training windows (default: refitted on training + "
+                        "validation windows after scoring validation, as the model)")
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps",
                         description="Profile the model of a config on random windows (no data, no training): "
@@ -290,22 +294,23 @@ def cmd_train(ns: argparse.Namespace) -> int:
     t_report = time.perf_counter()
     report_s = None
     try:
-        from harvit.reporting.report import create_training_report
+        if cfg.report:
+            from harvit.reporting.report import create_training_report
 
-        path = create_training_report(cfg.run_dir)
-        report_s = time.perf_counter() - t_report
-        print(f"report: {path}", flush=True)
+            path = create_training_report(cfg.run_dir, baseline=cfg.baselines)
+            report_s = time.perf_counter() - t_report
+            print(f"report: {path}", flush=True)
     except ImportError:
         pass
-    print(done_line(time.perf_counter() - t_start, results, report_s), flush=True)
+    print(done_line(time.perf_counter() - t_start, results, report_s, cfg.baselines), flush=True)
     return 0 if results else 1
 
 
-def done_line(wall_s: float, results: dict[str, Any], report_s: float | None) -> str:
+def done_line(wall_s: float, results: dict[str, Any], report_s: float | None, baselines: bool = True) -> str:
     """The last line of ``harvit train``: wall time from command start to the last file written."""
     parts = [f"training {results.get('train_time_s', 0):.0f} s"]
     if report_s is not None:
-        parts.append(f"report {report_s:.0f} s, baseline included")
+        parts.append(f"report {report_s:.0f} s, " + ("baseline included" if baselines else "no baselines"))
     return f"done in {wall_s:.0f} s wall ({'; '.join(parts)})"
 
 
@@ -315,7 +320,7 @@ def cmd_cv(ns: argparse.Namespace) -> int:
     from harvit.training.cv import run_cv
 
     folds = ns.folds if ns.folds == "loso" else ns.folds.strip()
-    result = run_cv(cfg, folds, baselines=not ns.no_baselines, minirocket=not ns.no_minirocket)
+    result = run_cv(cfg, folds, baselines=cfg.baselines, minirocket=not ns.no_minirocket)
     s = result["summary"]
     print(f"cv: validation accuracy {100 * s['val_accuracy']['mean']:.2f} +- {100 * s['val_accuracy']['std']:.2f}, "
           f"macro-F1 {100 * s['val_macro_f1']['mean']:.2f} over {result['n_folds']} folds")
@@ -394,7 +399,8 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
     result = run_baseline(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.val_seed, val_fraction=cfg.val_fraction,
                           json_path=ns.json, train_stride=cfg.train_stride_or_none, nan_policy=cfg.nan_policy,
                           options=OwnOptions.from_settings(cfg.to_dict()),
-                          val_subjects=cfg.val_subject_list, minirocket=not ns.no_minirocket)
+                          val_subjects=cfg.val_subject_list, minirocket=not ns.no_minirocket,
+                          refit=not ns.no_refit)
     print(format_baseline(result))
     return 0
 

@@ -200,6 +200,11 @@ class Config:
     resume: bool = _f(False, "continue from the run's latest.pt", "runtime")
     progress: bool = _f(True, "tqdm progress bars", "runtime")
     tensorboard: bool = _f(True, "write TensorBoard scalars under the run's logs/", "runtime")
+    report: bool = _f(True, "write report.md and plots/ after training (--no-report: for quick experiments)",
+                      "report")
+    baselines: bool = _f(True, "fit the baselines (logistic regression, boosted trees; MiniRocket, "
+                         "MultiRocket-Hydra, QUANT with aeon) for the report's verdict (--no-baselines: the report "
+                         "without them; cached per windows and split)", "report")
     preset: str | None = _f(None, "preset: pix2seq (GPU reference design) or cpu; default by device", "runtime")
 
     # ---- derived values -------------------------------------------------------------------

@@ -3,9 +3,11 @@
 :func:`create_training_report` reads ``training_results.json``, ``metrics.jsonl`` and
 ``config.json``, draws the plots (:mod:`harvit.reporting.plots`), runs the built-in baseline on the
 same data set, windows, seed and validation fraction once (cached as ``baseline.json`` in the run
-folder) and writes a GitHub-readable markdown report. Its verdict is a paired test on the same test
-windows (McNemar's exact test, :mod:`harvit.evaluation.significance`) with a Wilson 95% interval for
-each accuracy: "ahead" or "behind" only when p < 0.05, else "level".
+folder; ``--no-baselines`` skips it) and writes a GitHub-readable markdown report. Its verdict
+(:mod:`harvit.reporting.verdict`) names the model by its branches and compares it with the strongest
+baseline (best validation accuracy) by a paired test on the same test windows (McNemar's exact test)
+with a Wilson 95% interval for each accuracy: "ahead" or "behind" only when p < 0.05, else "level";
+a sibling run without a branch (an ablation) says which branch carried the result.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import harvit.data
 from harvit.config import Config
 from harvit.evaluation.baseline import BASELINE_VERSION, run_baseline
-from harvit.evaluation.significance import ALPHA, compare, wilson_interval
 from harvit.models.loading import load_trained
 from harvit.reporting import plots as viz
+from harvit.reporting.markdown import md_table, pct
 from harvit.reporting.plots import load_history
+from harvit.reporting.verdict import ablation_sentence, baseline_section, model_name, verdict
 from harvit.utils.atomic import write_text
 from harvit.utils.errors import HarvitError
 
@@ -48,11 +51,6 @@ def _read_json(path: Path) -> Any:
         raise HarvitError(f"{path} not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise HarvitError(f"{path}: not readable JSON ({e})") from None
-
-
-def pct(x: float) -> str:
-    """0.9312 -> ``93.1%``."""
-    return f"{100 * x:.1f}%"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,11 +94,13 @@ class _Data:
 
 
 def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fraction: float,
-                     train_stride: int | None = None, val_subjects: list[int] | None = None) -> bool:
+                     train_stride: int | None = None, val_subjects: list[int] | None = None,
+                     refit: bool = True) -> bool:
     """Whether a cached baseline result was made with these settings and the current feature set."""
     return (saved.get("dataset") == dataset and saved.get("seed") == seed
             and saved.get("val_fraction") == val_fraction and saved.get("version") == BASELINE_VERSION
-            and saved.get("train_stride") == train_stride and (saved.get("val_subjects") or None) == val_subjects)
+            and saved.get("train_stride") == train_stride and (saved.get("val_subjects") or None) == val_subjects
+            and saved.get("refit", True) == refit)
 
 
 def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None, str]:
@@ -116,19 +116,20 @@ def load_or_run_baseline(run: Path, data: _Data) -> tuple[dict[str, Any] | None,
     stride = cfg.get("train_stride") or None
     tokens = [v.strip() for v in str(cfg.get("val_subjects") or "").split(",") if v.strip()]
     val_subjects = [int(v) if v.lstrip("-").isdigit() else v for v in tokens] or None  # names or ids
+    refit = cfg.get("refit", True) is not False  # the baselines are refitted on train + val as the model is
     path = run / BASELINE_FILE
     if path.is_file():
         try:
             saved = _read_json(path)
         except HarvitError:
             saved = {}
-        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac, stride, val_subjects):
+        if isinstance(saved, dict) and baseline_matches(saved, name, seed, frac, stride, val_subjects, refit):
             return saved, f"cached in `{BASELINE_FILE}`"
     ds = data.get()
     if ds is None:
         return None, f"not available: {data.problem}"
     result = run_baseline(name, seed=seed, val_fraction=frac, json_path=path, windows=ds, train_stride=stride,
-                          val_subjects=val_subjects)
+                          val_subjects=val_subjects, refit=refit)
     if result.get("cached"):
         return result, f"read from the baseline cache (`{result['cache_file']}`) and copied to `{BASELINE_FILE}`"
     return result, f"fitted now in {result['total_time_s']:.1f} s and cached in `{BASELINE_FILE}`"
@@ -181,96 +182,6 @@ def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | No
 # ---------------------------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------------------------
-def md_table(header: list[str], rows: list[list[Any]], align: str | None = None) -> str:
-    """A GitHub markdown table; ``align``: ``l``/``r`` per column (default: first left, rest right)."""
-    align = align or "l" + "r" * (len(header) - 1)
-    sep = ["---" if a == "l" else "---:" for a in align]
-    lines = ["| " + " | ".join(str(h) for h in header) + " |", "| " + " | ".join(sep) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def _ci(acc: float, n: int | None) -> str:
-    """``95.9% (95% CI 95.1-96.5%)`` for an accuracy over ``n`` windows (just the accuracy without ``n``)."""
-    if not n:
-        return pct(acc)
-    lo, hi = wilson_interval(round(acc * n), n)
-    return f"{pct(acc)} (95% CI {100 * lo:.1f}-{pct(hi)})"
-
-
-def paired_comparisons(results: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
-    """Baseline key -> :func:`harvit.evaluation.significance.compare` of the ViT (A) against that model (B)
-    on the same test windows; None when the run or the baseline kept no per-window test predictions, or
-    their test windows differ."""
-    y, vit = results.get("test_y_true"), results.get("test_y_pred")
-    if y is None or vit is None or baseline.get("test_y_true") != y:
-        return None
-    out = {}
-    for key, m in baseline["models"].items():
-        if m.get("test_pred") is None or len(m["test_pred"]) != len(y):
-            return None
-        out[key] = compare(y, vit, m["test_pred"])
-    return out
-
-
-def _unpaired(vit_acc: float, acc: float, n: int | None) -> str:
-    """The verdict from the Wilson intervals alone (no per-window predictions): apart or overlapping."""
-    if not n:
-        return "level"
-    (lo_v, hi_v), (lo_b, hi_b) = wilson_interval(round(vit_acc * n), n), wilson_interval(round(acc * n), n)
-    return "ahead" if lo_v > hi_b else "behind" if hi_v < lo_b else "level"
-
-
-def verdict(results: dict[str, Any], baseline: dict[str, Any]) -> str:
-    """One bold sentence: is the ViT ahead of, level with or behind the strongest baseline (named), by
-    McNemar's exact test on the same test windows (p < 0.05), with each accuracy's Wilson 95% interval;
-    then the other baselines in one sentence each.
-
-    Without per-window predictions (a run from before they were saved) the verdict rests on the
-    intervals alone: "ahead" or "behind" only when they do not overlap, and it says so.
-    """
-    vit_acc = results["test_accuracy"]
-    n = results.get("split", {}).get("test", {}).get("windows") or len(results.get("test_y_true") or []) or None
-    models = baseline["models"]
-    best_key = baseline["best"]
-    paired = paired_comparisons(results, baseline)
-
-    def how(key: str) -> tuple[str, str]:
-        m = models[key]
-        if paired is None:
-            word = _unpaired(vit_acc, m["test_accuracy"], n)
-            return word, "intervals only: no per-window test predictions were saved with this run"
-        t = paired[key]
-        return t["verdict"], (f"McNemar's exact test on the same {t['n']} test windows: {_p(t['p_value'])}; the "
-                              f"ViT alone right on {t['b']}, the baseline alone on {t['c']}")
-
-    best = models[best_key]
-    word, why = how(best_key)
-    diff = 100 * (vit_acc - best["test_accuracy"])
-    vit, ref = _ci(vit_acc, n), _ci(best["test_accuracy"], n)
-    name = f"the strongest baseline, {best['name']}"
-    if word == "ahead":
-        head = f"**The ViT is ahead of {name}: {vit} against {ref}, {diff:.1f} points ({why}).**"
-    elif word == "behind":
-        head = f"**The ViT is behind {name}: {vit} against {ref}, {-diff:.1f} points ({why}).**"
-    else:
-        head = (f"**The ViT and {name}, are level within noise: {vit} against {ref}, a difference of "
-                f"{abs(diff):.1f} points that is not significant at {ALPHA:g} ({why}).**")
-    others = []
-    for key, m in models.items():
-        if key == best_key:
-            continue
-        w, why = how(key)
-        others.append(f"Against {m['name']}, {_ci(m['test_accuracy'], n)}, the ViT is "
-                      f"{'level' if w == 'level' else w} ({why}).")
-    tail = (" " + " ".join(others)) if others else ""
-    return head + tail + " (Test accuracy; same data set, windows, subject split and seed.)"
-
-
 def _augmentation(cfg: dict[str, Any]) -> str:
     """One line for the report's settings table, from a saved config dict (older runs: defaults)."""
     cfg = {**Config().to_dict(), **cfg}
@@ -382,7 +293,7 @@ def _per_subject_section(results: dict[str, Any], baseline: dict[str, Any] | Non
     if not ps:
         return []
     models = [] if baseline is None else [m for m in baseline["models"].values() if m.get("per_subject")]
-    header = ["subject", "windows", "ViT accuracy", "ViT macro-F1"] + [f"{m['name']} accuracy" for m in models]
+    header = ["subject", "windows", "model accuracy", "model macro-F1"] + [f"{m['name']} accuracy" for m in models]
     rows = []
     for s, v in ps["subjects"].items():
         rows.append([s, v["windows"], pct(v["accuracy"]), f"{v['macro_f1']:.3f}"]
@@ -394,39 +305,6 @@ def _per_subject_section(results: dict[str, Any], baseline: dict[str, Any] | Non
     return ["## Per-subject results (test)", "",
             "HAR papers often report the mean of per-subject accuracies; the pooled figure weighs each "
             "window equally.", "", md_table(header, rows), ""]
-
-
-def _baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, note: str) -> list[str]:
-    out = ["## Baseline comparison", ""]
-    if baseline is None:
-        return out + [f"**No baseline comparison: the baseline is {note}.** The ViT's test accuracy is "
-                      f"{pct(results['test_accuracy'])}.", ""]
-    n = results.get("split", {}).get("test", {}).get("windows")
-
-    def ci(acc: float) -> str:
-        if not n:
-            return "-"
-        lo, hi = wilson_interval(round(acc * n), n)
-        return f"{100 * lo:.1f}-{pct(hi)}"
-
-    paired = paired_comparisons(results, baseline)
-    rows = [["**ViT (this run)**", pct(results["best_val_acc"]), f"**{pct(results['test_accuracy'])}**",
-             ci(results["test_accuracy"]), "", f"{results['test_macro_f1']:.3f}",
-             f"{results.get('train_time_s', 0):.1f} s"]]
-    for key, m in baseline["models"].items():
-        p = f"{paired[key]['verdict']} ({_p(paired[key]['p_value'])})" if paired else "-"
-        rows.append([m["name"], pct(m["val_accuracy"]), pct(m["test_accuracy"]), ci(m["test_accuracy"]), p,
-                     f"{m['test_macro_f1']:.3f}", f"{m['fit_time_s']:.1f} s"])
-    stride = baseline.get("train_stride")
-    windows = f"stride {stride}" if stride else "the data set's own stride"
-    return out + [
-        verdict(results, baseline), "",
-        md_table(["model", "val accuracy", "test accuracy", "test 95% CI (Wilson)", "ViT against it (McNemar)",
-                  "test macro-F1", "fit / train time"], rows), "",
-        f"Baselines: {baseline['n_features']} hand-made statistics per window (`harvit baseline --run RUN`), "
-        f"fitted on the same training windows ({windows}) "
-        f"and subjects (validation subjects held out); {note}.", "",
-    ]
 
 
 def _timing_section(results: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
@@ -470,7 +348,7 @@ def _test_model_line(results: dict[str, Any]) -> str:
 
 
 def create_training_report(run_dir: str | Path, out: str | Path = "report.md", dataset: Dataset | None = None,
-                           baseline: bool = True) -> Path:
+                           baseline: bool | None = None) -> Path:
     """Write the run's plots (``plots/``) and markdown report.
 
     Args:
@@ -478,7 +356,8 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
         out: report path; a relative path is inside the run folder (default ``<run>/report.md``).
         dataset: the :class:`~harvit.data.Dataset` the run was trained on, when it was given in
             code (default: load the run's data set by name).
-        baseline: compare with the built-in baseline (cached as ``<run>/baseline.json``).
+        baseline: compare with the baselines (cached as ``<run>/baseline.json``); None: as the run's
+            config says (``--no-baselines`` turns them off; default on).
 
     Returns:
         The report's path.
@@ -496,7 +375,9 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
     if (run / "metrics.jsonl").is_file():
         history, _ = load_history(run / "metrics.jsonl")
     data = _Data(cfg, results, given=dataset)
-    base, base_note = (None, "turned off") if not baseline else load_or_run_baseline(run, data)
+    if baseline is None:
+        baseline = cfg.get("baselines", True) is not False
+    base, base_note = (None, "turned off (--no-baselines)") if not baseline else load_or_run_baseline(run, data)
     out_path = Path(out)
     if not out_path.is_absolute():
         out_path = run / out_path
@@ -504,8 +385,8 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
 
     lines = [
         f"# Training report: `{run.name}`", "",
-        f"{cfg['encoder']} on `{cfg['dataset']}`, mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, "
-        f"{cfg['img_size']} px; generated {time.strftime('%Y-%m-%d %H:%M')}.", "",
+        f"{model_name(cfg)}, encoder {cfg['encoder']} on `{cfg['dataset']}`, mode `{cfg['mode']}`, "
+        f"encodings `{cfg['encodings']}`, {cfg['img_size']} px; generated {time.strftime('%Y-%m-%d %H:%M')}.", "",
         "## Summary", "",
         md_table(["metric", "value"], [
             ["test accuracy", f"**{pct(results['test_accuracy'])}**"],
@@ -525,14 +406,17 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
         *([_test_model_line(results), ""] if results.get("test_model") else []),
     ]
     if base is not None:
-        lines += [verdict(results, base), ""]
+        lines += [verdict(results, base, cfg), ""]
     else:
         lines += [f"**No baseline comparison: the baseline is {base_note}.**", ""]
+    carried = ablation_sentence(run, cfg, results)
+    if carried:
+        lines += [carried, ""]
     lines += _config_section(cfg, results)
     lines += _split_section(cfg, results)
     lines += _results_section(results)
     lines += _per_subject_section(results, base)
-    lines += _baseline_section(results, base, base_note)
+    lines += baseline_section(results, base, base_note, cfg)
     lines += _timing_section(results, history)
     lines += _plots_section(run, plots, notes, out_path)
     lines += [f"_Report written by `harvit report` in {time.perf_counter() - t0:.1f} s._", ""]

@@ -177,7 +177,7 @@ def selection_summary(run: Run) -> dict[str, Any]:
     return {"best_epoch": st.best_epoch, "best_val_acc": st.best_val_acc, "epochs_run": st.epoch,
             "val_macro_f1": best.get("val_macro_f1"), "val_balanced_acc": best.get("val_balanced_acc"),
             "val_loss": best.get("val_loss"), "train_windows": len(run.windows["train"]),
-            "val_windows": len(run.windows["val"]),
+            "val_windows": len(run.windows["val"]), "steps_per_epoch": run.steps_per_epoch,
             "train_time_s": round(sum(h["train_time_s"] for h in st.history), 3),
             "images_trained": round(sum(h["samples_per_s"] * h["train_time_s"] for h in st.history)),
             "events": list(st.events), "elapsed_s": run.elapsed(), "cache_s": run.cache_s}
@@ -265,7 +265,7 @@ def test_best(run: Run) -> dict[str, Any]:
         "classes": run.classes,
         "dataset": run.dataset.name,
         "dataset_notes": list(run.dataset.notes),
-        "steps_per_epoch": run.steps_per_epoch,
+        "steps_per_epoch": sel.get("steps_per_epoch", run.steps_per_epoch),  # of the selection: metrics.jsonl's
         # model selection on the validation split (its best epoch is the refit's number of epochs)
         "best_epoch": sel["best_epoch"],
         "best_val_acc": sel["best_val_acc"],

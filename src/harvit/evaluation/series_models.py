@@ -1,0 +1,176 @@
+"""The field's standard time-series classifiers as baselines: aeon's transforms, fitted the project's way.
+
+* ``minirocket``: aeon's ``MiniRocket`` (9996 features), then the fast ridge of
+  :mod:`harvit.evaluation.ridge` (StandardScaler + penalty chosen on the validation subjects).
+* ``mrhydra``: MultiRocket-Hydra (aeon's ``MultiRocket`` + ``HydraTransformer``, Hydra's counts
+  scaled as aeon's ``MultiRocketHydraClassifier`` does: sqrt, clipped at 0), then the same ridge.
+* ``quant``: aeon's ``QUANTTransformer`` (interval quantiles) and extremely randomised trees as
+  aeon's ``QUANTClassifier`` (entropy), with fewer trees and features per split (:data:`QUANT_TREES`,
+  :data:`QUANT_MAX_FEATURES`: an eighth of the cost on hapt6).
+
+Each transform is fitted on the training windows once and applied once to each window set
+(training, validation, test); the heads are fitted on the training windows, scored on the
+validation windows (the ridge penalty is chosen there), and with ``refit`` fitted again on training
++ validation windows for the test predictions, as harvit's model is refitted on all its training
+data after model selection. The transforms are not refitted.
+
+aeon is an optional extra (``pip install 'harvit[minirocket]'``): :func:`load_aeon` returns None
+without it, and the baselines are skipped with one line. Sizes (:data:`MINIROCKET_KERNELS`,
+:data:`MULTIROCKET_KERNELS`, :data:`HYDRA_GROUPS`, :data:`QUANT_TREES`) are chosen to keep the
+baseline step cheap; see docs/ACCURACY.md for what each costs on hapt6.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from harvit.evaluation.ridge import describe, fit_ridge, log_fit
+from harvit.utils.logging import log
+
+MINIROCKET_KERNELS = 10_000
+"""MiniRocket's default number of features (84 kernels x dilations x biases: 9996)."""
+MULTIROCKET_KERNELS = 1_250
+"""MultiRocket kernels (aeon's default 6250 gives ~50k features: a 5x costlier ridge); 8 features each."""
+HYDRA_KERNELS, HYDRA_GROUPS = 8, 64
+"""Hydra's kernels per group and groups (aeon's defaults)."""
+QUANT_TREES = 100
+"""Extremely randomised trees on QUANT's features (aeon's default: 200)."""
+QUANT_MAX_FEATURES = "sqrt"
+"""Features tried per split (aeon's default 0.1 of ~10k: measured on hapt6, 50 trees took 65 CPU s for 91.5%
+test; sqrt: 8 s for 91.8%, 100 trees 16 s for 92.1%)."""
+#: How reports call these models.
+NAMES = {"minirocket": "MiniRocket", "mrhydra": "MultiRocket-Hydra", "quant": "QUANT"}
+
+
+def load_aeon() -> Any | None:
+    """aeon's transform modules, or None when aeon is not installed.
+
+    Imported on first use: aeon (numba) takes seconds to import, and most harvit commands never need it.
+    """
+    try:
+        conv = importlib.import_module("aeon.transformations.collection.convolution_based")
+        interval = importlib.import_module("aeon.transformations.collection.interval_based")
+    except ImportError:
+        return None
+    return type("Aeon", (), {"MiniRocket": conv.MiniRocket, "MultiRocket": conv.MultiRocket,
+                             "Hydra": conv.HydraTransformer, "QUANT": interval.QUANTTransformer})
+
+
+def _timed(what: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``fn`` with a start line and an end line in the log; returns (result, CPU seconds)."""
+    log(f"baseline: {what} ...")
+    t, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    cpu = time.process_time() - cpu
+    log(f"baseline: {what}: done in {time.perf_counter() - t:.1f} s ({cpu:.1f} CPU s)")
+    return out, cpu
+
+
+def _shape(x: np.ndarray) -> str:
+    return f"{x.shape[0]} windows x {x.shape[1]} channels x {x.shape[2]} samples"
+
+
+def _transform_all(name: str, make: Callable[[], Any], xs: dict[str, np.ndarray],
+                   y_train: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], float]:
+    """Fit a transform on ``xs["train"]`` [N, C, T] and apply it to every set; returns (features, CPU s)."""
+    def run() -> dict[str, np.ndarray]:
+        tr = make()
+        out = {"train": np.asarray(tr.fit_transform(xs["train"], y_train), dtype=np.float32)}
+        for k in ("val", "test"):
+            out[k] = np.asarray(tr.transform(xs[k]), dtype=np.float32)
+        return out
+
+    total = sum(len(v) for v in xs.values())
+    return _timed(f"{name} features of {total} windows ({_shape(xs['train'])} to fit)", run)
+
+
+def _ridge_head(name: str, feats: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, refit: bool
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
+    """The fast ridge on features: (val predictions, test predictions, ridge summary, CPU s)."""
+    n, p = feats["train"].shape
+    model, cpu = _timed(f"{name} ridge on {n} windows x {p} features (alpha chosen on {len(ys['val'])} "
+                        "validation windows)", lambda: fit_ridge(feats["train"], ys["train"], feats["val"],
+                                                                 ys["val"], k, refit=refit, name=name))
+    log_fit(name, model)
+    return model.val_pred, model.predict(feats["test"]), {**describe(model), "n_features": int(p)}, cpu
+
+
+def fit_minirocket(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, seed: int,
+                   refit: bool) -> dict[str, Any]:
+    """MiniRocket + fast ridge. Returns a partial model entry: val_pred (or None), test_pred, extras, cpu."""
+    feats, cpu_t = _transform_all("MiniRocket", lambda: aeon.MiniRocket(n_kernels=MINIROCKET_KERNELS, n_jobs=1,
+                                                                          random_state=seed), xs)
+    val_pred, test_pred, extra, cpu_h = _ridge_head("MiniRocket", feats, ys, k, refit)
+    return _entry(val_pred, test_pred, extra, cpu_t, cpu_h, refit)
+
+
+def _hydra_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """aeon's sparse scaling of Hydra's counts: sqrt of the clipped counts, standardised on the training
+    windows over the non-zero entries only, zeros kept at zero (the ridge then standardises all features)."""
+    def sq(a: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.clip(a, 0, None))
+
+    t = sq(train)
+    mask = (t != 0).mean(0)
+    mu = t.mean(0) + 1e-8
+    sigma = t.std(0) + 1e-8
+    return [((sq(a) - mu) * (sq(a) != 0) + mu * mask) / sigma for a in (train, *others)]
+
+
+def fit_mrhydra(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, seed: int,
+                refit: bool) -> dict[str, Any]:
+    """MultiRocket-Hydra + fast ridge (one ridge over both feature sets, as aeon's classifier)."""
+    hydra, cpu_h = _transform_all("Hydra", lambda: aeon.Hydra(n_kernels=HYDRA_KERNELS, n_groups=HYDRA_GROUPS,
+                                                               n_jobs=1, random_state=seed), xs)
+    hydra = dict(zip(("train", "val", "test"), _hydra_scale(hydra["train"], hydra["val"], hydra["test"]),
+                     strict=True))
+    mr, cpu_m = _transform_all("MultiRocket", lambda: aeon.MultiRocket(n_kernels=MULTIROCKET_KERNELS, n_jobs=1,
+                                                                         random_state=seed), xs)
+    feats = {s: np.concatenate([hydra[s], mr[s]], axis=1).astype(np.float32) for s in hydra}
+    del hydra, mr
+    val_pred, test_pred, extra, cpu_r = _ridge_head("MultiRocket-Hydra", feats, ys, k, refit)
+    return _entry(val_pred, test_pred, extra, cpu_h + cpu_m, cpu_r, refit)
+
+
+def fit_quant(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, seed: int,
+              refit: bool) -> dict[str, Any]:
+    """QUANT features + extremely randomised trees (fitted on training windows; refitted on training +
+    validation windows for the test predictions when ``refit``)."""
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    feats, cpu_t = _transform_all("QUANT", lambda: aeon.QUANT(), xs, ys["train"])
+
+    def trees() -> ExtraTreesClassifier:
+        return ExtraTreesClassifier(n_estimators=QUANT_TREES, max_features=QUANT_MAX_FEATURES, criterion="entropy",
+                                    random_state=seed, n_jobs=1)
+
+    n, p = feats["train"].shape
+    est, cpu_h = _timed(f"QUANT trees ({QUANT_TREES}) on {n} windows x {p} features",
+                        lambda: trees().fit(feats["train"], ys["train"]))
+    val_pred = est.predict(feats["val"])
+    if refit:
+        est, cpu_r = _timed(f"QUANT trees refit on {n + len(ys['val'])} training + validation windows",
+                            lambda: trees().fit(np.vstack([feats["train"], feats["val"]]),
+                                                np.concatenate([ys["train"], ys["val"]])))
+        cpu_h += cpu_r
+    return _entry(val_pred, est.predict(feats["test"]), {"n_features": int(p), "trees": QUANT_TREES},
+                  cpu_t, cpu_h, refit)
+
+
+def _entry(val_pred: np.ndarray, test_pred: np.ndarray, extra: dict[str, Any], cpu_transform: float,
+           cpu_head: float, refit: bool) -> dict[str, Any]:
+    """The pieces :func:`harvit.evaluation.baseline.run_baseline` turns into a model entry: validation
+    predictions (of the training-only fit), test predictions (of the refit when ``refit``), extras, CPU s."""
+    return {"val_pred": np.asarray(val_pred), "test_pred": np.asarray(test_pred),
+            "extra": {**extra, "refit_on_train_val": refit, "transform_cpu_s": round(cpu_transform, 3),
+                      "head_cpu_s": round(cpu_head, 3)},
+            "cpu_s": cpu_transform + cpu_head}
+
+
+SERIES_MODELS = {"minirocket": fit_minirocket, "mrhydra": fit_mrhydra, "quant": fit_quant}
+"""Key -> fit function (aeon, windows by set, labels by set, classes, seed, refit) -> partial entry."""

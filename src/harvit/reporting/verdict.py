@@ -1,0 +1,237 @@
+"""The report's verdict: harvit's model against the strongest baseline, and what carried the result.
+
+* :func:`model_name`: the model named by what it is, from the run's config (only the branches it has):
+  "harvit's model (image encoder + window statistics + convolution features)".
+* :func:`verdict`: one bold sentence on the strongest baseline (the baseline with the best
+  **validation** accuracy: the test split chooses nothing), by McNemar's exact test on the same test
+  windows (:mod:`harvit.evaluation.significance`; "ahead" or "behind" only when p < 0.05), with each
+  accuracy's Wilson 95% interval; then one sentence per other baseline.
+* :func:`ablation_sentence`: where a sibling run (same folder of runs, same data set, windows, split
+  and seed, same test windows) lacks one of this run's branches, whether that branch carried the
+  result, by the same paired test.
+* :func:`baseline_section`: the report's "Baseline comparison" section (accuracy, macro-F1 and
+  balanced accuracy of every model).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score
+
+from harvit.evaluation.baseline import strongest as strongest_model
+from harvit.evaluation.significance import ALPHA, compare, wilson_interval
+from harvit.reporting.markdown import md_table, p_value, pct, with_ci
+
+#: The model's branches: config test -> how the report names it.
+BRANCHES = {
+    "images": "image encoder",
+    "window_stats": "window statistics",
+    "rocket_features": "convolution features",
+}
+#: Settings a sibling run must share to count as an ablation of this run (besides the test windows).
+ABLATION_SAME = ("dataset", "seed", "split_seed", "val_fraction", "val_subjects", "train_stride")
+
+
+def branches(cfg: dict[str, Any]) -> list[str]:
+    """The branch keys of :data:`BRANCHES` a run's config has (older configs: images on)."""
+    have = {"images": cfg.get("images", True) is not False, "window_stats": bool(cfg.get("window_stats")),
+            "rocket_features": int(cfg.get("rocket_features") or 0) > 0}
+    return [k for k in BRANCHES if have[k]]
+
+
+def model_name(cfg: dict[str, Any]) -> str:
+    """``harvit's model (image encoder + window statistics + convolution features)``: only its branches."""
+    return f"harvit's model ({' + '.join(BRANCHES[k] for k in branches(cfg))})"
+
+
+def test_windows(results: dict[str, Any]) -> int | None:
+    """The number of test windows a run was scored on (None when not recorded)."""
+    return results.get("split", {}).get("test", {}).get("windows") or len(results.get("test_y_true") or []) or None
+
+
+def balanced_accuracy(results: dict[str, Any]) -> float | None:
+    """The run's test balanced accuracy: recorded, or from its per-window predictions; None without them."""
+    if results.get("test_balanced_accuracy") is not None:
+        return float(results["test_balanced_accuracy"])
+    y, pred = results.get("test_y_true"), results.get("test_y_pred")
+    if y is None or pred is None or len(y) != len(pred) or not len(y):
+        return None
+    return float(balanced_accuracy_score(np.asarray(y), np.asarray(pred)))
+
+
+def paired_comparisons(results: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Baseline key -> :func:`harvit.evaluation.significance.compare` of the model (A) against that baseline
+    (B) on the same test windows; None when the run or the baseline kept no per-window test predictions, or
+    their test windows differ."""
+    y, ours = results.get("test_y_true"), results.get("test_y_pred")
+    if y is None or ours is None or baseline.get("test_y_true") != y:
+        return None
+    out = {}
+    for key, m in baseline["models"].items():
+        if m.get("test_pred") is None or len(m["test_pred"]) != len(y):
+            return None
+        out[key] = compare(y, ours, m["test_pred"])
+    return out
+
+
+def _unpaired(acc_a: float, acc_b: float, n: int | None) -> str:
+    """The verdict from the Wilson intervals alone (no per-window predictions): apart or overlapping."""
+    if not n:
+        return "level"
+    (lo_a, hi_a), (lo_b, hi_b) = wilson_interval(round(acc_a * n), n), wilson_interval(round(acc_b * n), n)
+    return "ahead" if lo_a > hi_b else "behind" if hi_a < lo_b else "level"
+
+
+def strongest(baseline: dict[str, Any]) -> str:
+    """Key of the strongest baseline: the best validation accuracy (ties: the field's standard time-series
+    classifiers first, :data:`harvit.evaluation.baseline.TIE_ORDER`)."""
+    return strongest_model(baseline["models"])
+
+
+def verdict(results: dict[str, Any], baseline: dict[str, Any], cfg: dict[str, Any] | None = None) -> str:
+    """One bold sentence: is harvit's model (named by its branches) ahead of, level with or behind the
+    strongest baseline (named; the best validation accuracy), by McNemar's exact test on the same test
+    windows (p < 0.05), with each accuracy's Wilson 95% interval; then the other baselines in one sentence each.
+
+    Without per-window predictions (a run from before they were saved) the verdict rests on the
+    intervals alone: "ahead" or "behind" only when they do not overlap, and it says so.
+    """
+    cfg = cfg if cfg is not None else results.get("config") or {}
+    ours_acc = results["test_accuracy"]
+    n = test_windows(results)
+    models = baseline["models"]
+    best_key = strongest(baseline)
+    paired = paired_comparisons(results, baseline)
+
+    def how(key: str) -> tuple[str, str]:
+        m = models[key]
+        if paired is None:
+            word = _unpaired(ours_acc, m["test_accuracy"], n)
+            return word, "intervals only: no per-window test predictions were saved with this run"
+        t = paired[key]
+        return t["verdict"], (f"McNemar's exact test on the same {t['n']} test windows: {p_value(t['p_value'])}; "
+                              f"harvit's model alone right on {t['b']}, the baseline alone on {t['c']}")
+
+    best = models[best_key]
+    word, why = how(best_key)
+    diff = 100 * (ours_acc - best["test_accuracy"])
+    ours, ref = with_ci(ours_acc, n), with_ci(best["test_accuracy"], n)
+    name = model_name(cfg)
+    other = (f"the strongest baseline, {best['name']} (the best validation accuracy of "
+             f"{len(models)} baseline{'s' if len(models) > 1 else ''}, {pct(best.get('val_accuracy', 0.0))})")
+    if word == "ahead":
+        head = f"**{name[0].upper()}{name[1:]} is ahead of {other}: {ours} against {ref}, {diff:.1f} points ({why}).**"
+    elif word == "behind":
+        head = f"**{name[0].upper()}{name[1:]} is behind {other}: {ours} against {ref}, {-diff:.1f} points ({why}).**"
+    else:
+        head = (f"**{name[0].upper()}{name[1:]} and {other} are level within noise: {ours} against {ref}, a "
+                f"difference of {abs(diff):.1f} points that is not significant at {ALPHA:g} ({why}).**")
+    others = []
+    for key, m in models.items():
+        if key == best_key:
+            continue
+        w, why = how(key)
+        others.append(f"Against {m['name']}, {with_ci(m['test_accuracy'], n)}, harvit's model is {w} ({why}).")
+    tail = (" " + " ".join(others)) if others else ""
+    return head + tail + " (Test accuracy; same data set, windows, subject split and seed.)"
+
+
+def find_ablations(run: Path, cfg: dict[str, Any], results: dict[str, Any]) -> list[tuple[Path, dict[str, Any],
+                                                                                          dict[str, Any]]]:
+    """Sibling runs (folders beside ``run``) with the same data, split, seed and test windows and a strict
+    subset of this run's branches: [(folder, its config, its training results)]."""
+    mine = set(branches(cfg))
+    found = []
+    try:
+        siblings = sorted(p for p in run.resolve().parent.iterdir() if p.is_dir() and p.resolve() != run.resolve())
+    except OSError:
+        return []
+    for other in siblings:
+        try:
+            res = json.loads((other / "training_results.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        ocfg = res.get("config") if isinstance(res, dict) else None
+        if not isinstance(ocfg, dict) or any(ocfg.get(k) != cfg.get(k) for k in ABLATION_SAME):
+            continue
+        if res.get("test_y_true") is None or res.get("test_y_true") != results.get("test_y_true"):
+            continue
+        if set(branches(ocfg)) < mine:
+            found.append((other, ocfg, res))
+    return found
+
+
+def ablation_sentence(run: Path, cfg: dict[str, Any], results: dict[str, Any]) -> str | None:
+    """Which branch carried the result, where a sibling run lacks some of this run's branches; None without one.
+
+    Per ablation: the same paired test of this run against the sibling. "level" means the missing
+    branches add nothing measurable (the sibling's branches carry the result); "ahead" that they carry part of it.
+    """
+    if results.get("test_y_pred") is None:
+        return None
+    mine = branches(cfg)
+    out = []
+    for other, ocfg, ores in find_ablations(run, cfg, results):
+        missing = [BRANCHES[k] for k in mine if k not in branches(ocfg)]
+        kept = " + ".join(BRANCHES[k] for k in branches(ocfg))
+        t = compare(results["test_y_true"], results["test_y_pred"], ores["test_y_pred"])
+        head = (f"Ablation: run `{other.name}` (same data, split and seed, without the {' and '.join(missing)}) "
+                f"scores {pct(t['acc_b'])} against this run's {pct(t['acc_a'])} ({p_value(t['p_value'])}): ")
+        if t["verdict"] == "level":
+            out.append(head + f"the {' and '.join(missing)} add{'s' if len(missing) == 1 else ''} nothing "
+                              f"measurable here; the {kept} carry the result.")
+        elif t["verdict"] == "ahead":
+            out.append(head + f"the {' and '.join(missing)} carr{'ies' if len(missing) == 1 else 'y'} part of the "
+                              "result.")
+        else:
+            out.append(head + f"the model is better without the {' and '.join(missing)}.")
+    return " ".join(out) or None
+
+
+def baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, note: str,
+                     cfg: dict[str, Any] | None = None) -> list[str]:
+    """The report's "Baseline comparison" section: the verdict and a table of every model."""
+    cfg = cfg if cfg is not None else results.get("config") or {}
+    out = ["## Baseline comparison", ""]
+    if baseline is None:
+        return out + [f"**No baseline comparison: the baseline is {note}.** {model_name(cfg)[0].upper()}"
+                      f"{model_name(cfg)[1:]} scores {pct(results['test_accuracy'])} test accuracy.", ""]
+    n = results.get("split", {}).get("test", {}).get("windows")
+
+    def ci(acc: float) -> str:
+        if not n:
+            return "-"
+        lo, hi = wilson_interval(round(acc * n), n)
+        return f"{100 * lo:.1f}-{pct(hi)}"
+
+    def bal(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    paired = paired_comparisons(results, baseline)
+    best_key = strongest(baseline)
+    rows = [[f"**{model_name(cfg)} (this run)**", pct(results["best_val_acc"]), f"**{pct(results['test_accuracy'])}**",
+             ci(results["test_accuracy"]), "", f"{results['test_macro_f1']:.3f}", bal(balanced_accuracy(results)),
+             f"{results.get('train_time_s', 0):.1f} s"]]
+    for key, m in baseline["models"].items():
+        p = f"{paired[key]['verdict']} ({p_value(paired[key]['p_value'])})" if paired else "-"
+        cpu = f" ({m['fit_cpu_s']:.0f} CPU s)" if m.get("fit_cpu_s") is not None else ""
+        rows.append([m["name"] + (" (strongest)" if key == best_key else ""), pct(m["val_accuracy"]),
+                     pct(m["test_accuracy"]), ci(m["test_accuracy"]), p, f"{m['test_macro_f1']:.3f}",
+                     bal(m.get("test_balanced_accuracy")), f"{m['fit_time_s']:.1f} s{cpu}"])
+    stride = baseline.get("train_stride")
+    windows = f"stride {stride}" if stride else "the data set's own stride"
+    refit = ("then refitted on training + validation windows for the test (as the model's refit)"
+             if baseline.get("refit") else "tested as fitted on the training windows")
+    return out + [
+        verdict(results, baseline, cfg), "",
+        md_table(["model", "val accuracy", "test accuracy", "test 95% CI (Wilson)", "harvit against it (McNemar)",
+                  "test macro-F1", "test balanced accuracy", "fit / train time"], rows), "",
+        f"Baselines: logistic regression and boosted trees on {baseline['n_features']} hand-made statistics per "
+        "window; MiniRocket, MultiRocket-Hydra and QUANT (aeon) on the raw windows (`harvit baseline --run RUN`). "
+        f"All fitted on the same training windows ({windows}) and subjects with the validation subjects held out "
+        f"(the ridge penalty chosen on them), {refit}; the strongest is the best on validation. {note}.", "",
+    ]

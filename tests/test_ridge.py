@@ -1,0 +1,85 @@
+"""The fast ridge: sklearn's ridge at a fixed penalty, the penalty chosen on validation only, the refit."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import RidgeClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import harvit.evaluation.ridge as ridge
+from harvit.evaluation.ridge import fit_ridge
+from harvit.utils.errors import HarvitError
+
+
+def _data(n: int, p: int, k: int = 3, seed: int = 0, noise: float = 1.0):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(p, k))
+    x = rng.normal(size=(n, p)) * rng.uniform(0.1, 3.0, p) + rng.normal(size=p)
+    y = np.argmax(x @ w + noise * rng.normal(size=(n, k)), axis=1)
+    return x.astype(np.float64), y
+
+
+@pytest.mark.parametrize("n, p", [(200, 30), (40, 120)])  # primal and dual Gram
+@pytest.mark.parametrize("alpha", [0.1, 10.0])
+def test_matches_sklearn_ridge_at_a_fixed_alpha(n, p, alpha):
+    x, y = _data(n, p)
+    xv, yv = _data(50, p, seed=1)
+    ours = fit_ridge(x, y, xv, yv, n_classes=3, alphas=(alpha,), refit=False)
+    ref = make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha)).fit(x, y)
+    assert ours.alpha == alpha and not ours.refit
+    np.testing.assert_allclose(ours.decision_function(xv), ref.decision_function(xv), atol=1e-4)
+
+
+def test_refit_matches_sklearn_on_train_plus_val():
+    x, y = _data(300, 40)
+    xv, yv = _data(120, 40, seed=1)
+    ours = fit_ridge(x, y, xv, yv, n_classes=3, alphas=(3.0,), refit=True)
+    ref = make_pipeline(StandardScaler(), RidgeClassifier(alpha=3.0)).fit(np.vstack([x, xv]), np.r_[y, yv])
+    xt, _ = _data(60, 40, seed=2)
+    assert ours.refit and ours.val_accuracy == pytest.approx(np.mean(
+        make_pipeline(StandardScaler(), RidgeClassifier(alpha=3.0)).fit(x, y).predict(xv) == yv))
+    np.testing.assert_allclose(ours.decision_function(xt), ref.decision_function(xt), atol=1e-4)
+
+
+def test_refit_with_the_cholesky_path_matches_sklearn(monkeypatch):
+    monkeypatch.setattr(ridge, "EIGH_MAX", 10)  # the large-problem path on a small problem
+    x, y = _data(300, 40)
+    xv, yv = _data(120, 40, seed=1)
+    ours = fit_ridge(x, y, xv, yv, n_classes=3, alphas=(3.0,), refit=True)
+    ref = make_pipeline(StandardScaler(), RidgeClassifier(alpha=3.0)).fit(np.vstack([x, xv]), np.r_[y, yv])
+    np.testing.assert_allclose(ours.decision_function(xv), ref.decision_function(xv), atol=1e-4)
+
+
+def test_alpha_is_chosen_on_validation_accuracy_alone():
+    x, y = _data(120, 100, noise=3.0)
+    xv, yv = _data(400, 100, seed=1, noise=3.0)
+    alphas = (0.01, 1.0, 100.0, 10000.0)
+    fit = fit_ridge(x, y, xv, yv, n_classes=3, alphas=alphas, refit=False)
+    accs = {a: np.mean(make_pipeline(StandardScaler(), RidgeClassifier(alpha=a)).fit(x, y).predict(xv) == yv)
+            for a in alphas}
+    assert fit.searched == pytest.approx(accs)
+    best = max(accs.values())
+    assert fit.alpha == max(a for a, v in accs.items() if v == best)  # ties: the larger penalty
+    assert fit.val_accuracy == pytest.approx(best)
+    # the validation labels choose: flipping them changes the choice, the training fit is the same
+    flipped = fit_ridge(x, y, xv, (yv + 1) % 3, n_classes=3, alphas=alphas, refit=False)
+    assert flipped.searched != fit.searched
+
+
+def test_descending_search_stops_after_patience(monkeypatch):
+    monkeypatch.setattr(ridge, "EIGH_MAX", 10)
+    x, y = _data(300, 40, noise=0.1)
+    xv, yv = _data(100, 40, seed=1, noise=0.1)
+    alphas = tuple(np.logspace(6, -2, 9))  # huge penalties first: accuracy rises, then stays
+    fit = fit_ridge(x, y, xv, yv, n_classes=3, alphas=alphas, refit=False)
+    tried = list(fit.searched)
+    assert tried == sorted(tried, reverse=True)
+    after_best = [a for a in tried if a < fit.alpha]
+    assert len(after_best) <= ridge.PATIENCE
+
+
+def test_bad_shapes_are_one_clear_error():
+    with pytest.raises(HarvitError, match="same p"):
+        fit_ridge(np.zeros((5, 3)), np.zeros(5, int), np.zeros((5, 4)), np.zeros(5, int))
+    with pytest.raises(HarvitError, match="no training or no validation"):
+        fit_ridge(np.zeros((0, 3)), np.zeros(0, int), np.zeros((5, 3)), np.zeros(5, int))
