@@ -182,9 +182,13 @@ def dataset_info(
 ) -> str:
     """A multi-line table for ``harvit data info``: windows per split and class, subjects, channels,
     window length and rate."""
-    description = get_spec(name).description if is_builtin(name) else "your own data"
     ds = load_dataset(name, data_dir, nan_policy, options=options, train_stride=train_stride)
-    return format_info(ds, description)
+    return format_info(ds, describe(name))
+
+
+def describe(name: str) -> str:
+    """One line on a data set: a built-in one's registered description, else ``your own data``."""
+    return get_spec(name).description if is_builtin(name) else "your own data"
 
 
 def format_info(ds: Dataset, description: str = "") -> str:
