@@ -99,7 +99,9 @@ def add_config_flags(parser: argparse.ArgumentParser, names: Collection[str] | N
         if names is not None and f.name not in names:
             continue
         group = f.metadata["group"]
-        g = arg_groups.setdefault(group, parser.add_argument_group(f"{group} settings"))
+        if group not in arg_groups:  # one section of --help per group of settings
+            arg_groups[group] = parser.add_argument_group(f"{group} settings")
+        g = arg_groups[group]
         tp = _base_type(hints[f.name])
         default = getattr(defaults, f.name)
         note = preset_note(f.name, default)
