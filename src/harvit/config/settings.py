@@ -54,11 +54,6 @@ class Config(RunSettings, OptimSettings, ModelSettings, ImageSettings, OwnDataSe
             group.validate(self)
         return self
 
-    @classmethod
-    def group_of(cls, name: str) -> str:
-        """The group of setting ``name`` (``data``, ``own data``, ``images``, ``model``, ``optimisation``, ``run``)."""
-        return next(f.metadata["group"] for f in dataclasses.fields(cls) if f.name == name)
-
     # ---- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
