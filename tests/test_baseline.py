@@ -73,7 +73,7 @@ def test_baseline_split_matches_training_split():
 
 def test_baseline_cli(monkeypatch, capsys, tmp_path):
     ds = synthetic_dataset(120, 40)
-    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: ds)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", lambda *a, **k: ds)
     assert main(["baseline", "--dataset", "hapt6", "--json", str(tmp_path / "b.json")]) == 0
     assert "logistic-regression" in capsys.readouterr().out
     assert (tmp_path / "b.json").is_file()
@@ -97,7 +97,7 @@ def test_baseline_keeps_each_models_test_predictions():
 def test_baseline_follows_a_presets_windows(monkeypatch, capsys, argv, stride, seed, said):
     calls = []
     ds = synthetic_dataset(120, 40)
-    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: calls.append((a, k)) or ds)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", lambda *a, **k: calls.append((a, k)) or ds)
     assert main(["baseline", *argv]) == 0
     assert calls[0][1]["train_stride"] == stride
     out = capsys.readouterr().out
@@ -114,7 +114,7 @@ def test_baseline_follows_a_run_folder(monkeypatch, capsys, tmp_path):
         run / "config.json")
     calls = []
     ds = synthetic_dataset(120, 40)
-    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: calls.append((a, k)) or ds)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", lambda *a, **k: calls.append((a, k)) or ds)
     assert main(["baseline", "--run", str(run)]) == 0
     (args, kw), = calls
     assert args[0] == "hapt12" and args[2] == "drop" and kw["train_stride"] == 16

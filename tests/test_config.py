@@ -80,3 +80,45 @@ def test_cpu_preset_windows_densely_only_where_raw_recordings_exist():
     assert resolve({"preset": "cpu", "dataset": "uci_har"}, False, windowing)[0].train_stride == 0
     explicit = resolve({"preset": "cpu", "dataset": "uci_har", "train_stride": 16}, False, windowing)[0]
     assert explicit.train_stride == 16  # an explicit flag is kept (and refused when the data loads)
+
+
+def test_settings_are_grouped_by_job_and_help_lists_them_by_group():
+    from harvit.config import GROUPS
+
+    groups = {f.name: f.metadata["group"] for f in dataclasses.fields(Config)}
+    assert set(groups.values()) == set(GROUPS)
+    assert [groups[n] for n in ("dataset", "rate", "encodings", "encoder", "lr", "seed")] == [
+        "data", "own data", "images", "model", "optimisation", "run"]
+    for name, group in GROUPS.items():  # every group's fields are the config's, in the group's order
+        own = [f.name for f in dataclasses.fields(group)]
+        assert [n for n, g in groups.items() if g == name] == own
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    sections = {g.title: {a.dest for a in g._group_actions} for g in train._action_groups}
+    for name in GROUPS:
+        assert sections[f"{name} settings"] == {n for n, g in groups.items() if g == name}
+
+
+def test_own_data_settings_are_declared_and_checked_once():
+    """The data layer's OwnOptions is the config's own-data group: same fields, defaults, help and checks."""
+    from harvit.config import OWN_DATA_FIELDS, OwnDataSettings
+    from harvit.data.options import OwnOptions
+
+    assert tuple(f.name for f in dataclasses.fields(OwnOptions)) == OWN_DATA_FIELDS
+    assert issubclass(OwnOptions, OwnDataSettings) and issubclass(Config, OwnDataSettings)
+    assert not issubclass(Config, OwnOptions)  # a Config is not passed where loading options are meant
+    assert OwnOptions.from_settings(Config(window_s=3.0).to_dict()) == OwnOptions(window_s=3.0)
+    for name, bad in (("overlap", 1.0), ("time_unit", "days"), ("columns", "a,a"), ("channels", ","),
+                      ("test_fraction", 0.0)):
+        with pytest.raises(HarvitError) as from_config:
+            Config(**{name: bad}).validate()
+        with pytest.raises(HarvitError) as from_options:
+            OwnOptions(**{name: bad}).validate()
+        assert str(from_config.value) == str(from_options.value)
+        assert str(from_config.value).startswith(f"--{name.replace('_', '-')}")
+
+
+def test_a_config_is_a_value():
+    cfg = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 1.0  # type: ignore[misc]
+    assert dataclasses.replace(cfg, lr=0.5).lr == 0.5 and cfg.lr == Config.lr

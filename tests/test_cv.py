@@ -122,7 +122,7 @@ def test_evaluate_cli_ensemble(tmp_path, capsys, monkeypatch):
 
     ds = synthetic_dataset(120, 40)
     run = train_tiny_run(tmp_path, ds, epochs=1)
-    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: ds)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", lambda *a, **k: ds)
     assert main(["evaluate", "--ensemble", str(run), str(run), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
     assert "ensemble of 2 runs" in out and "per subject" in out

@@ -26,7 +26,8 @@ import pytest
 import torch
 from synth import write_uci_layout
 
-from harvit.evaluation.evaluate import load_eval_dataset, select_split
+from harvit.data import load_dataset
+from harvit.evaluation.evaluate import select_split
 from harvit.evaluation.inference import Split, evaluate_split
 from harvit.models import checkpoint as ck
 from harvit.models.loading import load_trained
@@ -151,7 +152,7 @@ def test_two_processes_train_as_one_with_the_same_global_batch(reference, env):
     assert log.count("report: ") == 1
     assert ck.load_checkpoint(out / "two" / "latest.pt")["world_size"] == 2
     # the validation predictions of the two best.pt files are the same
-    ds = load_eval_dataset("uci_har", env["HARVIT_DATA_DIR"])
+    ds = load_dataset("uci_har", env["HARVIT_DATA_DIR"])
     val = select_split(ds, "val", 0.2, 42)
     preds = []
     for name in ("one", "two"):

@@ -114,7 +114,7 @@ def test_evaluate_checkpoint_test_and_val(tiny_run, tmp_path):
 
 def test_evaluate_cli_prints_a_table_and_writes_json(tiny_run, monkeypatch, capsys, tmp_path):
     run, ds = tiny_run
-    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: ds)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", lambda *a, **k: ds)
     out = tmp_path / "e.json"
     assert main(["evaluate", str(run), "--device", "cpu", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -132,7 +132,7 @@ def test_other_classes_are_refused(tiny_run, monkeypatch, capsys):
         w.classes = ["A", "B", "C", "D"]
     with pytest.raises(HarvitError, match="classes"):
         evaluate_checkpoint(run, dataset=other, device="cpu")
-    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: other)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", lambda *a, **k: other)
     assert main(["evaluate", str(run), "--dataset", "uci_har", "--device", "cpu"]) == 2
     assert "classes" in capsys.readouterr().err
 

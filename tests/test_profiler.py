@@ -107,7 +107,7 @@ def test_profile_command_needs_no_data(tmp_path, monkeypatch):
     def no_data(*a, **k):
         raise AssertionError("the profiler must not load data")
 
-    monkeypatch.setattr(harvit.data, "load_dataset", no_data)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", no_data)
     cfg = tiny_config(tmp_path, pretrained=True)  # must be ignored: no weights are fetched
     text = profile_command(cfg, out=tmp_path / "prof.json", batch_sizes=[4, 8], steps=1)
     assert "images/s" in text and "CUDA-only" in text  # the AMP comparison ran

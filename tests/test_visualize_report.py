@@ -252,7 +252,7 @@ def test_report_without_baselines_says_so(tiny_run, tmp_path):
 
 def test_report_cli_and_unfinished_run(tiny_run, monkeypatch, capsys, tmp_path):
     run, ds = tiny_run
-    monkeypatch.setattr(harvit.data, "load_dataset", lambda *a, **k: ds)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", lambda *a, **k: ds)
     assert main(["report", str(run)]) == 0
     assert capsys.readouterr().out.strip().endswith("report.md")
     (tmp_path / "half").mkdir()
@@ -271,7 +271,7 @@ def test_report_without_data_still_writes(tiny_run, monkeypatch, tmp_path):
     def no_data(*a, **k):
         raise HarvitError("no data here")
 
-    monkeypatch.setattr(harvit.data, "load_dataset", no_data)
+    monkeypatch.setattr(harvit.data.registry, "load_dataset", no_data)
     text = create_training_report(copy).read_text()
     assert "No baseline comparison" in text and "no data here" in text
 

@@ -18,6 +18,7 @@ from harvit.data.registry import (
     get_spec,
     is_builtin,
     load_dataset,
+    load_run_dataset,
     windowing,
 )
 from harvit.data.signals import CHANNELS, Preprocessing, preprocess_inertial, sliding_windows
@@ -40,6 +41,7 @@ __all__ = [
     "download",
     "is_builtin",
     "load_dataset",
+    "load_run_dataset",
     "load_own",
     "preprocess_inertial",
     "resolve_data_dir",

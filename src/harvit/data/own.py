@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from harvit.config.fields import split_list
 from harvit.data.arrays import read_npz
 from harvit.data.cache import cache_key, cached_dataset
-from harvit.data.options import TEST_SPLIT_SEED, OwnOptions, split_list
+from harvit.data.options import TEST_SPLIT_SEED, OwnOptions
 from harvit.data.recordings import read_tables, table_windows
 from harvit.data.splits import NO_SUBJECT_NOTE, stratified_split, subject_test_split
 from harvit.data.tables import is_table, table_files

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harvit.data.options import OwnOptions, split_list
+from harvit.config.fields import split_list
+from harvit.data.options import OwnOptions
 from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, run_window_starts
 from harvit.data.signals import apply_nan_policy, prepare_channels
 from harvit.data.subject_source import file_subject, subject_source

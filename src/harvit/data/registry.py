@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from harvit.config import Config
 from harvit.data import hapt, uci_har  # noqa: F401 - their modules register the built-in data sets
 from harvit.data.cache import resolve_data_dir
 from harvit.data.catalog import DATASETS, DatasetSpec
@@ -134,6 +137,42 @@ def load_dataset(
     return Dataset(ds.name, dense.train, ds.test, list(ds.notes))
 
 
+def load_run_dataset(
+    settings: Config | Mapping[str, Any],
+    *,
+    dataset: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    dense_train: bool = True,
+    use_cache: bool = True,
+) -> Dataset:
+    """The data set a run's saved settings describe: what every command that reads a run loads.
+
+    The one place that turns settings into :func:`load_dataset`'s arguments: the data set, its folder,
+    the NaN policy, the training stride and the own-data options (:class:`OwnOptions`).
+
+    Args:
+        settings: a :class:`Config`, or a run's ``config.json`` as a dict (settings it lacks take their
+            defaults, so an older run still loads).
+        dataset: another data set to read the same way (``harvit evaluate --dataset``): the run's own-data
+            options apply to it when it is a path; the run's training stride applies to the run's data set only.
+        data_dir: the data folder (None: the run's ``data_dir``).
+        dense_train: False loads the training windows at the data set's own stride (the test windows,
+            which never depend on it, cost no second pass).
+        use_cache: read and write prepared windows.
+
+    Returns:
+        The :class:`Dataset` (x float32 [N, C, T], y int64 [N], subject int64 [N] per split).
+    """
+    values = settings.to_dict() if isinstance(settings, Config) else {**Config().to_dict(), **settings}
+    own_name = values["dataset"]
+    name = dataset or own_name
+    options = OwnOptions.from_settings(values) if name == own_name or not is_builtin(name) else None
+    stride = (values.get("train_stride") or None) if dense_train and name == own_name else None
+    folder = data_dir if data_dir is not None else values.get("data_dir")
+    return load_dataset(name, folder, values.get("nan_policy") or "error", train_stride=stride, options=options,
+                        use_cache=use_cache)
+
+
 def dataset_info(
     name: str,
     data_dir: str | os.PathLike[str] | None = None,
@@ -143,9 +182,13 @@ def dataset_info(
 ) -> str:
     """A multi-line table for ``harvit data info``: windows per split and class, subjects, channels,
     window length and rate."""
-    description = get_spec(name).description if is_builtin(name) else "your own data"
     ds = load_dataset(name, data_dir, nan_policy, options=options, train_stride=train_stride)
-    return format_info(ds, description)
+    return format_info(ds, describe(name))
+
+
+def describe(name: str) -> str:
+    """One line on a data set: a built-in one's registered description, else ``your own data``."""
+    return get_spec(name).description if is_builtin(name) else "your own data"
 
 
 def format_info(ds: Dataset, description: str = "") -> str:

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harvit.data.options import OwnOptions, split_list
+from harvit.config.fields import split_list
+from harvit.data.options import OwnOptions
 from harvit.utils.errors import HarvitError
 
 log = logging.getLogger(__name__)

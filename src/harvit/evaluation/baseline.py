@@ -164,8 +164,9 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
         (model -> why), cache_file, total_time_s.
     """
     t0 = time.perf_counter()
-    ds = windows if windows is not None else harvit.data.load_dataset(dataset, data_dir, nan_policy,
-                                                                      train_stride=train_stride, options=options)
+    settings = {"dataset": dataset, "data_dir": data_dir, "nan_policy": nan_policy, "train_stride": train_stride or 0,
+                **(options or harvit.data.OwnOptions()).as_dict()}
+    ds = windows if windows is not None else harvit.data.load_run_dataset(settings)
     train_w, val_w = train_val_split(ds.train, val_fraction, seed, val_subjects)
     splits = {"train": train_w, "val": val_w, "test": ds.test}
     for k, w in splits.items():

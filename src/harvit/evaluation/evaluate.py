@@ -50,15 +50,6 @@ def _run_dir_of(target: Path) -> Path:
     return target if target.is_dir() else target.parent
 
 
-def load_eval_dataset(name: str, data_dir: str | None, nan_policy: str = "error",
-                      train_stride: int | None = None, settings: dict | None = None) -> Dataset:
-    """Load a data set by name or path (:func:`harvit.data.load_dataset`); a path is read with the own-data
-    options in ``settings`` (the run's config)."""
-    own = settings is not None and not harvit.data.is_builtin(name)
-    options = harvit.data.OwnOptions.from_settings(settings) if own else None
-    return harvit.data.load_dataset(name, data_dir, nan_policy, train_stride=train_stride, options=options)
-
-
 def select_split(ds: Dataset, split: str, val_fraction: float, seed: int,
                  val_subjects: list[int] | None = None) -> Windows:
     """The windows of ``split``: ``test`` (the data set's test subjects) or ``val`` (the seeded
@@ -93,9 +84,7 @@ def evaluation_windows(tm: TrainedModel, split: str, dataset: str | Dataset | No
     cfg = tm.config
     if dataset is None or isinstance(dataset, str):
         name = dataset or cfg.dataset
-        stride = cfg.train_stride_or_none if split == "val" and name == cfg.dataset else None
-        ds = load_eval_dataset(name, data_dir if data_dir is not None else cfg.data_dir, cfg.nan_policy, stride,
-                               cfg.to_dict())
+        ds = harvit.data.load_run_dataset(cfg, dataset=name, data_dir=data_dir, dense_train=split == "val")
     else:
         ds, name = dataset, dataset.name
     windows = select_split(ds, split, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)

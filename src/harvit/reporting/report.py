@@ -75,10 +75,7 @@ class _Data:
             if self.given is not None:
                 ds = self.given
             else:
-                c = self.config
-                ds = harvit.data.load_dataset(c["dataset"], c.get("data_dir"), c.get("nan_policy", "error"),
-                                              train_stride=c.get("train_stride") or None,
-                                              options=harvit.data.OwnOptions.from_settings(c))
+                ds = harvit.data.load_run_dataset(self.config)
         except HarvitError as e:
             self.problem = f"the data set could not be loaded ({e})"
             return None

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from harvit.config import Config
-from harvit.data import Dataset, load_dataset, train_val_split
+from harvit.data import Dataset, load_run_dataset, train_val_split
 from harvit.evaluation.baseline import MODEL_NAMES, run_baseline
 from harvit.evaluation.ensemble import FOLD_PREFIX, evaluate_ensemble
 from harvit.evaluation.evaluate import evaluate_checkpoint
@@ -124,8 +124,7 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
     cfg = cfg.validate()
     if cfg.val_subjects:
         raise HarvitError("--val-subjects: harvit cv chooses each fold's validation subjects; leave it out")
-    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
-                                                             train_stride=cfg.train_stride_or_none)
+    ds = dataset if dataset is not None else load_run_dataset(cfg)
     parts = make_folds(ds.train.subjects(), folds, cfg.val_seed)
     parent = cfg.run_dir
     parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from harvit.config import RESUME_KEYS, Config
-from harvit.data import Dataset, OwnOptions, Windows, load_dataset, train_val_split
+from harvit.data import Dataset, Windows, load_run_dataset, train_val_split
 from harvit.data.channels import gravity_triple, sensor_triples
 from harvit.evaluation.inference import Split
 from harvit.imaging.encodings import check_encodings
@@ -212,9 +212,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
         selection = dict(resumed["selection"])
 
     # ---- data ---------------------------------------------------------------------------------
-    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.nan_policy,
-                                                             train_stride=cfg.train_stride_or_none,
-                                                             options=OwnOptions.from_settings(cfg.to_dict()))
+    ds = dataset if dataset is not None else load_run_dataset(cfg)
     train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
     windows = {"train": train_w, "val": val_w, "test": ds.test}
     if selection is not None:  # refit: train on both; "val" stays for the record only (no split of it)

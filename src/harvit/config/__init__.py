@@ -1,0 +1,59 @@
+"""One source of truth for settings.
+
+:class:`Config` holds every setting with its default and help text, grouped by job (:mod:`.groups`: data,
+images, model, optimisation, run; :mod:`.own_data`: the user's own data). The CLI flags (:mod:`harvit.cli`),
+the presets (:mod:`.presets`), the saved ``config.json`` and the Python API all come from it; flags and
+``config.json`` stay flat.
+"""
+
+from harvit.config.choices import (
+    AMP_DTYPES,
+    AUGMENT_AXES,
+    CLASS_BALANCES,
+    DEVICES,
+    HAPT_WINDOW,
+    MODES,
+    NAN_POLICIES,
+    SCALE_RANGES,
+    SCALINGS,
+    SUBJECT_SOURCES,
+    TIME_UNITS,
+)
+from harvit.config.own_data import OwnDataSettings
+from harvit.config.presets import PRESETS
+from harvit.config.settings import (
+    ARCH_KEYS,
+    ENCODER_KEYS,
+    GROUPS,
+    OWN_DATA_FIELDS,
+    PROFILE_KEYS,
+    RESUME_KEYS,
+    WINDOWINGS,
+    Config,
+    resolve,
+)
+
+__all__ = [
+    "AMP_DTYPES",
+    "ARCH_KEYS",
+    "AUGMENT_AXES",
+    "CLASS_BALANCES",
+    "DEVICES",
+    "ENCODER_KEYS",
+    "GROUPS",
+    "HAPT_WINDOW",
+    "MODES",
+    "NAN_POLICIES",
+    "OWN_DATA_FIELDS",
+    "PRESETS",
+    "PROFILE_KEYS",
+    "RESUME_KEYS",
+    "SCALE_RANGES",
+    "SCALINGS",
+    "SUBJECT_SOURCES",
+    "TIME_UNITS",
+    "WINDOWINGS",
+    "Config",
+    "OwnDataSettings",
+    "resolve",
+]

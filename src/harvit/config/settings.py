@@ -1,0 +1,131 @@
+"""The one :class:`Config`: every setting of a run, its groups, the lists of settings that must match, and
+:func:`resolve` (defaults < preset < explicit settings)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harvit.config.choices import HAPT_WINDOW
+from harvit.config.groups import DataSettings, ImageSettings, ModelSettings, OptimSettings, RunSettings
+from harvit.config.own_data import OwnDataSettings
+from harvit.config.presets import PRESETS
+from harvit.utils.atomic import write_json
+from harvit.utils.errors import HarvitError
+
+#: The groups of settings, in the order of ``--help`` and ``config.json``: group name -> its dataclass.
+GROUPS: dict[str, type] = {"data": DataSettings, "own data": OwnDataSettings, "images": ImageSettings,
+                           "model": ModelSettings, "optimisation": OptimSettings, "run": RunSettings}
+
+OWN_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(OwnDataSettings))
+"""Settings of the user's own data (``--dataset PATH``): :class:`harvit.data.options.OwnOptions`."""
+
+#: The settings that must match, defined once each.
+#: Settings of the encoder and its images: ``--init-from`` takes weights only from a run that shares them.
+ENCODER_KEYS = ("mode", "encodings", "img_size", "encoder", "patch_size", "embed_dim", "depth", "num_heads")
+#: Settings that change the network's shape or meaning: a checkpoint with other values is refused.
+ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "rocket_features", "images",
+             "scaling", "scale_range", "mtf_bins", "freeze_encoder")
+#: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
+RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "val_subjects", "train_stride", "train_overlap",
+               "ema_decay", "refit", "class_balance", "augment", "augment_rotation", "augment_axis", "augment_jitter",
+               "augment_scale", "augment_shift")
+#: Settings ``harvit profile`` reads (the model, its images, the batch, the runtime); its help lists only these.
+PROFILE_KEYS = ("dataset", *ENCODER_KEYS, "scaling", "scale_range", "mtf_bins", "freeze_encoder", "drop_path",
+                "window_stats", "image_dropout", "stats_linear", "hidden_dims", "dropout", "batch_size", "amp",
+                "amp_dtype", "seed", "device", "threads", "preset", "rocket_features", "images")
+
+
+@dataclass(frozen=True)
+class Config(RunSettings, OptimSettings, ModelSettings, ImageSettings, OwnDataSettings, DataSettings):
+    """Every setting of a harvit run, flat (``cfg.lr``, one flag and one ``config.json`` key each), declared by
+    group in :mod:`harvit.config.groups` and :mod:`harvit.config.own_data` (the group is in each field's
+    metadata, with its help text). The fields come in the order of :data:`GROUPS`: a dataclass lists its
+    bases' fields from the last base to the first."""
+
+    def validate(self) -> Config:
+        """Check every group's values; raise :class:`HarvitError` naming the first bad flag."""
+        for group in GROUPS.values():
+            group.validate(self)
+        return self
+
+    # ---- persistence ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> Config:
+        """Build from a dict (e.g. a saved ``config.json``); unknown keys are an error."""
+        if not isinstance(d, dict):
+            raise HarvitError(f"{source}: expected a JSON object of settings, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise HarvitError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+        for f in dataclasses.fields(cls):
+            if f.name in d and not _type_ok(d[f.name], str(f.type)):
+                raise HarvitError(f"{source}: setting {f.name} is {d[f.name]!r}; expected {f.type}")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise HarvitError(f"{source}: {e}") from None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Config:
+        """Read a ``config.json``; a missing or unreadable file is a :class:`HarvitError`."""
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise HarvitError(f"config file {path} not found") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise HarvitError(f"config file {path} is not readable JSON: {e}") from None
+        return cls.from_dict(d, source=str(path))
+
+
+def _type_ok(value: Any, annotation: str) -> bool:
+    """Whether a JSON value fits a field annotated with ``int``, ``float``, ``bool``, ``str``, ``... | None``."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None or isinstance(value, bool):
+        return ("None" if value is None else "bool") in kinds
+    return any(isinstance(value, {"int": int, "float": (int, float), "str": str}.get(k, ())) for k in kinds)
+
+
+
+
+#: How a data set comes, as the data layer tells :func:`resolve` (``harvit.data.windowing``): cut from raw
+#: recordings by the built-in recipe (a training stride applies), in fixed windows (no stride applies: UCI HAR,
+#: .npz, .ts), or a table of recordings with its own window length (a stride becomes an overlap).
+WINDOWINGS = ("recordings", "windows", "table")
+
+
+def resolve(explicit: dict[str, Any], cuda_available: bool, windowing: Callable[[str], str]) -> tuple[Config, str]:
+    """Defaults < preset < explicit settings. Returns the config and the preset used.
+
+    Args:
+        explicit: the settings given (flags, a config file).
+        cuda_available: picks the preset when none is given (pix2seq with CUDA, else cpu).
+        windowing: data set name or path -> one of :data:`WINDOWINGS` (``harvit.data.windowing``: the data
+            sets are known above this layer), which decides what a preset's ``train_stride`` becomes.
+    """
+    preset = explicit.get("preset") or ("pix2seq" if cuda_available else "cpu")
+    if preset not in PRESETS:
+        raise HarvitError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **explicit, "preset": preset}
+    kind = windowing(values.get("dataset", Config.dataset))
+    if kind == "windows" and "train_stride" not in explicit:
+        values["train_stride"] = 0  # a preset's denser windows need raw recordings; these ship fixed windows
+    elif (kind == "table" and values.get("train_stride") and "train_stride" not in explicit
+          and "train_overlap" not in explicit):
+        # a table's windows have their own length: the preset's stride (in samples of HAPT's 128-sample
+        # windows) becomes the same overlap, so training windows stay denser than the test windows
+        values["train_overlap"] = max(1 - values["train_stride"] / HAPT_WINDOW, values.get("overlap", Config.overlap))
+        values["train_stride"] = 0
+    return Config.from_dict(values, source="settings").validate(), preset
