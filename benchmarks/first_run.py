@@ -31,6 +31,7 @@ STEPS: list[tuple[str, str]] = [
     ("convolution features", r"^features: convolution features .* in [\d.]+ s"),
     ("model", r"^model: "),
     ("epochs", r"^epoch \d+/\d+:"),
+    ("refit epochs", r"^refit epoch \d+/\d+:"),
     ("test", r"^test: accuracy"),
     ("report", r"^report: "),
     ("done", r"^done in "),
