@@ -60,6 +60,10 @@ def registered_names(registry: str) -> list[str]:
         from harvit.data import dataset_names
 
         return dataset_names()
+    if registry == "baselines":
+        from harvit.evaluation.baseline import BASELINES
+
+        return BASELINES.names()
     from harvit.imaging.encodings import ENCODINGS
 
     return ENCODINGS.names()
@@ -199,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-refit", action="store_true",
                    help="test each model as fitted on the training windows (default: refitted on training + "
                         "validation windows after scoring validation, as the model)")
+    add_config_flags(b, ["baseline_set"])
+    b_models = b.add_argument("--models", default=None, metavar="KEYS",
+                              help="comma-separated baselines to fit (%(registered)s; default: --baseline-set's)")
+    b_models.registered = Registered("baselines")  # type: ignore[attr-defined]
 
     pr = sub.add_parser("profile", help="time encoding, forward and backward; batch-size and AMP sweeps",
                         description="Profile the model of a config on random windows (no data, no training): "
@@ -317,13 +325,11 @@ def done_line(wall_s: float, results: dict[str, Any], report_s: float | None, ba
 def cmd_cv(ns: argparse.Namespace) -> int:
     cfg, preset = config_from_args(ns)
     print(f"preset: {preset}", flush=True)
-    from harvit.training.cv import run_cv
+    from harvit.training.cv import run_cv, summary_line
 
     folds = ns.folds if ns.folds == "loso" else ns.folds.strip()
     result = run_cv(cfg, folds, baselines=cfg.baselines, minirocket=not ns.no_minirocket)
-    s = result["summary"]
-    print(f"cv: validation accuracy {100 * s['val_accuracy']['mean']:.2f} +- {100 * s['val_accuracy']['std']:.2f}, "
-          f"macro-F1 {100 * s['val_macro_f1']['mean']:.2f} over {result['n_folds']} folds")
+    print(summary_line(result))
     print(f"report: {cfg.run_dir / 'cv_report.md'}", flush=True)
     return 0
 
@@ -377,7 +383,7 @@ def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
     explicit = {k: v for k, v in (("dataset", ns.dataset), ("data_dir", ns.data_dir), ("split_seed", ns.seed),
                                   ("val_fraction", ns.val_fraction), ("train_stride", ns.train_stride))
                 if v is not None}
-    explicit.update({k: v for k, v in vars(ns).items() if k in OWN_DATA_FIELDS})  # the own-data flags given
+    explicit.update({k: v for k, v in vars(ns).items() if k in (*OWN_DATA_FIELDS, "baseline_set")})  # flags given
     if ns.run:
         if ns.preset:
             raise HarvitError("--run and --preset: give one (a run folder carries its own settings)")
@@ -393,6 +399,7 @@ def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
 def cmd_baseline(ns: argparse.Namespace) -> int:
     from harvit.data.options import OwnOptions
     from harvit.evaluation.baseline import format_baseline, run_baseline
+    from harvit.reporting.report import keep_in_run
 
     cfg, source = baseline_settings(ns)
     print(f"settings: {source}", flush=True)
@@ -400,8 +407,11 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
                           json_path=ns.json, train_stride=cfg.train_stride_or_none, nan_policy=cfg.nan_policy,
                           options=OwnOptions.from_settings(cfg.to_dict()),
                           val_subjects=cfg.val_subject_list, minirocket=not ns.no_minirocket,
-                          refit=not ns.no_refit)
+                          refit=not ns.no_refit, baseline_set=cfg.baseline_set,
+                          models=tuple(m.strip() for m in ns.models.split(",") if m.strip()) if ns.models else None)
     print(format_baseline(result))
+    if ns.run and not ns.json:
+        print(keep_in_run(Path(ns.run), result))
     return 0
 
 

@@ -29,6 +29,7 @@ NAN_POLICIES = ("error", "drop", "interpolate")
 CLASS_BALANCES = ("none", "weights", "sampler")
 TIME_UNITS = ("auto", "s", "ms", "us", "ns")
 SUBJECT_SOURCES = ("auto", "column", "folder", "file", "none")
+BASELINE_SETS = ("auto", "fast", "all")
 OWN_DATA_FIELDS = ("label_column", "subject_column", "recording_column", "time_column", "time_unit", "subject_from",
                    "channels", "columns", "rate", "window_s", "overlap", "train_overlap", "lowpass", "gravity_split",
                    "test_subjects", "test_fraction")
@@ -205,6 +206,10 @@ class Config:
     baselines: bool = _f(True, "fit the baselines (logistic regression, boosted trees; MiniRocket, "
                          "MultiRocket-Hydra, QUANT with aeon) for the report's verdict (--no-baselines: the report "
                          "without them; cached per windows and split)", "report")
+    baseline_set: str = _f("auto", "which baselines to fit: all, fast (those of the fast cost tier) or auto (all when "
+                           "the training windows hold few samples, windows x channels x length, else fast); "
+                           "`harvit baseline --run RUN --baseline-set all` adds the rest to the run's report later",
+                           "report", BASELINE_SETS)
     preset: str | None = _f(None, "preset: pix2seq (GPU reference design) or cpu; default by device", "runtime")
 
     # ---- derived values -------------------------------------------------------------------
