@@ -146,7 +146,6 @@ def tiny_series_models():
 
 
 def test_baseline_fits_the_series_models_and_caches_predictions(tiny_series_models, monkeypatch):
-    import harvit.evaluation.series_models as sm
 
     ds = synthetic_dataset(120, 40)
     res = run_baseline("synthetic", windows=ds)

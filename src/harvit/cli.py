@@ -61,9 +61,9 @@ def registered_names(registry: str) -> list[str]:
 
         return dataset_names()
     if registry == "baselines":
-        from harvit.evaluation.baseline import BASELINES
+        from harvit.evaluation.baseline import ordered
 
-        return BASELINES.names()
+        return ordered()
     from harvit.imaging.encodings import ENCODINGS
 
     return ENCODINGS.names()

@@ -32,7 +32,8 @@ import numpy as np
 
 from harvit.config import Config
 from harvit.data import Dataset, load_dataset, train_val_split
-from harvit.evaluation.baseline import MODEL_NAMES, run_baseline
+from harvit.evaluation.baseline import run_baseline
+from harvit.evaluation.baseline_registry import display_name
 from harvit.evaluation.ensemble import FOLD_PREFIX, evaluate_ensemble
 from harvit.evaluation.evaluate import evaluate_checkpoint
 from harvit.evaluation.metrics import HEADLINE, METRICS, metric_record, metric_value
@@ -150,7 +151,8 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
                      **test, "train_time_s": results.get("train_time_s")})
         if baselines:
             b = run_baseline(cfg.dataset, seed=cfg.val_seed, val_subjects=subjects, windows=ds,
-                             train_stride=cfg.train_stride_or_none, minirocket=minirocket)
+                             train_stride=cfg.train_stride_or_none, minirocket=minirocket,
+                             baseline_set=cfg.baseline_set)
             val_y = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, subjects)[1].y
             for key, m in b["models"].items():
                 base_rows.setdefault(key, []).append({
@@ -160,7 +162,7 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
     result: dict[str, Any] = {
         "dataset": cfg.dataset, "folds_arg": str(folds), "n_folds": len(parts), "seed": cfg.seed,
         "fold_seed": cfg.val_seed, "folds": rows, "summary": _summary(rows),
-        "baselines": {k: {"name": MODEL_NAMES.get(k, k), "folds": v, "summary": _summary(v)}
+        "baselines": {k: {"name": display_name(k), "folds": v, "summary": _summary(v)}
                       for k, v in base_rows.items()},
         "config": cfg.to_dict(),
     }
