@@ -166,7 +166,8 @@ def test_baseline_fits_the_series_models_and_caches_predictions(tiny_series_mode
     from harvit.evaluation.baseline_registry import BASELINES
 
     for key in (k for k in BASELINES if BASELINES.get(k).needs):  # a second fit of an aeon model fails the test
-        monkeypatch.setitem(BASELINES._entries, key, dataclasses.replace(BASELINES.get(key), fit=lambda *a: pytest.fail()))
+        failing = dataclasses.replace(BASELINES.get(key), fit=lambda *a: pytest.fail())
+        monkeypatch.setitem(BASELINES._entries, key, failing)
     again = run_baseline("synthetic", windows=ds)
     assert again["cached"] and again["models"]["minirocket"]["test_pred"] == mr["test_pred"]
     # other validation subjects are another key
