@@ -64,7 +64,7 @@ def test_selection_tie_goes_to_the_lower_validation_loss(tmp_path):
     top = max(h["val_acc"] for h in hist)
     at_top = [h for h in hist if h["val_acc"] == top]
     assert res["best_epoch"] == min(at_top, key=lambda h: h["val_loss"])["epoch"]
-    assert all("val_balanced_acc" in h and "val_macro_f1" in h for h in hist)
+    assert all("val_balanced_accuracy" in h and "val_macro_f1" in h for h in hist)
 
 
 def test_resume_inside_the_refit_continues_the_refit_exactly(tmp_path, monkeypatch):

@@ -277,7 +277,7 @@ def test_report_without_data_still_writes(tiny_run, monkeypatch, tmp_path):
 
 
 def test_report_names_the_augmentation_that_ran():
-    from harvit.reporting.report import _augmentation
+    from harvit.reporting.sections import augmentation as _augmentation
 
     assert _augmentation({"augment": False}) == "off"
     line = _augmentation({"augment": True, "augment_axis": "lying", "augment_rotation": 180.0, "augment_shift": 0.0})

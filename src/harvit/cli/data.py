@@ -72,6 +72,10 @@ def add_baseline(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--no-refit", action="store_true",
                    help="test each model as fitted on the training windows (default: refitted on training + "
                         "validation windows after scoring validation, as the model)")
+    add_config_flags(b, ["baseline_set"])
+    b_models = b.add_argument("--models", default=None, metavar="KEYS",
+                              help="comma-separated baselines to fit (%(registered)s; default: --baseline-set's)")
+    b_models.registered = Registered("baselines")  # type: ignore[attr-defined]
 
 
 def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
@@ -80,7 +84,7 @@ def baseline_settings(ns: argparse.Namespace) -> tuple[Config, str]:
     explicit = {k: v for k, v in (("dataset", ns.dataset), ("data_dir", ns.data_dir), ("split_seed", ns.seed),
                                   ("val_fraction", ns.val_fraction), ("train_stride", ns.train_stride))
                 if v is not None}
-    explicit.update({k: v for k, v in vars(ns).items() if k in OWN_DATA_FIELDS})  # the own-data flags given
+    explicit.update({k: v for k, v in vars(ns).items() if k in (*OWN_DATA_FIELDS, "baseline_set")})  # flags given
     if ns.run:
         if ns.preset:
             raise HarvitError("--run and --preset: give one (a run folder carries its own settings)")
@@ -97,13 +101,17 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
     """``harvit baseline``: the baselines fitted on the windows the settings describe."""
     from harvit.data import load_run_dataset
     from harvit.evaluation.baseline import format_baseline, run_baseline
+    from harvit.reporting.gather import keep_in_run
 
     cfg, source = baseline_settings(ns)
     print(f"settings: {source}", flush=True)
     result = run_baseline(cfg.dataset, windows=load_run_dataset(cfg), seed=cfg.val_seed,
                           val_fraction=cfg.val_fraction, json_path=ns.json, train_stride=cfg.train_stride_or_none,
                           val_subjects=cfg.val_subject_list, minirocket=not ns.no_minirocket,
-                          refit=not ns.no_refit)
+                          refit=not ns.no_refit, baseline_set=cfg.baseline_set,
+                          models=tuple(m.strip() for m in ns.models.split(",") if m.strip()) if ns.models else None)
     print(format_baseline(result))
+    if ns.run and not ns.json:
+        print(keep_in_run(Path(ns.run), result))
     return 0
 

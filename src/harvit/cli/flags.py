@@ -54,6 +54,10 @@ def registered_names(registry: str) -> list[str]:
         from harvit.data import dataset_names
 
         return dataset_names()
+    if registry == "baselines":
+        from harvit.evaluation.baseline import ordered
+
+        return ordered()
     from harvit.imaging.encodings import ENCODINGS
 
     return ENCODINGS.names()

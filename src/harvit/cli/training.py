@@ -76,13 +76,11 @@ def add_cv(sub: argparse._SubParsersAction) -> None:
 def cmd_cv(ns: argparse.Namespace) -> int:
     cfg, preset = config_from_args(ns)
     print(f"preset: {preset}", flush=True)
-    from harvit.training.cv import run_cv
+    from harvit.training.cv import run_cv, summary_line
 
     folds = ns.folds if ns.folds == "loso" else ns.folds.strip()
     result = run_cv(cfg, folds, baselines=cfg.baselines, minirocket=not ns.no_minirocket)
-    s = result["summary"]
-    print(f"cv: validation accuracy {100 * s['val_accuracy']['mean']:.2f} +- {100 * s['val_accuracy']['std']:.2f}, "
-          f"macro-F1 {100 * s['val_macro_f1']['mean']:.2f} over {result['n_folds']} folds")
+    print(summary_line(result))
     print(f"report: {cfg.run_dir / 'cv_report.md'}", flush=True)
     return 0
 

@@ -9,6 +9,7 @@ the presets (:mod:`.presets`), the saved ``config.json`` and the Python API all 
 from harvit.config.choices import (
     AMP_DTYPES,
     AUGMENT_AXES,
+    BASELINE_SETS,
     CLASS_BALANCES,
     DEVICES,
     HAPT_WINDOW,
@@ -51,6 +52,7 @@ __all__ = [
     "SCALE_RANGES",
     "SCALINGS",
     "SUBJECT_SOURCES",
+    "BASELINE_SETS",
     "TIME_UNITS",
     "WINDOWINGS",
     "Config",

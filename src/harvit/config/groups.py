@@ -14,6 +14,7 @@ from pathlib import Path
 from harvit.config.choices import (
     AMP_DTYPES,
     AUGMENT_AXES,
+    BASELINE_SETS,
     CLASS_BALANCES,
     DEVICES,
     MODES,
@@ -242,6 +243,10 @@ class RunSettings:
     baselines: bool = setting(True, "fit the baselines (logistic regression, boosted trees; MiniRocket, "
                               "MultiRocket-Hydra, QUANT with aeon) for the report's verdict (--no-baselines: the "
                               "report without them; cached per windows and split)")
+    baseline_set: str = setting("auto", "which baselines to fit: all, fast (those of the fast cost tier) or auto (all "
+                                "when the training windows hold few samples, windows x channels x length, else "
+                                "fast); `harvit baseline --run RUN --baseline-set all` adds the rest to the run's "
+                                "report later", BASELINE_SETS)
     preset: str | None = setting(None, "preset: pix2seq (GPU reference design) or cpu; default by device")
 
     @property

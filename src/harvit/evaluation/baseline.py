@@ -36,19 +36,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import harvit.data
-from harvit.config import Config
+from harvit.config import BASELINE_SETS, Config
 from harvit.data import cache_dir, train_val_split
-from harvit.evaluation import series_models
-from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
-from harvit.features.statistics import window_statistics_array
+from harvit.evaluation import series_models, statistics_models  # noqa: F401  (they register the baselines)
+from harvit.evaluation.baseline_registry import BASELINES, BaselineInputs, display_name, ordered, tie_order
+from harvit.evaluation.metrics import (
+    HEADLINE,
+    METRICS,
+    classification_metrics,
+    metric_record,
+    metric_value,
+    per_subject_metrics,
+)
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log
@@ -56,35 +58,44 @@ from harvit.utils.logging import log
 if TYPE_CHECKING:
     from harvit.data import Dataset, Windows
 
-BASELINE_VERSION = 4
+BASELINE_VERSION = 5
 """Bump when the features, models or saved fields change: cached ``baseline.json`` files are refitted.
 Version 2 keeps each model's test predictions (for the report's paired test); 3 adds MiniRocket and
 per-subject results; 4: the ridge penalty chosen on validation, MultiRocket-Hydra and QUANT, the refit
-on training + validation windows, balanced accuracy, the strongest model chosen by validation accuracy."""
-#: Names of the models :func:`run_baseline` fits, and how reports call them.
-MODEL_NAMES = {"logreg": "logistic-regression", "gbt": "gradient-boosted trees", **series_models.NAMES}
-STATISTICS_MODELS = ("logreg", "gbt")
-"""The models on window statistics (scikit-learn only: always fitted)."""
-SERIES_MODELS = tuple(series_models.SERIES_MODELS)
-"""The models on the raw windows (aeon's transforms: fitted when aeon is installed)."""
-TIE_ORDER = (*SERIES_MODELS, *STATISTICS_MODELS)
-"""Which of the models level on validation accuracy counts as the strongest: the field's standard
-time-series classifiers first (small validation sets often score several models 100%)."""
+on training + validation windows, balanced accuracy, the strongest model chosen by validation accuracy;
+5: every registered metric on validation and test, the baseline set (fitted and left-out models)."""
+AUTO_ALL_MAX_SAMPLES = 2_000_000
+"""``--baseline-set auto`` fits every registered baseline when the training windows hold at most this many
+samples (windows x channels x length: UEA-size sets fit in seconds), else the ``fast`` tier only (on hapt6,
+8.8 M samples at the cpu preset's stride, the full tier costs ~6x the model's training)."""
 
 
 def strongest(models: dict[str, dict[str, Any]]) -> str:
-    """Key of the strongest model: the best validation accuracy; ties by :data:`TIE_ORDER`."""
-    order = [k for k in TIE_ORDER if k in models] + [k for k in models if k not in TIE_ORDER]
-    return max(order, key=lambda k: models[k].get("val_accuracy", 0.0))  # max keeps the first of equals
+    """Key of the strongest model: the best validation accuracy; ties by
+    :func:`harvit.evaluation.baseline_registry.tie_order` (the time-series classifiers first)."""
+    ties = tie_order()
+    order = [k for k in ties if k in models] + [k for k in models if k not in ties]
+    return max(order, key=lambda k: models[k].get(f"val_{HEADLINE}", 0.0))  # max keeps the first of equals
 
 
-def make_models(seed: int) -> dict[str, Any]:
-    """The baseline estimators on window statistics: ``logreg`` (StandardScaler + LogisticRegression) and ``gbt``."""
-    return {
-        "logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)),
-        "gbt": HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_leaf_nodes=31,
-                                              early_stopping=False, random_state=seed),
-    }
+def choose_baselines(baseline_set: str, train_samples: int) -> tuple[list[str], dict[str, str]]:
+    """The registered baselines ``--baseline-set`` fits, and those it leaves out with why.
+
+    Args:
+        baseline_set: ``all``, ``fast`` (the fast tier) or ``auto`` (all when ``train_samples`` <=
+            :data:`AUTO_ALL_MAX_SAMPLES`, else fast).
+        train_samples: the training windows' samples, windows x channels x length.
+
+    Returns:
+        (keys to fit in table order, {left-out key: why}).
+    """
+    if baseline_set not in BASELINE_SETS:
+        raise HarvitError(f"--baseline-set: got {baseline_set!r}, expected one of {', '.join(BASELINE_SETS)}")
+    fast_only = baseline_set == "fast" or (baseline_set == "auto" and train_samples > AUTO_ALL_MAX_SAMPLES)
+    keys = [k for k in ordered() if not fast_only or BASELINES.get(k).tier == "fast"]
+    why = ("--baseline-set fast" if baseline_set == "fast" else
+           f"--baseline-set auto: {train_samples:,} training samples > {AUTO_ALL_MAX_SAMPLES:,}")
+    return keys, {k: f"{BASELINES.get(k).tier} tier ({why})" for k in ordered() if k not in keys}
 
 
 def load_aeon() -> Any | None:
@@ -128,7 +139,7 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
                  train_stride: int | None = None, nan_policy: str = "error",
                  options: harvit.data.OwnOptions | None = None, val_subjects: list[int] | None = None,
                  minirocket: bool = True, use_cache: bool = True, refit: bool = True,
-                 models: tuple[str, ...] | None = None) -> dict[str, Any]:
+                 models: tuple[str, ...] | None = None, baseline_set: str = "all") -> dict[str, Any]:
     """Fit and score the baselines on a data set (or read them from the baseline cache).
 
     Args:
@@ -147,21 +158,23 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
             the default because it is both fast and robust: on a busy 2-core machine the
             multi-threaded fits spin-wait (measured on hapt6: logistic regression 0.3 s with 1
             thread vs 7 s with 2; boosted trees 9 s vs 72 s).
-        minirocket: also fit the models on the raw windows (MiniRocket, MultiRocket-Hydra, QUANT;
+        minirocket: also fit the baselines that need aeon (MiniRocket, MultiRocket-Hydra, QUANT;
             skipped with one line when aeon is not installed).
-        use_cache: read and write the baseline cache (``cache_dir()/baselines``).
+        use_cache: read and write the baseline cache (``cache_dir()/baselines``); a cached result of every
+            registered baseline is read in place of a smaller set.
         refit: after scoring validation, fit every model again on training + validation windows for
             the test predictions (as harvit's model does by default); False: test with the training-only fit.
-        models: the keys to fit (default: all of :data:`MODEL_NAMES`, the raw-window ones only with
-            ``minirocket`` and aeon).
+        models: the keys to fit (default: those of ``baseline_set``); each a registered baseline
+            (:data:`~harvit.evaluation.baseline_registry.BASELINES`).
+        baseline_set: ``all`` | ``fast`` | ``auto`` (:func:`choose_baselines`), when ``models`` is not given.
 
     Returns:
-        dict: dataset, seed, val_fraction, refit, n_features, feature_time_s, classes, split (windows and
-        subjects of train/val/test), models {key: {name, val_accuracy, val_balanced_accuracy,
-        test_accuracy, test_macro_f1, test_balanced_accuracy, per_class_accuracy, confusion_matrix,
-        per_subject, fit_time_s, fit_cpu_s, val_pred, test_pred, ...}}, best (key of the model with the
-        best validation accuracy; ties: :data:`TIE_ORDER`), best_by, skipped
-        (model -> why), cache_file, total_time_s.
+        dict: dataset, seed, val_fraction, refit, baseline_set, n_features, feature_time_s, classes, split
+        (windows and subjects of train/val/test), models {key: {name, val_<metric>, test_<metric> of every
+        registered metric, per_class_accuracy, confusion_matrix, per_subject, fit_time_s, fit_cpu_s,
+        val_pred, test_pred, ...}}, best (key of the model with the best validation accuracy; ties:
+        :func:`~harvit.evaluation.baseline_registry.tie_order`), best_by, skipped (model -> why: aeon
+        missing), left_out (model -> why: its cost tier), cache_file, total_time_s.
     """
     t0 = time.perf_counter()
     settings = {"dataset": dataset, "data_dir": data_dir, "nan_policy": nan_policy, "train_stride": train_stride or 0,
@@ -172,47 +185,50 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
     for k, w in splits.items():
         if len(w) == 0:
             raise HarvitError(f"baseline: the {k} split of {dataset} holds no windows")
-    wanted = tuple(models or MODEL_NAMES)
-    unknown = [m for m in wanted if m not in MODEL_NAMES]
-    if unknown:
-        raise HarvitError(f"baseline: unknown model {unknown[0]!r}; choose from {', '.join(MODEL_NAMES)}")
+    left_out: dict[str, str] = {}
+    if models:
+        wanted = [BASELINES.get(m).name for m in models]  # an unknown key: one error naming the choices
+    else:
+        wanted, left_out = choose_baselines(baseline_set, int(ds.train.x.size))
     skipped: dict[str, str] = {}
-    series = [m for m in wanted if m in SERIES_MODELS] if minirocket else []
-    aeon = load_aeon() if series else None
-    if series and aeon is None:
+    needs_aeon = [m for m in wanted if BASELINES.get(m).needs == "aeon"]
+    if not minirocket:
+        skipped.update({m: "--no-minirocket" for m in needs_aeon})
+    aeon = load_aeon() if needs_aeon and minirocket else None
+    if needs_aeon and minirocket and aeon is None:
         why = "aeon is not installed (pip install 'harvit[minirocket]')"
-        skipped.update({m: why for m in series})
-        log(f"baseline: {', '.join(MODEL_NAMES[m] for m in series)} skipped: {why}")
-        series = []
-    wanted = tuple(m for m in wanted if m in STATISTICS_MODELS or m in series)
-    cache_path = baseline_cache_path(ds, train_w, val_w, seed, wanted, refit)
-    cached = _read_cached(cache_path) if use_cache else None
+        skipped.update({m: why for m in needs_aeon})
+        log(f"baseline: {', '.join(display_name(m) for m in needs_aeon)} skipped: {why}")
+    wanted = [m for m in wanted if m not in skipped]
+    if not wanted:
+        raise HarvitError("baseline: no baseline left to fit (" + "; ".join(f"{display_name(k)}: {v}" for k, v in
+                                                                             {**left_out, **skipped}.items()) + ")")
+    extra = {"dataset": dataset, "train_stride": train_stride, "skipped": skipped}
+    cached = _cached(ds, train_w, val_w, seed, tuple(wanted), refit, use_cache, minirocket and aeon is not None)
     if cached is not None:
-        result = {**cached, "dataset": dataset, "train_stride": train_stride, "cache_file": str(cache_path),
-                  "cached": True, "skipped": skipped}
+        result = {**cached, **extra, "cached": True}
+        result["left_out"] = {k: v for k, v in left_out.items() if k not in result["models"]}
         if json_path:
             write_json(json_path, result)
         return result
+    cache_path = baseline_cache_path(ds, train_w, val_w, seed, tuple(wanted), refit)
     classes = list(ds.train.classes)
-    log(f"baseline: {', '.join(MODEL_NAMES[m] for m in wanted)} on {len(train_w)} training windows x "
+    log(f"baseline: {', '.join(display_name(m) for m in wanted)} on {len(train_w)} training windows x "
         f"{train_w.x.shape[1]} channels (validation {len(val_w)}, test {len(ds.test)})"
         + ("; refitted on training + validation windows" if refit else ""))
-    t_feat = time.perf_counter()
-    feats = {k: window_statistics_array(w.x, w.channels) for k, w in splits.items()}
-    feature_time = time.perf_counter() - t_feat
+    inputs = BaselineInputs({k: w.x for k, w in splits.items()}, {k: np.asarray(w.y) for k, w in splits.items()},
+                            list(train_w.channels), len(classes), seed, refit, aeon)
+    feats = inputs.statistics()  # computed once: recorded, and shared by the baselines that read them
     fitted: dict[str, dict[str, Any]] = {}
     with threadpool_limits(limits=threads):
-        fitted.update(fit_models(feats, splits, classes, seed, refit, [m for m in wanted if m in STATISTICS_MODELS]))
-        xs = {k: w.x for k, w in splits.items()}
-        ys = {k: np.asarray(w.y) for k, w in splits.items()}
-        for key in series:
+        for key in wanted:
             t, cpu = time.perf_counter(), time.process_time()
-            part = series_models.SERIES_MODELS[key](aeon, xs, ys, len(classes), seed, refit)
-            entry = score_model(MODEL_NAMES[key], part["val_pred"], part["test_pred"], splits, classes,
-                                time.perf_counter() - t, 0.0)
-            entry.update(part["extra"])
-            entry["fit_cpu_s"] = round(time.process_time() - cpu, 3)
-            fitted[key] = entry
+            out = BASELINES.get(key).fit(inputs)
+            fit_time, fit_cpu = time.perf_counter() - t, time.process_time() - cpu
+            fitted[key] = {**score_model(display_name(key), out.val_pred, out.test_pred, splits, classes, fit_time),
+                           **out.extra, "fit_cpu_s": round(fit_cpu, 3)}
+            log(f"baseline: {display_name(key)}: {fit_time:.1f} s ({fit_cpu:.1f} CPU s), validation "
+                f"{100 * fitted[key][f'val_{HEADLINE}']:.2f}%")
     best = strongest(fitted)
     result = {
         "version": BASELINE_VERSION,
@@ -222,8 +238,9 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
         "val_subjects": val_subjects,
         "train_stride": train_stride,
         "refit": refit,
+        "baseline_set": "given" if models else baseline_set,
         "n_features": int(feats["train"].shape[1]),
-        "feature_time_s": round(feature_time, 3),
+        "feature_time_s": round(inputs.statistics_time_s, 3),
         "threads": threads,
         "classes": classes,
         "split": {k: {"windows": len(w), "subjects": w.subjects()} for k, w in splits.items()},
@@ -232,12 +249,13 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
         "best": best,
         "best_by": "validation accuracy",
         "skipped": skipped,
+        "left_out": left_out,
         "cache_file": str(cache_path) if use_cache else None,
         "cached": False,
         "total_time_s": round(time.perf_counter() - t0, 3),
     }
-    log(f"baseline: done in {result['total_time_s']:.1f} s; strongest on validation: {MODEL_NAMES[best]} "
-        f"({100 * fitted[best]['val_accuracy']:.2f}%)")
+    log(f"baseline: done in {result['total_time_s']:.1f} s; strongest on validation: {display_name(best)} "
+        f"({100 * fitted[best][f'val_{HEADLINE}']:.2f}%)")
     if use_cache:
         try:
             write_json(cache_path, result)
@@ -248,52 +266,40 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
     return result
 
 
+def _cached(ds: Dataset, train_w: Windows, val_w: Windows, seed: int, wanted: tuple[str, ...], refit: bool,
+            use_cache: bool, with_aeon: bool) -> dict[str, Any] | None:
+    """A cached result of every registered baseline (a larger set, fitted by ``--baseline-set all``), else of
+    exactly ``wanted``, else None."""
+    if not use_cache:
+        return None
+    every = tuple(k for k in ordered() if with_aeon or BASELINES.get(k).needs is None)
+    for keys in dict.fromkeys([every, wanted]):
+        if set(wanted) <= set(keys):
+            path = baseline_cache_path(ds, train_w, val_w, seed, keys, refit)
+            cached = _read_cached(path)
+            if cached is not None:
+                return {**cached, "cache_file": str(path)}
+    return None
+
+
 def score_model(name: str, val_pred: np.ndarray, test_pred: np.ndarray, splits: dict[str, Windows],
-                classes: list[str], fit_time: float, predict_time: float) -> dict[str, Any]:
-    """One model's entry of :func:`run_baseline`'s ``models``: metrics and every window's prediction."""
+                classes: list[str], fit_time: float) -> dict[str, Any]:
+    """One model's entry of :func:`run_baseline`'s ``models``: every registered metric on validation and test,
+    per-class and per-subject figures, and every window's prediction."""
     test, val = splits["test"], splits["val"]
     val_pred, test_pred = np.asarray(val_pred), np.asarray(test_pred)
     m = classification_metrics(test.y, test_pred, classes)
     return {
         "name": name,
-        "val_accuracy": float(np.mean(val_pred == val.y)),
-        "val_balanced_accuracy": float(balanced_accuracy_score(val.y, val_pred)),
-        "test_accuracy": m["accuracy"],
-        "test_macro_f1": m["macro_f1"],
-        "test_balanced_accuracy": float(balanced_accuracy_score(test.y, test_pred)),
+        **metric_record(val.y, val_pred, len(classes), prefix="val_"),
+        **metric_record(test.y, test_pred, len(classes), prefix="test_"),
         "per_class_accuracy": m["per_class_accuracy"],
         "confusion_matrix": m["confusion_matrix"],
         "per_subject": per_subject_metrics(test.y, test_pred, test.subject, classes),
         "fit_time_s": round(fit_time, 3),
-        "predict_time_s": round(predict_time, 4),
         "val_pred": [int(v) for v in val_pred],
         "test_pred": [int(v) for v in test_pred],
     }
-
-
-def fit_models(feats: dict[str, np.ndarray], splits: dict[str, Windows], classes: list[str], seed: int,
-               refit: bool = True, keys: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Fit the models of :func:`make_models` (``keys``: all) on ``feats["train"]`` [N, F] and score
-    validation; with ``refit``, fit again on training + validation features for the test predictions."""
-    models: dict[str, Any] = {}
-    y_tv = np.concatenate([splits["train"].y, splits["val"].y])
-    for key, est in make_models(seed).items():
-        if keys is not None and key not in keys:
-            continue
-        t, cpu = time.perf_counter(), time.process_time()
-        est.fit(feats["train"], splits["train"].y)
-        val_pred = est.predict(feats["val"])
-        if refit:
-            est = make_models(seed)[key].fit(np.vstack([feats["train"], feats["val"]]), y_tv)
-        fit_time, fit_cpu = time.perf_counter() - t, time.process_time() - cpu
-        t = time.perf_counter()
-        test_pred = est.predict(feats["test"])
-        models[key] = score_model(MODEL_NAMES[key], val_pred, test_pred, splits, classes, fit_time,
-                                  time.perf_counter() - t)
-        models[key].update(fit_cpu_s=round(fit_cpu, 3), refit_on_train_val=refit)
-        log(f"baseline: {MODEL_NAMES[key]} on {feats['train'].shape[1]} window statistics: "
-            f"{fit_time:.1f} s ({fit_cpu:.1f} CPU s), validation {100 * models[key]['val_accuracy']:.2f}%")
-    return models
 
 
 def format_baseline(result: dict[str, Any]) -> str:
@@ -311,15 +317,26 @@ def format_baseline(result: dict[str, Any]) -> str:
         "test: " + ("each model refitted on training + validation windows" if result.get("refit")
                     else "each model as fitted on the training windows"),
         "",
-        f"{'model':<24}  {'val acc':>7}  {'test acc':>8}  {'macro-F1':>8}  {'bal acc':>7}  {'fit time':>8}  {'CPU':>7}",
     ]
-    for key, m in result["models"].items():
+    shown = [m for m in METRICS.values()]
+    widths = [max(8, len(m.display) + 5) for m in shown]
+    lines.append(f"{'model':<24}  {'val ' + METRICS.get(HEADLINE).display:>{widths[0]}}"
+                 + "".join(f"  {'test ' + m.display:>{w}}" for m, w in zip(shown, widths, strict=True))
+                 + f"  {'fit time':>8}  {'CPU':>7}")
+    y_true = result.get("test_y_true")
+    k = len(result.get("classes") or [])
+    for key, r in result["models"].items():
         mark = "  <- strongest on validation" if key == result["best"] else ""
-        lines.append(f"{m['name']:<24}  {m['val_accuracy']:>7.4f}  {m['test_accuracy']:>8.4f}  "
-                     f"{m['test_macro_f1']:>8.4f}  {m.get('test_balanced_accuracy', float('nan')):>7.4f}  "
-                     f"{m['fit_time_s']:>7.1f}s  {m.get('fit_cpu_s', float('nan')):>6.1f}s{mark}")
+        tests = [metric_value(r, m, "test_", y_true, r.get("test_pred"), k) for m in shown]
+        lines.append(f"{r['name']:<24}  {r[f'val_{HEADLINE}']:>{widths[0]}.4f}"
+                     + "".join(f"  {'-' if v is None else f'{v:.4f}':>{w}}" for v, w in zip(tests, widths, strict=True))
+                     + f"  {r['fit_time_s']:>7.1f}s  {r.get('fit_cpu_s', float('nan')):>6.1f}s{mark}")
     for key, why in result.get("skipped", {}).items():
-        lines.append(f"{MODEL_NAMES.get(key, key)}: skipped ({why})")
+        lines.append(f"{display_name(key)}: skipped ({why})")
+    left = result.get("left_out") or {}
+    if left:
+        lines.append(f"left out: {', '.join(f'{display_name(k)} ({v})' for k, v in left.items())}; "
+                     "--baseline-set all fits them")
     if result.get("cached"):
         lines.append(f"read from the baseline cache: {result.get('cache_file')}")
     lines.append(f"total {result['total_time_s']:.1f}s")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from harvit.evaluation.evaluate import evaluation_windows, metrics_record
 from harvit.evaluation.inference import Split, evaluate_split
-from harvit.evaluation.metrics import classification_metrics
+from harvit.evaluation.metrics import METRICS, metric_record
 from harvit.models.ensemble import FOLD_PREFIX, ensemble_members, load_members, mean_log_probs
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
@@ -34,8 +34,8 @@ def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: s
                       data_dir: str | None = None, device: str = "auto",
                       json_path: str | Path | None = None) -> dict[str, Any]:
     """Evaluate the ensemble of ``targets`` on a split; the result has the keys of
-    :func:`harvit.evaluation.evaluate.evaluate_checkpoint` plus ``members`` (path, accuracy, macro-F1
-    of each member on the same windows).
+    :func:`harvit.evaluation.evaluate.evaluate_checkpoint` plus ``members`` (path and every registered
+    metric of each member on the same windows).
 
     ``json_path`` default: ``<first target>/evaluation_ensemble_<split>.json`` (the parent folder of a
     cross-validation run).
@@ -56,9 +56,7 @@ def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: s
                              autocast_factory(dev, m.config.amp, m.config.amp_dtype))
         log_probs.append(out["log_probs"])
         view_acc.append(out["view_acc"])
-        mm = classification_metrics(out["y_true"].numpy(), out["y_pred"].numpy(), classes)
-        rows.append({"path": str(m.path), "accuracy": mm["accuracy"], "macro_f1": mm["macro_f1"],
-                     "balanced_accuracy": mm["balanced_accuracy"]})
+        rows.append({"path": str(m.path), **metric_record(out["y_true"].numpy(), out["y_pred"].numpy(), len(classes))})
     lp = mean_log_probs(log_probs)
     y_true = torch.from_numpy(windows.y)
     y_pred = lp.argmax(-1)
@@ -84,6 +82,6 @@ def evaluate_ensemble(targets: list[str | Path], split: str = "test", dataset: s
 def format_members(result: dict[str, Any]) -> str:
     """The members' lines of an ensemble evaluation printout."""
     lines = [f"ensemble of {len(result['members'])} runs (mean of window log-probabilities):"]
-    lines += [f"  {m['path']}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, balanced accuracy "
-              f"{m['balanced_accuracy']:.4f}" for m in result["members"]]
+    lines += [f"  {r['path']}: " + ", ".join(f"{m.display} {r[m.name]:.4f}" for m in METRICS.values() if m.name in r)
+              for r in result["members"]]
     return "\n".join(lines)

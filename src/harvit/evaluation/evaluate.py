@@ -21,7 +21,14 @@ import numpy as np
 import harvit.data
 from harvit.data import train_val_split
 from harvit.evaluation.inference import Split, evaluate_split
-from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
+from harvit.evaluation.metrics import (
+    HEADLINE,
+    METRICS,
+    Metric,
+    classification_metrics,
+    metric_value,
+    per_subject_metrics,
+)
 from harvit.models.loading import TrainedModel, load_trained
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
@@ -96,20 +103,16 @@ def evaluation_windows(tm: TrainedModel, split: str, dataset: str | Dataset | No
 
 def metrics_record(y_true: np.ndarray, y_pred: np.ndarray, windows: Windows, classes: list[str], name: str,
                    split: str) -> dict[str, Any]:
-    """The metrics part of an evaluation result: data set, split, windows, subjects, accuracy, macro-F1,
-    balanced accuracy, per-class and per-subject figures, confusion matrix, classes (``y_*``: int [N] class indices)."""
+    """The metrics part of an evaluation result: data set, split, windows, subjects, every registered metric
+    (:data:`harvit.evaluation.metrics.METRICS`), per-class and per-subject figures, confusion matrix, classes
+    (``y_*``: int [N] class indices)."""
     metrics = classification_metrics(y_true, y_pred, classes)
     return {
         "dataset": name,
         "split": split,
         "windows": len(windows),
         "subjects": windows.subjects(),
-        "accuracy": metrics["accuracy"],
-        "macro_f1": metrics["macro_f1"],
-        "balanced_accuracy": metrics["balanced_accuracy"],
-        "per_class_accuracy": metrics["per_class_accuracy"],
-        "per_class": metrics["per_class"],
-        "confusion_matrix": metrics["confusion_matrix"],
+        **metrics,  # every registered metric, per_class_accuracy, per_class, confusion_matrix
         "per_subject": per_subject_metrics(y_true, y_pred, windows.subject, classes),
         "classes": list(classes),
     }
@@ -130,7 +133,8 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", dataset: str | 
         json_path: where to write the result (default ``<run>/evaluation_<split>.json``).
 
     Returns:
-        dict: accuracy, macro_f1, balanced_accuracy, loss, view_accuracy, per_class_accuracy, per_class,
+        dict: every registered metric (accuracy, macro_f1, balanced_accuracy, ...), loss, view_accuracy,
+        per_class_accuracy, per_class,
         confusion_matrix, classes, split, dataset, windows, subjects, checkpoint, epoch, device,
         time_s, json_path, y_true and y_pred (class indices per window, in the split's order).
     """
@@ -179,6 +183,11 @@ def format_confusion(cm: list[list[int]], classes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _width(metric: Metric) -> int:
+    """A printout column's width for ``metric``: its display name, at least 8."""
+    return max(8, len(metric.display))
+
+
 def format_evaluation(result: dict[str, Any]) -> str:
     """The ``harvit evaluate`` printout: headline metrics, per-class table, confusion matrix."""
     classes = result["classes"]
@@ -186,11 +195,10 @@ def format_evaluation(result: dict[str, Any]) -> str:
     lines = [
         f"{result['dataset']} {result['split']}: {result['windows']} windows, "
         f"{len(result['subjects'])} subjects | {result['checkpoint']} (epoch {result['epoch']})",
-        f"accuracy       {result['accuracy']:.4f}",
-        f"macro-F1       {result['macro_f1']:.4f}",
-        f"balanced acc.  {result['balanced_accuracy']:.4f} (mean of the classes' recalls)",
-        f"view accuracy  {result['view_accuracy']:.4f} ({result['n_views']} views per window)",
-        f"loss           {result['loss']:.4f}",
+        *(f"{m.display:<18} {v:.4f}" for m in METRICS.values()
+          if (v := metric_value(result, m, "", result.get("y_true"), result.get("y_pred"), len(classes))) is not None),
+        f"{'view accuracy':<18} {result['view_accuracy']:.4f} ({result['n_views']} views per window)",
+        f"{'loss':<18} {result['loss']:.4f}",
         "",
         f"{'class':<{name_w}}  precision  recall      f1  support",
     ]
@@ -200,11 +208,13 @@ def format_evaluation(result: dict[str, Any]) -> str:
                      f"{m['support']:>7d}")
     ps = result.get("per_subject")
     if ps:
-        lines += ["", f"per subject (mean of subject accuracies {ps['mean_accuracy']:.4f} +- "
-                  f"{ps['std_accuracy']:.4f}; pooled {ps['pooled_accuracy']:.4f})",
-                  f"{'subject':>7}  {'windows':>7}  accuracy  macro-F1"]
-        lines += [f"{s:>7}  {m['windows']:>7}  {m['accuracy']:>8.4f}  {m['macro_f1']:>8.4f}"
-                  for s, m in ps["subjects"].items()]
+        head = METRICS.get(HEADLINE)
+        shown = [m for m in METRICS.values() if all(m.name in v for v in ps["subjects"].values())]
+        lines += ["", f"per subject (mean of subject {head.display} {ps[f'mean_{HEADLINE}']:.4f} +- "
+                  f"{ps[f'std_{HEADLINE}']:.4f}; pooled {ps[f'pooled_{HEADLINE}']:.4f})",
+                  f"{'subject':>7}  {'windows':>7}" + "".join(f"  {m.display:>{_width(m)}}" for m in shown)]
+        lines += [f"{s:>7}  {v['windows']:>7}" + "".join(f"  {v[m.name]:>{_width(m)}.4f}" for m in shown)
+                  for s, v in ps["subjects"].items()]
     if result.get("note"):
         lines += ["", f"note: {result['note']}"]
     lines += ["", "confusion matrix (rows: true, columns: predicted)",

@@ -1,10 +1,12 @@
 """The field's standard time-series classifiers as baselines: aeon's transforms, fitted the project's way.
 
-* ``minirocket``: aeon's ``MiniRocket`` (9996 features), then the fast ridge of
+Each is registered (:func:`~harvit.evaluation.baseline_registry.register_baseline`) with its cost tier:
+
+* ``minirocket`` (fast): aeon's ``MiniRocket`` (9996 features), then the fast ridge of
   :mod:`harvit.evaluation.ridge` (StandardScaler + penalty chosen on the validation subjects).
-* ``mrhydra``: MultiRocket-Hydra (aeon's ``MultiRocket`` + ``HydraTransformer``, Hydra's counts
+* ``mrhydra`` (full): MultiRocket-Hydra (aeon's ``MultiRocket`` + ``HydraTransformer``, Hydra's counts
   scaled as aeon's ``MultiRocketHydraClassifier`` does: sqrt, clipped at 0), then the same ridge.
-* ``quant``: aeon's ``QUANTTransformer`` (interval quantiles) and extremely randomised trees as
+* ``quant`` (full): aeon's ``QUANTTransformer`` (interval quantiles) and extremely randomised trees as
   aeon's ``QUANTClassifier`` (entropy), with fewer trees and features per split (:data:`QUANT_TREES`,
   :data:`QUANT_MAX_FEATURES`: an eighth of the cost on hapt6).
 
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from harvit.evaluation.baseline_registry import BaselineInputs, Fitted, register_baseline
 from harvit.evaluation.ridge import describe, fit_ridge, log_fit
 from harvit.utils.logging import log
 
@@ -43,8 +46,6 @@ QUANT_TREES = 100
 QUANT_MAX_FEATURES = "sqrt"
 """Features tried per split (aeon's default 0.1 of ~10k: measured on hapt6, 50 trees took 65 CPU s for 91.5%
 test; sqrt: 8 s for 91.8%, 100 trees 16 s for 92.1%)."""
-#: How reports call these models.
-NAMES = {"minirocket": "MiniRocket", "mrhydra": "MultiRocket-Hydra", "quant": "QUANT"}
 
 
 def load_aeon() -> Any | None:
@@ -100,13 +101,13 @@ def _ridge_head(name: str, feats: dict[str, np.ndarray], ys: dict[str, np.ndarra
     return model.val_pred, model.predict(feats["test"]), {**describe(model), "n_features": int(p)}, cpu
 
 
-def fit_minirocket(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, seed: int,
-                   refit: bool) -> dict[str, Any]:
-    """MiniRocket + fast ridge. Returns a partial model entry: val_pred (or None), test_pred, extras, cpu."""
-    feats, cpu_t = _transform_all("MiniRocket", lambda: aeon.MiniRocket(n_kernels=MINIROCKET_KERNELS, n_jobs=1,
-                                                                          random_state=seed), xs)
-    val_pred, test_pred, extra, cpu_h = _ridge_head("MiniRocket", feats, ys, k, refit)
-    return _entry(val_pred, test_pred, extra, cpu_t, cpu_h, refit)
+@register_baseline("MiniRocket", reads="series", tier="fast", needs="aeon")
+def minirocket(data: BaselineInputs) -> Fitted:
+    """MiniRocket (:data:`MINIROCKET_KERNELS` features) + the fast ridge."""
+    feats, cpu_t = _transform_all("MiniRocket", lambda: data.aeon.MiniRocket(
+        n_kernels=MINIROCKET_KERNELS, n_jobs=1, random_state=data.seed), data.xs)
+    val_pred, test_pred, extra, cpu_h = _ridge_head("MiniRocket", feats, data.ys, data.n_classes, data.refit)
+    return _entry(val_pred, test_pred, extra, cpu_t, cpu_h, data.refit)
 
 
 def _hydra_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -122,9 +123,10 @@ def _hydra_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [((sq(a) - mu) * (sq(a) != 0) + mu * mask) / sigma for a in (train, *others)]
 
 
-def fit_mrhydra(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, seed: int,
-                refit: bool) -> dict[str, Any]:
+@register_baseline("MultiRocket-Hydra", reads="series", tier="full", needs="aeon")
+def mrhydra(data: BaselineInputs) -> Fitted:
     """MultiRocket-Hydra + fast ridge (one ridge over both feature sets, as aeon's classifier)."""
+    aeon, xs, seed = data.aeon, data.xs, data.seed
     hydra, cpu_h = _transform_all("Hydra", lambda: aeon.Hydra(n_kernels=HYDRA_KERNELS, n_groups=HYDRA_GROUPS,
                                                                n_jobs=1, random_state=seed), xs)
     hydra = dict(zip(("train", "val", "test"), _hydra_scale(hydra["train"], hydra["val"], hydra["test"]),
@@ -133,17 +135,18 @@ def fit_mrhydra(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray],
                                                                          random_state=seed), xs)
     feats = {s: np.concatenate([hydra[s], mr[s]], axis=1).astype(np.float32) for s in hydra}
     del hydra, mr
-    val_pred, test_pred, extra, cpu_r = _ridge_head("MultiRocket-Hydra", feats, ys, k, refit)
-    return _entry(val_pred, test_pred, extra, cpu_h + cpu_m, cpu_r, refit)
+    val_pred, test_pred, extra, cpu_r = _ridge_head("MultiRocket-Hydra", feats, data.ys, data.n_classes, data.refit)
+    return _entry(val_pred, test_pred, extra, cpu_h + cpu_m, cpu_r, data.refit)
 
 
-def fit_quant(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, seed: int,
-              refit: bool) -> dict[str, Any]:
+@register_baseline("QUANT", reads="series", tier="full", needs="aeon")
+def quant(data: BaselineInputs) -> Fitted:
     """QUANT features + extremely randomised trees (fitted on training windows; refitted on training +
     validation windows for the test predictions when ``refit``)."""
     from sklearn.ensemble import ExtraTreesClassifier
 
-    feats, cpu_t = _transform_all("QUANT", lambda: aeon.QUANT(), xs, ys["train"])
+    ys, seed, refit = data.ys, data.seed, data.refit
+    feats, cpu_t = _transform_all("QUANT", lambda: data.aeon.QUANT(), data.xs, ys["train"])
 
     def trees() -> ExtraTreesClassifier:
         return ExtraTreesClassifier(n_estimators=QUANT_TREES, max_features=QUANT_MAX_FEATURES, criterion="entropy",
@@ -163,14 +166,9 @@ def fit_quant(aeon: Any, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], k
 
 
 def _entry(val_pred: np.ndarray, test_pred: np.ndarray, extra: dict[str, Any], cpu_transform: float,
-           cpu_head: float, refit: bool) -> dict[str, Any]:
-    """The pieces :func:`harvit.evaluation.baseline.run_baseline` turns into a model entry: validation
-    predictions (of the training-only fit), test predictions (of the refit when ``refit``), extras, CPU s."""
-    return {"val_pred": np.asarray(val_pred), "test_pred": np.asarray(test_pred),
-            "extra": {**extra, "refit_on_train_val": refit, "transform_cpu_s": round(cpu_transform, 3),
-                      "head_cpu_s": round(cpu_head, 3)},
-            "cpu_s": cpu_transform + cpu_head}
-
-
-SERIES_MODELS = {"minirocket": fit_minirocket, "mrhydra": fit_mrhydra, "quant": fit_quant}
-"""Key -> fit function (aeon, windows by set, labels by set, classes, seed, refit) -> partial entry."""
+           cpu_head: float, refit: bool) -> Fitted:
+    """Validation predictions (of the training-only fit), test predictions (of the refit when ``refit``),
+    extras with the transform's and the head's CPU s."""
+    return Fitted(np.asarray(val_pred), np.asarray(test_pred),
+                  {**extra, "refit_on_train_val": refit, "transform_cpu_s": round(cpu_transform, 3),
+                   "head_cpu_s": round(cpu_head, 3)})

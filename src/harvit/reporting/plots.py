@@ -19,6 +19,7 @@ from matplotlib import colormaps
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
 from harvit.config import Config
+from harvit.evaluation.metrics import HEADLINE
 from harvit.training.optim import build_scheduler
 from harvit.utils.errors import HarvitError
 from harvit.utils.figures import LABEL_CHARS, new_figure, save_figure, short_labels
@@ -323,10 +324,10 @@ def plot_per_subject_accuracy(per_subject: dict[str, dict[str, Any]], out: str |
     x = np.arange(len(subjects))
     lowest = 100.0
     for i, (label, ps) in enumerate(series.items()):
-        vals = [100 * ps.get(s, {}).get("accuracy", 0.0) for s in subjects]
+        vals = [100 * ps.get(s, {}).get(HEADLINE, 0.0) for s in subjects]
         lowest = min(lowest, *vals)
         ax.bar(x - 0.4 + width * (i + 0.5), vals, width=width, label=label)
-    mean = 100 * float(np.mean([per_subject[s]["accuracy"] for s in subjects]))
+    mean = 100 * float(np.mean([per_subject[s][HEADLINE] for s in subjects]))
     ax.axhline(mean, color="k", lw=0.8, ls="--", label=f"ViT mean of subjects {mean:.1f}%")
     ax.set_xticks(x, subjects)
     ax.set(ylim=(max(0.0, lowest - 5), 100.5), xlabel="test subject", ylabel="accuracy %",

@@ -2,15 +2,13 @@
 
 * :func:`model_name`: the model named by what it is, from the run's config (only the branches it has):
   "harvit's model (image encoder + window statistics + convolution features)".
-* :func:`verdict`: one bold sentence on the strongest baseline (the baseline with the best
-  **validation** accuracy: the test split chooses nothing), by McNemar's exact test on the same test
-  windows (:mod:`harvit.evaluation.significance`; "ahead" or "behind" only when p < 0.05), with each
-  accuracy's Wilson 95% interval; then one sentence per other baseline.
+* :func:`verdict`: one bold sentence on the strongest baseline fitted (the baseline with the best
+  **validation** accuracy: the test split chooses nothing; it names the baselines ``--baseline-set`` left
+  out), by McNemar's exact test on the same test windows (:mod:`harvit.evaluation.significance`; "ahead"
+  or "behind" only when p < 0.05), with each accuracy's Wilson 95% interval; then one sentence per other baseline.
 * :func:`ablation_sentence`: where a sibling run (same folder of runs, same data set, windows, split
   and seed, same test windows) lacks one of this run's branches, whether that branch carried the
   result, by the same paired test.
-* :func:`baseline_section`: the report's "Baseline comparison" section (accuracy, macro-F1 and
-  balanced accuracy of every model).
 """
 
 from __future__ import annotations
@@ -19,12 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sklearn.metrics import balanced_accuracy_score
-
 from harvit.evaluation.baseline import strongest as strongest_model
+from harvit.evaluation.baseline_registry import display_name
+from harvit.evaluation.metrics import HEADLINE
 from harvit.evaluation.significance import ALPHA, compare, wilson_interval
-from harvit.reporting.markdown import md_table, p_value, pct, with_ci
+from harvit.reporting.markdown import p_value, pct, with_ci
 
 #: The model's branches: config test -> how the report names it.
 BRANCHES = {
@@ -53,16 +50,6 @@ def test_windows(results: dict[str, Any]) -> int | None:
     return results.get("split", {}).get("test", {}).get("windows") or len(results.get("test_y_true") or []) or None
 
 
-def balanced_accuracy(results: dict[str, Any]) -> float | None:
-    """The run's test balanced accuracy: recorded, or from its per-window predictions; None without them."""
-    if results.get("test_balanced_accuracy") is not None:
-        return float(results["test_balanced_accuracy"])
-    y, pred = results.get("test_y_true"), results.get("test_y_pred")
-    if y is None or pred is None or len(y) != len(pred) or not len(y):
-        return None
-    return float(balanced_accuracy_score(np.asarray(y), np.asarray(pred)))
-
-
 def paired_comparisons(results: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
     """Baseline key -> :func:`harvit.evaluation.significance.compare` of the model (A) against that baseline
     (B) on the same test windows; None when the run or the baseline kept no per-window test predictions, or
@@ -87,8 +74,8 @@ def _unpaired(acc_a: float, acc_b: float, n: int | None) -> str:
 
 
 def strongest(baseline: dict[str, Any]) -> str:
-    """Key of the strongest baseline: the best validation accuracy (ties: the field's standard time-series
-    classifiers first, :data:`harvit.evaluation.baseline.TIE_ORDER`)."""
+    """Key of the strongest baseline fitted: the best validation accuracy (ties: the field's standard time-series
+    classifiers first, :func:`harvit.evaluation.baseline_registry.tie_order`)."""
     return strongest_model(baseline["models"])
 
 
@@ -118,11 +105,15 @@ def verdict(results: dict[str, Any], baseline: dict[str, Any], cfg: dict[str, An
 
     best = models[best_key]
     word, why = how(best_key)
+    left = baseline.get("left_out") or {}
     diff = 100 * (ours_acc - best["test_accuracy"])
     ours, ref = with_ci(ours_acc, n), with_ci(best["test_accuracy"], n)
     name = model_name(cfg)
-    other = (f"the strongest baseline, {best['name']} (the best validation accuracy of "
-             f"{len(models)} baseline{'s' if len(models) > 1 else ''}, {pct(best.get('val_accuracy', 0.0))})")
+    fitted = f"{len(models)} baseline{'s' if len(models) > 1 else ''}" + (" fitted" if left else "")
+    not_fitted = (f"; {', '.join(display_name(k) for k in left)} not fitted (`--baseline-set all` fits "
+                  f"{'them' if len(left) > 1 else 'it'})") if left else ""
+    other = (f"the strongest baseline{' fitted' if left else ''}, {best['name']} (the best validation accuracy of "
+             f"{fitted}, {pct(best.get(f'val_{HEADLINE}', 0.0))}{not_fitted})")
     if word == "ahead":
         head = f"**{name[0].upper()}{name[1:]} is ahead of {other}: {ours} against {ref}, {diff:.1f} points ({why}).**"
     elif word == "behind":
@@ -190,48 +181,3 @@ def ablation_sentence(run: Path, cfg: dict[str, Any], results: dict[str, Any]) -
         else:
             out.append(head + f"the model is better without the {' and '.join(missing)}.")
     return " ".join(out) or None
-
-
-def baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, note: str,
-                     cfg: dict[str, Any] | None = None) -> list[str]:
-    """The report's "Baseline comparison" section: the verdict and a table of every model."""
-    cfg = cfg if cfg is not None else results.get("config") or {}
-    out = ["## Baseline comparison", ""]
-    if baseline is None:
-        return out + [f"**No baseline comparison: the baseline is {note}.** {model_name(cfg)[0].upper()}"
-                      f"{model_name(cfg)[1:]} scores {pct(results['test_accuracy'])} test accuracy.", ""]
-    n = results.get("split", {}).get("test", {}).get("windows")
-
-    def ci(acc: float) -> str:
-        if not n:
-            return "-"
-        lo, hi = wilson_interval(round(acc * n), n)
-        return f"{100 * lo:.1f}-{pct(hi)}"
-
-    def bal(v: float | None) -> str:
-        return "-" if v is None else f"{v:.3f}"
-
-    paired = paired_comparisons(results, baseline)
-    best_key = strongest(baseline)
-    rows = [[f"**{model_name(cfg)} (this run)**", pct(results["best_val_acc"]), f"**{pct(results['test_accuracy'])}**",
-             ci(results["test_accuracy"]), "", f"{results['test_macro_f1']:.3f}", bal(balanced_accuracy(results)),
-             f"{results.get('train_time_s', 0):.1f} s"]]
-    for key, m in baseline["models"].items():
-        p = f"{paired[key]['verdict']} ({p_value(paired[key]['p_value'])})" if paired else "-"
-        cpu = f" ({m['fit_cpu_s']:.0f} CPU s)" if m.get("fit_cpu_s") is not None else ""
-        rows.append([m["name"] + (" (strongest)" if key == best_key else ""), pct(m["val_accuracy"]),
-                     pct(m["test_accuracy"]), ci(m["test_accuracy"]), p, f"{m['test_macro_f1']:.3f}",
-                     bal(m.get("test_balanced_accuracy")), f"{m['fit_time_s']:.1f} s{cpu}"])
-    stride = baseline.get("train_stride")
-    windows = f"stride {stride}" if stride else "the data set's own stride"
-    refit = ("then refitted on training + validation windows for the test (as the model's refit)"
-             if baseline.get("refit") else "tested as fitted on the training windows")
-    return out + [
-        verdict(results, baseline, cfg), "",
-        md_table(["model", "val accuracy", "test accuracy", "test 95% CI (Wilson)", "harvit against it (McNemar)",
-                  "test macro-F1", "test balanced accuracy", "fit / train time"], rows), "",
-        f"Baselines: logistic regression and boosted trees on {baseline['n_features']} hand-made statistics per "
-        "window; MiniRocket, MultiRocket-Hydra and QUANT (aeon) on the raw windows (`harvit baseline --run RUN`). "
-        f"All fitted on the same training windows ({windows}) and subjects with the validation subjects held out "
-        f"(the ridge penalty chosen on them), {refit}; the strongest is the best on validation. {note}.", "",
-    ]

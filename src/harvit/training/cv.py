@@ -12,9 +12,9 @@ is resumed (a fold killed with kill -9 continues where its last checkpoint left 
 started. ``cv.json`` in the parent folder records the folds, so a resumed cv uses the same ones.
 
 Writes ``cv_results.json`` and ``cv_report.md`` in the parent folder: per fold its subjects,
-validation accuracy, macro-F1 and balanced accuracy (of the selection's model: ``selected.pt`` when
-the fold was refit on all its training windows, else ``best.pt``), test accuracy, macro-F1 and
-balanced accuracy (of the fold's final model); mean and standard
+every registered metric (:data:`harvit.evaluation.metrics.METRICS`) on validation (of the selection's
+model: ``selected.pt`` when the fold was refit on all its training windows, else ``best.pt``) and on
+test (of the fold's final model); mean and standard
 deviation over folds; the baselines' validation scores on the same folds; and the test score of
 the ensemble of the fold runs (mean of their window log-probabilities).
 """
@@ -32,10 +32,11 @@ import numpy as np
 
 from harvit.config import Config
 from harvit.data import Dataset, load_run_dataset, train_val_split
-from harvit.evaluation.baseline import MODEL_NAMES, run_baseline
+from harvit.evaluation.baseline import run_baseline
+from harvit.evaluation.baseline_registry import display_name
 from harvit.evaluation.ensemble import FOLD_PREFIX, evaluate_ensemble
 from harvit.evaluation.evaluate import evaluate_checkpoint
-from harvit.evaluation.metrics import classification_metrics
+from harvit.evaluation.metrics import HEADLINE, METRICS, metric_record, metric_value
 from harvit.training.loop import train
 from harvit.utils.atomic import write_json, write_text
 from harvit.utils.errors import HarvitError
@@ -140,52 +141,58 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
         selected = fcfg.run_dir / "selected.pt"  # a refit fold's best.pt trained on its validation windows
         val = evaluate_checkpoint(selected if selected.is_file() else fcfg.run_dir, split="val", dataset=ds,
                                   device=cfg.device, json_path=fcfg.run_dir / "evaluation_val.json")
-        test_bal = results.get("test_balanced_accuracy")
-        if test_bal is None:  # a fold trained before balanced accuracy was recorded
-            test_bal = classification_metrics(np.asarray(results["test_y_true"]), np.asarray(results["test_y_pred"]),
-                                              list(ds.train.classes))["balanced_accuracy"]
+        n_classes = len(ds.train.classes)
+        test = {f"test_{m.name}": metric_value(results, m, "test_", results.get("test_y_true"),
+                                               results.get("test_y_pred"), n_classes) for m in METRICS.values()}
         rows.append({"fold": k, "val_subjects": subjects, "run_dir": str(fcfg.run_dir), "status": how,
-                     "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
-                     "val_balanced_accuracy": val["balanced_accuracy"],
+                     **{f"val_{m}": val.get(m) for m in METRICS},
                      "best_epoch": results["best_epoch"], "refit": bool(results.get("refit")),
-                     "test_accuracy": results["test_accuracy"], "test_macro_f1": results["test_macro_f1"],
-                     "test_balanced_accuracy": test_bal, "train_time_s": results.get("train_time_s")})
+                     **test, "train_time_s": results.get("train_time_s")})
         if baselines:
             b = run_baseline(cfg.dataset, seed=cfg.val_seed, val_subjects=subjects, windows=ds,
-                             train_stride=cfg.train_stride_or_none, minirocket=minirocket)
+                             train_stride=cfg.train_stride_or_none, minirocket=minirocket,
+                             baseline_set=cfg.baseline_set)
             val_y = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, subjects)[1].y
             for key, m in b["models"].items():
-                vm = classification_metrics(val_y, np.asarray(m["val_pred"]), list(ds.train.classes))
-                base_rows.setdefault(key, []).append({"val_accuracy": vm["accuracy"], "val_macro_f1": vm["macro_f1"],
-                                                      "val_balanced_accuracy": vm["balanced_accuracy"],
-                                                      "test_accuracy": m["test_accuracy"],
-                                                      "test_macro_f1": m["test_macro_f1"]})
+                base_rows.setdefault(key, []).append({
+                    **metric_record(val_y, np.asarray(m["val_pred"]), n_classes, prefix="val_"),
+                    **{f"test_{t.name}": metric_value(m, t, "test_", b.get("test_y_true"), m.get("test_pred"),
+                                                      n_classes) for t in METRICS.values()}})
     result: dict[str, Any] = {
         "dataset": cfg.dataset, "folds_arg": str(folds), "n_folds": len(parts), "seed": cfg.seed,
         "fold_seed": cfg.val_seed, "folds": rows, "summary": _summary(rows),
-        "baselines": {k: {"name": MODEL_NAMES.get(k, k), "folds": v, "summary": _summary(v)}
+        "baselines": {k: {"name": display_name(k), "folds": v, "summary": _summary(v)}
                       for k, v in base_rows.items()},
         "config": cfg.to_dict(),
     }
     if ensemble:
         ens = evaluate_ensemble([parent], split="test", dataset=ds, device=cfg.device,
                                 json_path=parent / "evaluation_ensemble_test.json")
-        result["ensemble_test"] = {"members": len(ens["members"]), "accuracy": ens["accuracy"],
-                                   "macro_f1": ens["macro_f1"], "balanced_accuracy": ens["balanced_accuracy"],
-                                   "mean_subject_accuracy": ens["per_subject"]["mean_accuracy"]}
+        result["ensemble_test"] = {"members": len(ens["members"]), **{m: ens[m] for m in METRICS},
+                                   "per_subject_mean": {m: ens["per_subject"][f"mean_{m}"] for m in METRICS}}
     result["total_time_s"] = round(time.perf_counter() - t0, 3)
     write_json(parent / RESULTS_FILE, result)
     write_text(parent / REPORT_FILE, cv_report(result))
-    log(f"cv: validation accuracy {100 * result['summary']['val_accuracy']['mean']:.2f} +- "
-        f"{100 * result['summary']['val_accuracy']['std']:.2f} over {len(parts)} folds -> {parent / REPORT_FILE}")
+    log(f"{summary_line(result)} -> {parent / REPORT_FILE}")
     return result
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """``cv: validation accuracy 93.10 +- 1.20, macro-F1 ... over 5 folds``: every registered metric's mean and sd."""
+    s = result["summary"]
+    scores = ", ".join(f"{m.display} {_ms(s[f'val_{m.name}'])}" for m in METRICS.values() if f"val_{m.name}" in s)
+    return f"cv: validation {scores} over {result['n_folds']} folds"
+
+
+def _score_keys() -> list[str]:
+    """``val_<key>`` then ``test_<key>`` of every registered metric."""
+    return [f"{split}_{m}" for split in ("val", "test") for m in METRICS]
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation (0 for one fold) of each score over folds."""
     out = {}
-    for key in ("val_accuracy", "val_macro_f1", "val_balanced_accuracy", "test_accuracy", "test_macro_f1",
-                "test_balanced_accuracy"):
+    for key in _score_keys():
         v = [float(r[key]) for r in rows if r.get(key) is not None]
         if v:
             out[key] = {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
@@ -209,8 +216,8 @@ def cv_report(result: dict[str, Any]) -> str:
     def ms(s: dict[str, Any], key: str) -> str:
         return _ms(s[key]) if key in s else "-"
 
-    keys = ("val_accuracy", "val_macro_f1", "val_balanced_accuracy", "test_accuracy", "test_macro_f1",
-            "test_balanced_accuracy")
+    keys = _score_keys()
+    heads = [f"{split} {m.display} %" for split in ("val", "test") for m in METRICS.values()]  # as _score_keys
     rows = [[r["fold"], ", ".join(map(str, r["val_subjects"]))] + [pc(r, k) for k in keys] + [r["best_epoch"]]
             for r in result["folds"]]
     s = result["summary"]
@@ -222,27 +229,27 @@ def cv_report(result: dict[str, Any]) -> str:
            "split is the data set's own test subjects, scored once per fold run"
            + (" with the fold's model refit on all its training windows for the selected epochs." if refit else "."),
            "", "## Folds (harvit)", "",
-           _table(["fold", "validation subjects", "val acc %", "val macro-F1 %", "val balanced acc %", "test acc %",
-                   "test macro-F1 %", "test balanced acc %", "best epoch"], rows), ""]
+           _table(["fold", "validation subjects", *heads, "best epoch"], rows), ""]
     if result.get("baselines"):
-        brows = [["harvit (this cv)", _ms(s["val_accuracy"]), _ms(s["val_macro_f1"]), _ms(s["test_accuracy"])]]
+        brows = [["harvit (this cv)"] + [ms(s, k) for k in keys]]
         for b in result["baselines"].values():
-            bs = b["summary"]
-            brows.append([b["name"], _ms(bs["val_accuracy"]), _ms(bs["val_macro_f1"]), _ms(bs["test_accuracy"])])
+            brows.append([b["name"]] + [ms(b["summary"], k) for k in keys])
         out += ["## Baselines on the same folds", "",
                 "Fitted on each fold's training subjects, scored on its validation subjects (mean ± sd over folds).",
-                "", _table(["model", "val acc %", "val macro-F1 %", "test acc %"], brows), ""]
-        per_fold = [[r["fold"], f"{100 * r['val_accuracy']:.2f}"]
-                    + [f"{100 * b['folds'][i]['val_accuracy']:.2f}" for b in result["baselines"].values()]
+                "", _table(["model", *heads], brows), ""]
+        head = f"val_{HEADLINE}"
+        per_fold = [[r["fold"], pc(r, head)] + [pc(b["folds"][i], head) for b in result["baselines"].values()]
                     for i, r in enumerate(result["folds"])]
-        out += [_table(["fold", "harvit val acc %"] + [f"{b['name']} val acc %" for b in result["baselines"].values()],
-                       per_fold), ""]
+        label = METRICS.get(HEADLINE).display
+        out += [_table(["fold", f"harvit val {label} %"] + [f"{b['name']} val {label} %"
+                                                             for b in result["baselines"].values()], per_fold), ""]
     if result.get("ensemble_test"):
         e = result["ensemble_test"]
+        scores = ", ".join(f"{m.display} {100 * e[m.name]:.2f}%" for m in METRICS.values() if m.name in e)
+        means = ", ".join(f"{m.display} {100 * v:.2f}%" for m in METRICS.values()
+                          if (v := (e.get("per_subject_mean") or {}).get(m.name)) is not None)
         out += ["## Ensemble of the fold runs (test)", "",
-                f"Mean of the {e['members']} fold runs' window log-probabilities: test accuracy "
-                f"**{100 * e['accuracy']:.2f}%**, macro-F1 {100 * e['macro_f1']:.2f}, balanced accuracy "
-                f"{100 * e.get('balanced_accuracy', 0.0):.2f}%, mean of per-subject "
-                f"accuracies {100 * e['mean_subject_accuracy']:.2f}%.", ""]
+                f"Mean of the {e['members']} fold runs' window log-probabilities: test {scores}"
+                + (f"; mean over subjects: {means}" if means else "") + ".", ""]
     out += [f"_Written by `harvit cv` in {result['total_time_s']:.0f} s._", ""]
     return "\n".join(out)

@@ -30,7 +30,7 @@ import harvit.training.distributed as distributed
 from harvit.config import Config
 from harvit.data import Dataset, Windows
 from harvit.evaluation.inference import evaluate_split
-from harvit.evaluation.metrics import classification_metrics, per_subject_metrics
+from harvit.evaluation.metrics import METRICS, classification_metrics, metric_record, per_subject_metrics
 from harvit.models import checkpoint as ck
 from harvit.models.encoder import describe_encoder
 from harvit.training.feature_cache import build_feature_cache
@@ -165,9 +165,8 @@ def run_epochs(run: Run) -> None:
 def validate(run: Run) -> dict[str, float]:
     """The validation split through the weights that are kept (EMA when on): the history's val_* values."""
     val = evaluate_split(run.eval_model, run.splits["val"], run.cfg.eval_batch_size, run.autocast, run.dist)
-    m = classification_metrics(val["y_true"].numpy(), val["y_pred"].numpy(), run.classes)
     return {"val_loss": val["loss"], "val_acc": val["acc"], "val_view_acc": val["view_acc"],
-            "val_macro_f1": m["macro_f1"], "val_balanced_acc": m["balanced_accuracy"]}
+            **metric_record(val["y_true"].numpy(), val["y_pred"].numpy(), len(run.classes), prefix="val_")}
 
 
 def selection_summary(run: Run) -> dict[str, Any]:
@@ -175,8 +174,8 @@ def selection_summary(run: Run) -> dict[str, Any]:
     st = run.state
     best = next((h for h in st.history if h["epoch"] == st.best_epoch), {})
     return {"best_epoch": st.best_epoch, "best_val_acc": st.best_val_acc, "epochs_run": st.epoch,
-            "val_macro_f1": best.get("val_macro_f1"), "val_balanced_acc": best.get("val_balanced_acc"),
-            "val_loss": best.get("val_loss"), "train_windows": len(run.windows["train"]),
+            **{f"val_{m}": best.get(f"val_{m}") for m in METRICS}, "val_loss": best.get("val_loss"),
+            "train_windows": len(run.windows["train"]),
             "val_windows": len(run.windows["val"]), "steps_per_epoch": run.steps_per_epoch,
             "train_time_s": round(sum(h["train_time_s"] for h in st.history), 3),
             "images_trained": round(sum(h["samples_per_s"] * h["train_time_s"] for h in st.history)),
@@ -252,9 +251,7 @@ def test_best(run: Run) -> dict[str, Any]:
                + (sel["images_trained"] if st.phase == "refit" else 0))
     refit = st.phase == "refit"
     results = {
-        "test_accuracy": metrics["accuracy"],
-        "test_macro_f1": metrics["macro_f1"],
-        "test_balanced_accuracy": metrics["balanced_accuracy"],
+        **{f"test_{m}": metrics[m] for m in METRICS},
         "test_loss": test["loss"],
         "test_view_accuracy": test["view_acc"],
         "per_class_accuracy": metrics["per_class_accuracy"],
@@ -269,8 +266,7 @@ def test_best(run: Run) -> dict[str, Any]:
         # model selection on the validation split (its best epoch is the refit's number of epochs)
         "best_epoch": sel["best_epoch"],
         "best_val_acc": sel["best_val_acc"],
-        "best_val_macro_f1": sel["val_macro_f1"],
-        "best_val_balanced_accuracy": sel["val_balanced_acc"],
+        **{f"best_val_{m}": sel.get(f"val_{m}") for m in METRICS},  # that epoch's validation scores
         "epochs_run": sel["epochs_run"],
         "refit": ({"windows": len(run.windows["train"]), "epochs": st.epoch, "steps_per_epoch": run.steps_per_epoch}
                   if refit else None),
@@ -295,8 +291,8 @@ def test_best(run: Run) -> dict[str, Any]:
         "test_y_pred": [int(v) for v in test["y_pred"].tolist()],
     }
     dist.on_main(write_json, run.run_dir / "training_results.json", results)
-    log(f"test: accuracy {results['test_accuracy']:.4f}, macro-F1 {results['test_macro_f1']:.4f}, balanced "
-        f"accuracy {results['test_balanced_accuracy']:.4f} ({results['test_model']}); run "
+    scores = ", ".join(f"{m.display} {results[f'test_{m.name}']:.4f}" for m in METRICS.values())
+    log(f"test: {scores} ({results['test_model']}); run "
         f"{results['total_time_s']:.0f}s (data, training, test) -> {run.run_dir / 'training_results.json'}")
     return results
 

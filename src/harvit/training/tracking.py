@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harvit.config import Config
+from harvit.evaluation.metrics import METRICS
 from harvit.utils.atomic import write_text
 from harvit.utils.logging import log
 
@@ -39,13 +40,14 @@ class Tracker:
         """Record the last epoch of ``history``: metrics.jsonl, TensorBoard, one log line."""
         r = history[-1]
         write_text(self.path, "".join(json.dumps(h) + "\n" for h in history))
-        val = (f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f} bal {r['val_balanced_acc']:.4f}"
-               f"{' *' if improved else ''}" if "val_acc" in r else "refit (no validation)")
+        scores = " ".join(f"{m.display} {r[f'val_{m.name}']:.4f}" for m in METRICS.values() if f"val_{m.name}" in r)
+        val = (f"val loss {r['val_loss']:.4f} {scores}{' *' if improved else ''}" if "val_acc" in r
+               else "refit (no validation)")
         log(f"{'refit ' if 'val_acc' not in r else ''}epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} "
             f"acc {r['train_acc']:.4f} | {val} | lr {r['lr']:.2e} | {r['epoch_time_s']:.1f}s, "
             f"{r['samples_per_s']:.0f} samples/s")
         if self.writer is not None:
-            for k in (k for k in SCALARS if k in r):
+            for k in (k for k in (*SCALARS, *(f"val_{m}" for m in METRICS)) if k in r):
                 self.writer.add_scalar(k.replace("_", "/", 1) if "_" in k else k, r[k], r["epoch"])
             self.writer.flush()
 

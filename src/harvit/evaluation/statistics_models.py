@@ -1,0 +1,49 @@
+"""Baselines on the window statistics (scikit-learn only: always available).
+
+* ``logreg``: StandardScaler + logistic regression (fast tier);
+* ``gbt``: gradient-boosted trees, scikit-learn's ``HistGradientBoostingClassifier`` (full tier: 40 CPU s
+  on hapt6 against logistic regression's 3).
+
+Both read :meth:`~harvit.evaluation.baseline_registry.BaselineInputs.statistics` ([N, F] per split,
+computed once), are fitted on the training windows, predict the validation windows, and with ``refit``
+are fitted again (a fresh estimator) on training + validation windows for the test predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from harvit.evaluation.baseline_registry import BaselineInputs, Fitted, register_baseline
+
+
+def fit_estimator(make: Callable[[], Any], data: BaselineInputs) -> Fitted:
+    """Fit ``make()`` on the training statistics, predict validation; refit a fresh one on training +
+    validation statistics when ``data.refit``; predict test."""
+    f = data.statistics()
+    est = make().fit(f["train"], data.ys["train"])
+    val_pred = est.predict(f["val"])
+    if data.refit:
+        est = make().fit(np.vstack([f["train"], f["val"]]), data.y_train_val())
+    return Fitted(val_pred, est.predict(f["test"]), {"refit_on_train_val": data.refit,
+                                                     "n_features": int(f["train"].shape[1])})
+
+
+@register_baseline("logistic-regression", reads="statistics", tier="fast")
+def logreg(data: BaselineInputs) -> Fitted:
+    """Standardised window statistics, then logistic regression (lbfgs, up to 2000 iterations)."""
+    return fit_estimator(lambda: make_pipeline(StandardScaler(),
+                                               LogisticRegression(max_iter=2000, random_state=data.seed)), data)
+
+
+@register_baseline("gradient-boosted trees", reads="statistics", tier="full")
+def gbt(data: BaselineInputs) -> Fitted:
+    """200 boosted trees of up to 31 leaves, learning rate 0.1, no early stopping."""
+    return fit_estimator(lambda: HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_leaf_nodes=31,
+                                                                early_stopping=False, random_state=data.seed), data)
