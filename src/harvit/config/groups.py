@@ -196,9 +196,9 @@ class OptimSettings:
                           "training + validation windows for the selected number of epochs (same seed and schedule "
                           "shape) and test that model (best.pt; the selection's best is kept as selected.pt); "
                           "--no-refit: test the selection's best.pt")
-    class_balance: str = setting("weights", "rare classes in training: weights (class-weighted loss, weight "
-                                 "N / (K * n_class)), sampler (each epoch draws windows with probability 1 / n_class) "
-                                 "or none (docs/ACCURACY.md: chosen on validation)",
+    class_balance: str = setting("none", "rare classes in training: none (plain loss; the default: class weights "
+                                 "collapsed hapt12, docs/ACCURACY.md), weights (class-weighted loss, weight "
+                                 "N / (K * n_class)) or sampler (each epoch draws windows with probability 1 / n_class)",
                                  choices=CLASS_BALANCES)
 
     def validate(self) -> OptimSettings:
