@@ -198,7 +198,8 @@ class OptimSettings:
                           "--no-refit: test the selection's best.pt")
     class_balance: str = setting("none", "rare classes in training: none (plain loss; the default: class weights "
                                  "collapsed hapt12, docs/ACCURACY.md), weights (class-weighted loss, weight "
-                                 "N / (K * n_class)) or sampler (each epoch draws windows with probability 1 / n_class)",
+                                 "N / (K * n_class)) or sampler (each epoch draws windows with probability "
+                                 "1 / n_class)",
                                  choices=CLASS_BALANCES)
 
     def validate(self) -> OptimSettings:
