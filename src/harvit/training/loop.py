@@ -194,6 +194,7 @@ def refit_run(sel: Run) -> Run:
         run.splits["train"].feats = torch.cat([sel.splits["train"].feats, sel.splits["val"].feats])
         run.splits["test"].feats = sel.splits["test"].feats
     run.state.elapsed_before = sel.elapsed()
+    run.state.micro_batch = min(run.state.micro_batch, sel.state.micro_batch)  # what fit in memory stays
     log(f"refit: a fresh model (seed {run.cfg.seed}) on training + validation windows "
         f"({len(run.windows['train'])}), {run.epochs} epochs (the epoch selected on validation, "
         f"{100 * summary['best_val_acc']:.2f}%); best.pt of the selection is kept as selected.pt")
