@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from harvit.data.archive import Source, open_source
 from harvit.data.cache import cache_key, cached_dataset
 from harvit.data.catalog import register_dataset
-from harvit.data.download import Source, fetch_official, open_source
+from harvit.data.download import fetch_official
 from harvit.data.hapt import read_activity_labels
 from harvit.data.signals import (
     CHANNELS,

@@ -1,1 +1,2 @@
-"""What people read: plots (:mod:`.plots`), report.md (:mod:`.report`) and the profiler (:mod:`.profiler`)."""
+"""What people read: plots (:mod:`.plots`, :mod:`.encoded`), report.md (:mod:`.report`) and the profiler
+(:mod:`.profiler`)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvit.models.loading import load_trained
 from harvit.reporting import plots as viz
+from harvit.reporting.encoded import plot_encoded_images
 from harvit.reporting.gather import BASELINE_FILE, RunData, keep_in_run, load_or_run_baseline, read_json
 from harvit.reporting.plots import load_history
 from harvit.reporting.sections import (
@@ -87,7 +88,7 @@ def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | No
             raise HarvitError(data.problem or "no data")
 
         tm = load_trained(run, "cpu")
-        return viz.plot_encoded_images(tm.model, ds.test, p, per_class=2)
+        return plot_encoded_images(tm.model, ds.test, p, per_class=2)
 
     attempt("encoded_images", encoded)
     return made, notes
