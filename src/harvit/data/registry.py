@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import harvit.data.hapt  # noqa: F401 - registers hapt6 and hapt12
+import harvit.data.uci_har  # noqa: F401 - registers uci_har
 from harvit.config import Config
-from harvit.data import hapt, uci_har  # noqa: F401 - their modules register the built-in data sets
 from harvit.data.cache import resolve_data_dir
 from harvit.data.catalog import DATASETS, DatasetSpec
 from harvit.data.options import OwnOptions
