@@ -65,3 +65,8 @@ def check_at_least_zero(settings: Any, names: tuple[str, ...]) -> None:
 def split_list(text: str | None) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]``; None -> ``[]``."""
     return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def subject_list(text: str | None) -> list[int | str] | None:
+    """Comma-separated subjects as ints where they are integers, else the names as given; None when empty."""
+    return [int(t) if t.lstrip("-").isdigit() else t for t in split_list(text)] or None

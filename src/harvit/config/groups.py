@@ -22,7 +22,7 @@ from harvit.config.choices import (
     SCALE_RANGES,
     SCALINGS,
 )
-from harvit.config.fields import check, check_at_least_zero, check_choices, in_group, setting, split_list
+from harvit.config.fields import check, check_at_least_zero, check_choices, in_group, setting, split_list, subject_list
 from harvit.config.presets import DEFAULT_DATASET, DEFAULT_ENCODINGS, PRESETS
 from harvit.utils.errors import HarvitError
 
@@ -54,8 +54,7 @@ class DataSettings:
     def val_subject_list(self) -> list[int | str] | None:
         """``val_subjects`` as ints where they are integers, else the names as given; None when the seeded
         fraction chooses them."""
-        tokens = split_list(self.val_subjects)
-        return [int(t) if t.lstrip("-").isdigit() else t for t in tokens] or None
+        return subject_list(self.val_subjects)
 
     def validate(self) -> DataSettings:
         """Check the values; raise :class:`HarvitError` naming the first bad flag. The data set's name is checked

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import harvit.data
+from harvit.config.fields import subject_list
 from harvit.evaluation.baseline import BASELINE_VERSION, choose_baselines, run_baseline
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
@@ -82,10 +83,9 @@ def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fractio
 
 def _run_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     """The settings a run's baselines follow, from its config dict: seed, fraction, stride, subjects, refit."""
-    tokens = [v.strip() for v in str(cfg.get("val_subjects") or "").split(",") if v.strip()]
     return {"seed": int(cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"]),
             "val_fraction": float(cfg["val_fraction"]), "train_stride": cfg.get("train_stride") or None,
-            "val_subjects": [int(v) if v.lstrip("-").isdigit() else v for v in tokens] or None,  # names or ids
+            "val_subjects": subject_list(cfg.get("val_subjects")),  # names or ids
             "refit": cfg.get("refit", True) is not False}  # refitted on train + val as the model is
 
 

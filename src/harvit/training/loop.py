@@ -251,6 +251,7 @@ def test_best(run: Run) -> dict[str, Any]:
     samples = (sum(h["samples_per_s"] * h["train_time_s"] for h in st.history)
                + (sel["images_trained"] if st.phase == "refit" else 0))
     refit = st.phase == "refit"
+    windows = selection_windows(run)  # the split of model selection, as metrics.jsonl saw it
     results = {
         **{f"test_{m}": metrics[m] for m in METRICS},
         "test_loss": test["loss"],
@@ -283,8 +284,8 @@ def test_best(run: Run) -> dict[str, Any]:
         "world_size": dist.world_size,
         "device_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
         "split": {k: {"windows": len(w), "subjects": w.subjects(), "class_counts": w.class_counts()}
-                  for k, w in selection_windows(run).items()},
-        "val_choice": selection_windows(run)["val"].meta.get("val_choice"),  # subjects by name, windows, share
+                  for k, w in windows.items()},
+        "val_choice": windows["val"].meta.get("val_choice"),  # subjects by name, windows, share
         "events": (list(sel["events"]) if refit else []) + list(st.events),
         "config": run.cfg.to_dict(),
         # per test window, in the data set's order: the report's paired test against the baseline reads them
