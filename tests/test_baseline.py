@@ -133,7 +133,7 @@ def toy_sizes(monkeypatch, tmp_path):
     import harvit.evaluation.series_models as sm
 
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(sm, "MINIROCKET_KERNELS", 168)  # 2 features per kernel
+    monkeypatch.setattr(sm, "MINIROCKET_FEATURES", 168)  # 2 features per kernel
     monkeypatch.setattr(sm, "MULTIROCKET_KERNELS", 84)
     monkeypatch.setattr(sm, "HYDRA_GROUPS", 4)
     monkeypatch.setattr(sm, "QUANT_TREES", 20)
@@ -197,9 +197,10 @@ def test_baseline_without_aeon_skips_the_series_models_in_one_line(monkeypatch, 
 
     monkeypatch.setattr(bl, "load_aeon", lambda: None)
     res = run_baseline("synthetic", windows=synthetic_dataset(120, 40), use_cache=False)
-    assert set(res["models"]) == {"logreg", "gbt"} and "aeon" in res["skipped"]["minirocket"]
-    assert set(res["skipped"]) == {"minirocket", "mrhydra", "quant"}
-    assert "MiniRocket: skipped" in format_baseline(res) and "QUANT: skipped" in format_baseline(res)
+    assert set(res["models"]) == {"logreg", "gbt", "minirocket"} and "aeon" in res["skipped"]["quant"]
+    assert set(res["skipped"]) == {"mrhydra", "quant"}  # MiniRocket's transform is harvit's own
+    text = format_baseline(res)
+    assert "MultiRocket-Hydra: skipped" in text and "QUANT: skipped" in text and "MiniRocket: skipped" not in text
 
 
 def test_per_subject_counts_sum_to_pooled():
@@ -213,3 +214,21 @@ def test_per_subject_counts_sum_to_pooled():
     assert ps["pooled_accuracy"] == pytest.approx(classification_metrics(y, p, list("abcd"))["accuracy"])
     assert ps["mean_accuracy"] == pytest.approx(np.mean([v["accuracy"] for v in ps["subjects"].values()]))
     assert list(ps["subjects"]) == ["2", "4", "9", "10"]
+
+
+def test_minirocket_reads_the_counts_the_models_convolution_branch_stored(monkeypatch):
+    """MiniRocket's draws are those of harvit's convolution branch of the same seed: on a run's windows the
+    baseline reads the stored counts and computes no convolution."""
+    import harvit.features.store as store
+    from harvit.data import train_val_split
+    from harvit.features.rocket import RocketFeatures
+
+    monkeypatch.setattr(store, "MIN_WINDOWS", 1)  # store every window set, however small
+    ds = synthetic_dataset(120, 40)
+    train_w, val_w = train_val_split(ds.train, 0.2, 42)
+    rocket = RocketFeatures.fit(train_w.x, 168, seed=42)  # what a model of seed 42 fits (--rocket-features 168)
+    for x in (train_w.x, val_w.x, ds.test.x):
+        store.rocket_counts(rocket, x)
+    monkeypatch.setattr(RocketFeatures, "counts", lambda *a: pytest.fail("a stored count was computed again"))
+    res = run_baseline("synthetic", windows=ds, seed=42, val_fraction=0.2, models=("minirocket",), use_cache=False)
+    assert res["models"]["minirocket"]["n_features"] == 168 and res["models"]["minirocket"]["test_accuracy"] >= 0.8

@@ -41,11 +41,11 @@ def test_every_baseline_has_a_tier_and_auto_follows_the_size(monkeypatch: pytest
 def test_auto_counts_the_training_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     ds = synthetic_dataset(120, 40)  # 120 training windows x 9 channels x 128 samples
     monkeypatch.setattr(bl, "AUTO_ALL_MAX_SAMPLES", ds.train.x.size)
-    assert set(run_baseline("synthetic", windows=ds, baseline_set="auto", use_cache=False)["models"]) == {"logreg",
-                                                                                                          "gbt"}
+    assert set(run_baseline("synthetic", windows=ds, baseline_set="auto", use_cache=False)["models"]) == {
+        "logreg", "gbt", "minirocket"}  # MiniRocket is harvit's own transform: no aeon needed
     monkeypatch.setattr(bl, "AUTO_ALL_MAX_SAMPLES", ds.train.x.size - 1)
     res = run_baseline("synthetic", windows=ds, baseline_set="auto", use_cache=False)
-    assert set(res["models"]) == {"logreg"} and set(res["left_out"]) == {"gbt", "mrhydra", "quant"}
+    assert set(res["models"]) == {"logreg", "minirocket"} and set(res["left_out"]) == {"gbt", "mrhydra", "quant"}
     assert "--baseline-set all fits them" in bl.format_baseline(res)
 
 
@@ -57,23 +57,22 @@ def test_the_report_names_what_was_left_out_and_picks_up_a_larger_set(
     monkeypatch.setattr(bl, "AUTO_ALL_MAX_SAMPLES", 1000)  # the tiny run's windows count as a large set
     text = create_training_report(run).read_text()
     base = json.loads((run / "baseline.json").read_text())
-    assert set(base["models"]) == {"logreg"} and base["baseline_set"] == "auto"
-    assert "the strongest baseline fitted, logistic-regression (the best validation accuracy of 1 baseline fitted" \
-        in text
+    assert set(base["models"]) == {"logreg", "minirocket"} and base["baseline_set"] == "auto"
+    assert "the strongest baseline fitted, MiniRocket (the best validation accuracy of 2 baselines fitted" in text
     assert "gradient-boosted trees, MultiRocket-Hydra, QUANT not fitted" in text
     assert "**Left out:** gradient-boosted trees: full tier" in text
     assert "`harvit baseline --run RUN --baseline-set all` fits them (cached)" in text
     # the larger set, fitted by harvit baseline on the run (written to its baseline.json), then the report
     assert main(["baseline", "--run", str(run), "--baseline-set", "all"]) == 0
     assert f"written: {run / 'baseline.json'}" in capsys.readouterr().out
-    assert set(json.loads((run / "baseline.json").read_text())["models"]) == {"logreg", "gbt"}
+    assert set(json.loads((run / "baseline.json").read_text())["models"]) == {"logreg", "gbt", "minirocket"}
     text = create_training_report(run).read_text()
     assert "cached in `baseline.json`" in text and "| gradient-boosted trees" in text
     assert "**Left out:**" not in text and "baseline fitted," not in text
     # a smaller set later does not replace it
     assert main(["baseline", "--run", str(run), "--baseline-set", "fast"]) == 0
     assert "kept" in capsys.readouterr().out
-    assert set(json.loads((run / "baseline.json").read_text())["models"]) == {"logreg", "gbt"}
+    assert set(json.loads((run / "baseline.json").read_text())["models"]) == {"logreg", "gbt", "minirocket"}
 
 
 def test_run_baseline_reads_a_cached_larger_set() -> None:
@@ -81,6 +80,6 @@ def test_run_baseline_reads_a_cached_larger_set() -> None:
     every = run_baseline("synthetic", windows=ds, baseline_set="all")
     assert not every["cached"]
     fast = run_baseline("synthetic", windows=ds, baseline_set="fast")
-    assert fast["cached"] and set(fast["models"]) == {"logreg", "gbt"}  # aeon's models: not installed here
+    assert fast["cached"] and set(fast["models"]) == {"logreg", "gbt", "minirocket"}  # no aeon here
     assert not set(fast["left_out"]) & set(fast["models"])
     assert fast["models"]["gbt"]["test_pred"] == every["models"]["gbt"]["test_pred"]

@@ -98,6 +98,9 @@ def test_cv_fold_killed_with_kill_9_resumes(tmp_path):
     assert res["folds"][0]["status"] == "resumed" and res["folds"][1]["status"] == "trained"
     epochs = [json.loads(s)["epoch"] for s in (fold0 / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
+    # without --refit the folds are not refit (their ensemble covers every training subject)
+    assert "the folds are not refit" in done.stdout
+    assert not any(f["refit"] for f in res["folds"]) and not (fold0 / "selected.pt").exists()
 
 
 def test_ensemble_of_two_identical_runs_equals_one_run(tmp_path, capsys):

@@ -139,7 +139,7 @@ def test_the_toys_train_and_evaluate(plugins: None, tmp_path: Path, capsys: pyte
     from harvit.training import train
 
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(sm, "MINIROCKET_KERNELS", 168)  # the fast tier at a toy size
+    monkeypatch.setattr(sm, "MINIROCKET_FEATURES", 168)  # the fast tier at a toy size
     cfg = tiny_config(tmp_path, dataset="toy_walks", encodings="toy_outer,gasf", epochs=1, baseline_set="fast")
     results = train(cfg)  # loads the data set by name, images through both encodings
     assert results["dataset"] == "synthetic" and len(results["classes"]) == 4

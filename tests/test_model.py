@@ -89,3 +89,52 @@ def test_stats_linear_adds_a_linear_map_of_the_statistics_to_the_logits():
     assert build_net(Config(**TINY), 3, 4, stats_dim=5).stats_linear is None
     with pytest.raises(HarvitError, match="--stats-linear"):
         Config(**{**TINY, "stats_linear": True, "window_stats": False}).validate()
+
+
+def test_modality_dropout_runs_the_encoder_only_on_the_kept_samples():
+    """Under image dropout the encoder sees only the samples whose image features survive; the logits and
+    gradients equal those of encoding all of them and zeroing the dropped ones."""
+    from harvit.models.net import HarNet, build_head
+
+    torch.manual_seed(0)
+    enc = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5))
+    net = HarNet(enc, build_head(5 + 2, [], 3, 0.0), frozen=False, stats_dim=2, image_dropout=0.5).train()
+    images, stats = torch.randn(16, 3, 4, 4), torch.randn(16, 2)
+    seen: list[int] = []
+    enc.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    torch.manual_seed(1)
+    fast = net(images, stats)
+    fast.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    torch.manual_seed(1)
+    keep = torch.rand(16, 1) >= 0.5
+    slow = net.classify(net.features(images), stats, keep=keep)
+    slow.sum().backward()
+    assert seen[0] == int(keep.sum()) < 16 and seen[1] == 16
+    assert torch.allclose(fast, slow, atol=1e-6)
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(grads, net.parameters(), strict=True))
+    # nobody keeps images: one sample still runs (zeroed), so every parameter gets a gradient
+    net.zero_grad()
+    net.image_dropout = 1.0
+    net(images, stats).sum().backward()
+    assert seen[-1] == 1 and all(p.grad is not None and not p.grad.any() for p in enc.parameters())
+    # evaluation encodes every sample
+    net.eval()
+    net(images, stats)
+    assert seen[-1] == 16
+
+
+def test_attention_kernel_follows_the_device_and_keeps_the_outputs():
+    """The CPU uses timm's explicit attention (faster for short token sequences), CUDA the fused kernel:
+    the same function either way."""
+    from harvit.models.encoder import attention_for
+
+    cfg = Config(encoder="vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+                 pretrained=False, freeze_encoder=False)
+    net = build_net(cfg, 3, 4).eval()
+    x = torch.randn(5, 3, 16, 16)
+    assert attention_for(net, "cuda") == 2 and all(m.fused_attn for m in net.modules() if hasattr(m, "fused_attn"))
+    fused = net(x)
+    assert attention_for(net, "cpu") == 2 and not any(m.fused_attn for m in net.modules() if hasattr(m, "fused_attn"))
+    assert torch.allclose(net(x), fused, atol=1e-5)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import RidgeClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -83,3 +84,24 @@ def test_bad_shapes_are_one_clear_error():
         fit_ridge(np.zeros((5, 3)), np.zeros(5, int), np.zeros((5, 4)), np.zeros(5, int))
     with pytest.raises(HarvitError, match="no training or no validation"):
         fit_ridge(np.zeros((0, 3)), np.zeros(0, int), np.zeros((5, 3)), np.zeros(5, int))
+
+
+def test_counts_form_the_gram_exactly_in_8_bit_integers():
+    """uint8 counts: the Gram matrix in 8-bit integer products equals the float64 one, and the ridge fitted
+    on counts predicts as the ridge on their float values (standardisation makes scale irrelevant)."""
+    from harvit.evaluation.ridge import scatter
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    centre = rng.normal(0, 1, (3, 40))
+    x = np.clip(rng.normal(60, 25, (300, 40)) + 20 * centre[y], 0, 128).astype(np.uint8)
+    yv = rng.integers(0, 3, 90)
+    xv = np.clip(rng.normal(60, 25, (90, 40)) + 20 * centre[yv], 0, 128).astype(np.uint8)
+    xf = torch.from_numpy(x).double()
+    around = xf.mean(0)
+    exact = (xf - around).T @ (xf - around)
+    assert torch.allclose(scatter(xf, around, torch.from_numpy(x)), exact, rtol=1e-12, atol=1e-6)
+    on_counts = fit_ridge(x, y, xv, yv, 3)
+    on_floats = fit_ridge(x.astype(np.float32) / 128, y, xv.astype(np.float32) / 128, yv, 3)
+    assert on_counts.alpha == on_floats.alpha and on_counts.searched == on_floats.searched
+    assert np.array_equal(on_counts.predict(xv), on_floats.predict(xv.astype(np.float32) / 128))

@@ -23,7 +23,7 @@ def toy_baselines(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARVIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        for name, value in (("MINIROCKET_KERNELS", 168), ("MULTIROCKET_KERNELS", 84), ("HYDRA_GROUPS", 4),
+        for name, value in (("MINIROCKET_FEATURES", 168), ("MULTIROCKET_KERNELS", 84), ("HYDRA_GROUPS", 4),
                             ("QUANT_TREES", 20)):
             mp.setattr(sm, name, value)
         yield

@@ -68,7 +68,8 @@ def add_baseline(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--json", default=None, help="write the results as JSON here")
     add_config_flags(b, [f for f in OWN_DATA_FIELDS if f != "train_overlap"])
     b.add_argument("--no-minirocket", action="store_true",
-                   help="skip the aeon models (MiniRocket, MultiRocket-Hydra, QUANT): seconds instead of minutes")
+                   help="skip the time-series classifiers (MiniRocket, MultiRocket-Hydra, QUANT): the two "
+                        "statistics models only")
     b.add_argument("--no-refit", action="store_true",
                    help="test each model as fitted on the training windows (default: refitted on training + "
                         "validation windows after scoring validation, as the model)")

@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from harvit.cli.flags import add_config_flags, config_from_args, torchrun_rank
+from harvit.cli.flags import add_config_flags, config_from_args, explicit_settings, torchrun_rank
 from harvit.config import PROFILE_KEYS, Config
 
 
@@ -69,7 +69,7 @@ def add_cv(sub: argparse._SubParsersAction) -> None:
     cv.add_argument("--folds", default="5", help="number of folds K >= 2, or loso (one fold per training subject)")
     cv.add_argument("--config", help="read settings from a config.json (flags override it)")
     cv.add_argument("--no-minirocket", action="store_true",
-                    help="baselines without the aeon models (MiniRocket, MultiRocket-Hydra, QUANT): faster")
+                    help="baselines without the time-series classifiers (MiniRocket, MultiRocket-Hydra, QUANT): faster")
     add_config_flags(cv, [f.name for f in dataclasses.fields(Config) if f.name != "report"])  # cv_report.md always
 
 
@@ -77,6 +77,12 @@ def cmd_cv(ns: argparse.Namespace) -> int:
     cfg, preset = config_from_args(ns)
     print(f"preset: {preset}", flush=True)
     from harvit.training.cv import run_cv, summary_line
+
+    if "refit" not in explicit_settings(ns) and not ns.config:
+        # the folds' ensemble already learns from every training subject: a refit per fold would double the time
+        cfg = dataclasses.replace(cfg, refit=False)
+        print("cv: the folds are not refit (their ensemble covers every training subject; --refit refits each)",
+              flush=True)
 
     folds = ns.folds if ns.folds == "loso" else ns.folds.strip()
     result = run_cv(cfg, folds, baselines=cfg.baselines, minirocket=not ns.no_minirocket)

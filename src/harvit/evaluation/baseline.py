@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from threadpoolctl import threadpool_limits
 
 import harvit.data
@@ -158,8 +159,8 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
             the default because it is both fast and robust: on a busy 2-core machine the
             multi-threaded fits spin-wait (measured on hapt6: logistic regression 0.3 s with 1
             thread vs 7 s with 2; boosted trees 9 s vs 72 s).
-        minirocket: also fit the baselines that need aeon (MiniRocket, MultiRocket-Hydra, QUANT;
-            skipped with one line when aeon is not installed).
+        minirocket: also fit the time-series classifiers (MiniRocket; MultiRocket-Hydra and QUANT,
+            which need aeon: skipped with one line when it is not installed).
         use_cache: read and write the baseline cache (``cache_dir()/baselines``); a cached result of every
             registered baseline is read in place of a smaller set.
         refit: after scoring validation, fit every model again on training + validation windows for
@@ -191,11 +192,11 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
     else:
         wanted, left_out = choose_baselines(baseline_set, int(ds.train.x.size))
     skipped: dict[str, str] = {}
-    needs_aeon = [m for m in wanted if BASELINES.get(m).needs == "aeon"]
     if not minirocket:
-        skipped.update({m: "--no-minirocket" for m in needs_aeon})
-    aeon = load_aeon() if needs_aeon and minirocket else None
-    if needs_aeon and minirocket and aeon is None:
+        skipped.update({m: "--no-minirocket" for m in wanted if BASELINES.get(m).reads == "series"})
+    needs_aeon = [m for m in wanted if BASELINES.get(m).needs == "aeon" and m not in skipped]
+    aeon = load_aeon() if needs_aeon else None
+    if needs_aeon and aeon is None:
         why = "aeon is not installed (pip install 'harvit[minirocket]')"
         skipped.update({m: why for m in needs_aeon})
         log(f"baseline: {', '.join(display_name(m) for m in needs_aeon)} skipped: {why}")
@@ -204,7 +205,7 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
         raise HarvitError("baseline: no baseline left to fit (" + "; ".join(f"{display_name(k)}: {v}" for k, v in
                                                                              {**left_out, **skipped}.items()) + ")")
     extra = {"dataset": dataset, "train_stride": train_stride, "skipped": skipped}
-    cached = _cached(ds, train_w, val_w, seed, tuple(wanted), refit, use_cache, minirocket and aeon is not None)
+    cached = _cached(ds, train_w, val_w, seed, tuple(wanted), refit, use_cache, minirocket)
     if cached is not None:
         result = {**cached, **extra, "cached": True}
         result["left_out"] = {k: v for k, v in left_out.items() if k not in result["models"]}
@@ -217,7 +218,7 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
         f"{train_w.x.shape[1]} channels (validation {len(val_w)}, test {len(ds.test)})"
         + ("; refitted on training + validation windows" if refit else ""))
     inputs = BaselineInputs({k: w.x for k, w in splits.items()}, {k: np.asarray(w.y) for k, w in splits.items()},
-                            list(train_w.channels), len(classes), seed, refit, aeon)
+                            list(train_w.channels), len(classes), seed, refit, aeon, torch.get_num_threads())
     feats = inputs.statistics()  # computed once: recorded, and shared by the baselines that read them
     fitted: dict[str, dict[str, Any]] = {}
     with threadpool_limits(limits=threads):
@@ -267,13 +268,14 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
 
 
 def _cached(ds: Dataset, train_w: Windows, val_w: Windows, seed: int, wanted: tuple[str, ...], refit: bool,
-            use_cache: bool, with_aeon: bool) -> dict[str, Any] | None:
-    """A cached result of every registered baseline (a larger set, fitted by ``--baseline-set all``), else of
-    exactly ``wanted``, else None."""
+            use_cache: bool, with_series: bool) -> dict[str, Any] | None:
+    """A cached result of every registered baseline (a larger set, fitted by ``--baseline-set all``, with or
+    without aeon's models), else of exactly ``wanted``, else None."""
     if not use_cache:
         return None
-    every = tuple(k for k in ordered() if with_aeon or BASELINES.get(k).needs is None)
-    for keys in dict.fromkeys([every, wanted]):
+    every = [k for k in ordered() if with_series or BASELINES.get(k).reads != "series"]
+    without_aeon = [k for k in every if BASELINES.get(k).needs is None]
+    for keys in dict.fromkeys([tuple(every), tuple(without_aeon), wanted]):
         if set(wanted) <= set(keys):
             path = baseline_cache_path(ds, train_w, val_w, seed, keys, refit)
             cached = _read_cached(path)

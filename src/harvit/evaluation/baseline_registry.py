@@ -41,6 +41,8 @@ class BaselineInputs:
         seed: seeds the models (random kernels, trees).
         refit: fit again on training + validation windows for the test predictions.
         aeon: aeon's transforms (:func:`harvit.evaluation.series_models.load_aeon`) when a baseline needs them.
+        torch_threads: torch's threads for the large torch solves (the ridge), as the process had them
+            before the fits were limited to ``threads`` OpenMP/BLAS threads (None: leave them).
     """
 
     xs: dict[str, np.ndarray]
@@ -50,6 +52,7 @@ class BaselineInputs:
     seed: int
     refit: bool = True
     aeon: Any | None = None
+    torch_threads: int | None = None
     statistics_time_s: float = 0.0
     _statistics: dict[str, np.ndarray] | None = field(default=None, repr=False)
 

@@ -2,8 +2,13 @@
 
 Each is registered (:func:`~harvit.evaluation.baseline_registry.register_baseline`) with its cost tier:
 
-* ``minirocket`` (fast): aeon's ``MiniRocket`` (9996 features), then the fast ridge of
-  :mod:`harvit.evaluation.ridge` (StandardScaler + penalty chosen on the validation subjects).
+* ``minirocket`` (fast): MiniRocket's transform (9996 features) as harvit computes it
+  (:class:`~harvit.features.rocket.RocketFeatures`: aeon's algorithm, checked against aeon's transform
+  in the tests), then the fast ridge of :mod:`harvit.evaluation.ridge` (StandardScaler + penalty chosen
+  on the validation subjects) on its exact counts. Its random draws (channel subsets, bias windows) are
+  those of harvit's convolution branch with the same seed, so on a run's windows it reads the counts the
+  model stored (:func:`~harvit.features.store.rocket_counts`) and costs only its ridge. aeon's own
+  ``MiniRocket`` + ``RidgeClassifierCV`` stays the reference in a slow test and in docs/ACCURACY.md.
 * ``mrhydra`` (full): MultiRocket-Hydra (aeon's ``MultiRocket`` + ``HydraTransformer``, Hydra's counts
   scaled as aeon's ``MultiRocketHydraClassifier`` does: sqrt, clipped at 0), then the same ridge.
 * ``quant`` (full): aeon's ``QUANTTransformer`` (interval quantiles) and extremely randomised trees as
@@ -17,9 +22,10 @@ validation windows (the ridge penalty is chosen there), and with ``refit`` fitte
 data after model selection. The transforms are not refitted.
 
 aeon is an optional extra (``pip install 'harvit[minirocket]'``): :func:`load_aeon` returns None
-without it, and the baselines are skipped with one line. Sizes (:data:`MINIROCKET_KERNELS`,
-:data:`MULTIROCKET_KERNELS`, :data:`HYDRA_GROUPS`, :data:`QUANT_TREES`) are chosen to keep the
-baseline step cheap; see docs/ACCURACY.md for what each costs on hapt6.
+without it, and the baselines that need it (MultiRocket-Hydra, QUANT) are skipped with one line.
+Sizes (:data:`MINIROCKET_FEATURES`, :data:`MULTIROCKET_KERNELS`, :data:`HYDRA_GROUPS`,
+:data:`QUANT_TREES`) are chosen to keep the baseline step cheap; see docs/ACCURACY.md for what each
+costs on hapt6.
 """
 
 from __future__ import annotations
@@ -33,10 +39,12 @@ import numpy as np
 
 from harvit.evaluation.baseline_registry import BaselineInputs, Fitted, register_baseline
 from harvit.evaluation.ridge import describe, fit_ridge, log_fit
+from harvit.features.rocket import RocketFeatures
+from harvit.features.store import rocket_counts
 from harvit.utils.logging import log
 
-MINIROCKET_KERNELS = 10_000
-"""MiniRocket's default number of features (84 kernels x dilations x biases: 9996)."""
+MINIROCKET_FEATURES = 9_996
+"""MiniRocket's default number of features (aeon's 10,000 kernels: 84 kernels x dilations x biases)."""
 MULTIROCKET_KERNELS = 1_250
 """MultiRocket kernels (aeon's default 6250 gives ~50k features: a 5x costlier ridge); 8 features each."""
 HYDRA_KERNELS, HYDRA_GROUPS = 8, 64
@@ -90,23 +98,30 @@ def _transform_all(name: str, make: Callable[[], Any], xs: dict[str, np.ndarray]
     return _timed(f"{name} features of {total} windows ({_shape(xs['train'])} to fit)", run)
 
 
-def _ridge_head(name: str, feats: dict[str, np.ndarray], ys: dict[str, np.ndarray], k: int, refit: bool
+def _ridge_head(name: str, feats: dict[str, np.ndarray], data: BaselineInputs
                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
     """The fast ridge on features: (val predictions, test predictions, ridge summary, CPU s)."""
     n, p = feats["train"].shape
+    ys = data.ys
     model, cpu = _timed(f"{name} ridge on {n} windows x {p} features (alpha chosen on {len(ys['val'])} "
-                        "validation windows)", lambda: fit_ridge(feats["train"], ys["train"], feats["val"],
-                                                                 ys["val"], k, refit=refit, name=name))
+                        "validation windows)",
+                        lambda: fit_ridge(feats["train"], ys["train"], feats["val"], ys["val"], data.n_classes,
+                                          refit=data.refit, name=name, threads=data.torch_threads))
     log_fit(name, model)
     return model.val_pred, model.predict(feats["test"]), {**describe(model), "n_features": int(p)}, cpu
 
 
-@register_baseline("MiniRocket", reads="series", tier="fast", needs="aeon")
+@register_baseline("MiniRocket", reads="series", tier="fast")
 def minirocket(data: BaselineInputs) -> Fitted:
-    """MiniRocket (:data:`MINIROCKET_KERNELS` features) + the fast ridge."""
-    feats, cpu_t = _transform_all("MiniRocket", lambda: data.aeon.MiniRocket(
-        n_kernels=MINIROCKET_KERNELS, n_jobs=1, random_state=data.seed), data.xs)
-    val_pred, test_pred, extra, cpu_h = _ridge_head("MiniRocket", feats, data.ys, data.n_classes, data.refit)
+    """MiniRocket (:data:`MINIROCKET_FEATURES` features, counts stored once per window set) + the fast ridge."""
+    def counts() -> dict[str, np.ndarray]:
+        rocket = RocketFeatures.fit(data.xs["train"], MINIROCKET_FEATURES, seed=data.seed)
+        return {k: rocket_counts(rocket, x) for k, x in data.xs.items()}
+
+    total = sum(len(v) for v in data.xs.values())
+    feats, cpu_t = _timed(f"MiniRocket features of {total} windows ({_shape(data.xs['train'])} to fit; stored "
+                          "counts are read)", counts)
+    val_pred, test_pred, extra, cpu_h = _ridge_head("MiniRocket", feats, data)
     return _entry(val_pred, test_pred, extra, cpu_t, cpu_h, data.refit)
 
 
@@ -135,7 +150,7 @@ def mrhydra(data: BaselineInputs) -> Fitted:
                                                                          random_state=seed), xs)
     feats = {s: np.concatenate([hydra[s], mr[s]], axis=1).astype(np.float32) for s in hydra}
     del hydra, mr
-    val_pred, test_pred, extra, cpu_r = _ridge_head("MultiRocket-Hydra", feats, data.ys, data.n_classes, data.refit)
+    val_pred, test_pred, extra, cpu_r = _ridge_head("MultiRocket-Hydra", feats, data)
     return _entry(val_pred, test_pred, extra, cpu_h + cpu_m, cpu_r, data.refit)
 
 

@@ -152,8 +152,10 @@ class RocketFeatures(nn.Module):
         """Convolution outputs [B, 84, T] at dilation index ``j`` of windows x [B, C, T] (x's dtype)."""
         d = self.dilations[j]
         mask = self.channel_mask[j * N_KERNELS:(j + 1) * N_KERNELS].to(x.dtype)  # [84, C]
-        mixed = torch.einsum("bct,kc->bkt", x, mask)  # each kernel's channel sum
-        return F.conv1d(mixed, self.weights.to(x.dtype), padding=4 * d, dilation=d, groups=N_KERNELS)
+        # kernel k on the sum of its channels = one dense convolution whose weight for channel c is mask[k, c] * w_k
+        # (5-8x faster on the CPU than summing the channels and then a grouped convolution, measured on 2 cores)
+        weight = mask[:, :, None] * self.weights.to(x.dtype)  # [84, C, 9]
+        return F.conv1d(x, weight, padding=4 * d, dilation=d)
 
     def parity_index(self, j: int) -> tuple[slice, slice]:
         """Kernels whose PPV covers the whole output (k + j even) and those over the unpadded middle, as
@@ -189,16 +191,19 @@ class RocketFeatures(nn.Module):
         if x.ndim != 3 or x.shape[1] != self.n_channels:
             raise HarvitError(f"rocket features: expected windows [B, {self.n_channels}, T], got {list(x.shape)}")
         x = x if x.dtype == torch.float64 else x.float()
-        if x.device.type == "cpu" and x.shape[0] > BLOCK and not torch.onnx.is_in_onnx_export():
-            return torch.cat([self._per_pair_block(b, share) for b in x.split(BLOCK)])
+        if x.device.type == "cpu" and not torch.onnx.is_in_onnx_export():
+            # blocks of exactly BLOCK windows (the last one padded for the convolution): the CPU's convolution
+            # rounds a lone window differently from a batch, and a window's features must not depend on its batch
+            return torch.cat([self._per_pair_block(b, share, BLOCK) for b in x.split(BLOCK)])
         return self._per_pair_block(x, share)
 
-    def _per_pair_block(self, x: torch.Tensor, share: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-                        ) -> torch.Tensor:
-        t = x.shape[-1]
+    def _per_pair_block(self, x: torch.Tensor, share: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                        pad_to: int = 0) -> torch.Tensor:
+        t, n = x.shape[-1], x.shape[0]
+        padded = torch.cat([x, x.new_zeros(pad_to - n, *x.shape[1:])]) if pad_to > n else x
         parts, start = [], 0
         for j, (d, n_f) in enumerate(zip(self.dilations, self.per_dilation, strict=True)):
-            conv = self.convolve(x, j)  # [B, 84, T]
+            conv = self.convolve(padded, j)[:n]  # [B, 84, T]
             bias = self.biases[start:start + N_KERNELS * n_f].view(N_KERNELS, n_f).to(x.dtype)
             start += N_KERNELS * n_f
             pad = 4 * d

@@ -30,9 +30,9 @@ from harvit.utils.atomic import write_with
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log, progress_bar
 
-__all__ = ["MIN_WINDOWS", "STORE_VERSION", "rocket_raw", "statistics_raw", "windows_digest"]
+__all__ = ["MIN_WINDOWS", "STORE_VERSION", "rocket_counts", "rocket_raw", "statistics_raw", "windows_digest"]
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 """Bump when the features' computation changes its output: every stored file is recomputed."""
 MIN_WINDOWS = 256
 """Window sets smaller than this are computed each time (too quick to be worth a file)."""
@@ -112,15 +112,24 @@ def _compute(label: str, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Ten
 def rocket_raw(rocket: torch.nn.Module, x: np.ndarray | torch.Tensor, store: bool = True) -> torch.Tensor:
     """Raw PPV float32 [N, F] of windows [N, C, T] through a fitted ``RocketFeatures`` (CPU tensor).
 
-    Equal to ``rocket.raw_features(x)``; read from the store when this window set went through the same
-    fitted kernels before, else computed and (with ``store``, for sets of :data:`MIN_WINDOWS` or more)
-    saved as counts.
+    Equal to ``rocket.raw_features(x)``: :func:`rocket_counts` over each feature's length.
+    """
+    counts = rocket_counts(rocket, x, store)
+    return torch.from_numpy(counts.astype(np.float32)) / rocket.count_lengths(int(torch.as_tensor(x).shape[-1]))
+
+
+def rocket_counts(rocket: torch.nn.Module, x: np.ndarray | torch.Tensor, store: bool = True) -> np.ndarray:
+    """Exact counts [N, F] of windows [N, C, T] through a fitted ``RocketFeatures``: uint8 for windows up to
+    255 samples, else int32.
+
+    Read from the store when this window set went through the same fitted kernels before, else computed
+    and (with ``store``, for sets of :data:`MIN_WINDOWS` or more) saved.
     """
     x = torch.as_tensor(x)
     n = int(x.shape[0])
-    lengths = rocket.count_lengths(int(x.shape[-1]))  # [F] python-int lengths as float32
+    dtype = np.uint8 if int(x.shape[-1]) <= 255 else np.int32
     if n == 0:
-        return torch.zeros(0, rocket.n_features)
+        return np.zeros((0, rocket.n_features), dtype)
     keep = store and n >= MIN_WINDOWS and x.dtype == torch.float32
     path = None
     if keep:
@@ -129,14 +138,13 @@ def rocket_raw(rocket: torch.nn.Module, x: np.ndarray | torch.Tensor, store: boo
         path = _path("rocket", key)
         stored = _load(path, n)
         if stored is not None and stored.shape[1] == rocket.n_features:
-            return torch.from_numpy(stored.astype(np.float32)) / lengths
+            return stored.astype(dtype, copy=False)
     device = rocket.biases.device
     counts = _compute(f"convolution features ({rocket.n_features} per window)", x,
-                      lambda c: rocket.counts(c.to(device)).cpu())
+                      lambda c: rocket.counts(c.to(device)).cpu()).numpy().astype(dtype)
     if path is not None:
-        dtype = np.uint8 if int(x.shape[-1]) <= 255 else np.int32
-        _save(path, counts.numpy().astype(dtype))
-    return counts / lengths
+        _save(path, counts)
+    return counts
 
 
 def statistics_raw(x: np.ndarray | torch.Tensor, channels: list[str],

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import timm
+import torch
 from torch import nn
 
 from harvit.config import Config
@@ -93,3 +94,18 @@ def describe_encoder(encoder: nn.Module, cfg: Config) -> str:
     heads = getattr(getattr(blocks[0], "attn", None), "num_heads", None) if len(blocks) else None
     shape = f"ViT patch {patch}, width {width}, depth {len(blocks)}" + (f", heads {heads}" if heads else "")
     return f"{shape} (timm {cfg.encoder} overridden)"
+
+
+def attention_for(module: nn.Module, device: torch.device | str) -> int:
+    """Pick the attention kernel of the timm attention layers in ``module`` for ``device``; returns how many.
+
+    On CUDA, PyTorch's fused ``scaled_dot_product_attention``; on the CPU, timm's explicit
+    ``softmax(q k^T / sqrt(d)) v`` (the same function): with the short token sequences of signal
+    images (37 tokens in the cpu preset) the CPU's fused kernel measured 7.5 ms of a ~40 ms training
+    step on 2 cores against 2.9 ms for the explicit one (torch.profiler, forward + backward).
+    """
+    fused = torch.device(device).type != "cpu"
+    layers = [m for m in module.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
+    for m in layers:
+        m.fused_attn = fused
+    return len(layers)

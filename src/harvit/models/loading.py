@@ -13,6 +13,7 @@ import torch
 from harvit.config import Config
 from harvit.models import checkpoint as ck
 from harvit.models.classifier import WindowClassifier, build_classifier
+from harvit.models.encoder import attention_for
 from harvit.utils.errors import HarvitError
 
 
@@ -50,5 +51,6 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
         model = build_classifier(build_cfg, channels, len(ckpt["classes"]), window_length=int(ckpt["window_length"]))
     ck.load_model_state(model, ckpt["model"], str(path))
     model.to(device).eval()
+    attention_for(model, device)
     return TrainedModel(model, cfg, list(ckpt["classes"]), channels, float(ckpt["rate_hz"]),
                         int(ckpt["window_length"]), ckpt, path)

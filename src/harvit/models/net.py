@@ -60,13 +60,23 @@ class HarNet(nn.Module):
         """Pooled encoder features [B, D] ([B, 0] without images: the encoder does not run)."""
         return self.encoder(images) if self.use_images else images.new_zeros(images.shape[0], 0)
 
-    def classify(self, feats: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
-        """Head on pooled features [B, D] and, when used, window statistics [B, F]."""
+    def drops_images(self) -> bool:
+        """Whether this forward zeroes a random share of the samples' image features (training only)."""
+        return self.training and self.image_dropout > 0 and self.stats_dim > 0
+
+    def classify(self, feats: torch.Tensor, stats: torch.Tensor | None = None,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Head on pooled features [B, D] and, when used, window statistics [B, F].
+
+        ``keep`` [B, 1] (bool) says whose image features survive the modality dropout; when None and
+        :meth:`drops_images`, it is drawn here.
+        """
         if self.stats_dim:
             if stats is None:
                 raise ValueError("this model reads window statistics beside the images; pass stats [B, F]")
-            if self.training and self.image_dropout > 0:
+            if keep is None and self.drops_images():
                 keep = torch.rand(feats.shape[0], 1, device=feats.device) >= self.image_dropout
+            if keep is not None:
                 feats = feats * keep
             stats = stats.to(feats.dtype)
             logits = self.head(torch.cat([feats, stats], dim=-1))
@@ -76,8 +86,21 @@ class HarNet(nn.Module):
     def forward(self, images: torch.Tensor, stats: torch.Tensor | None = None, features_in: bool = False
                 ) -> torch.Tensor:
         """Logits [B, n_classes] of images [B, in_chans, S, S]; with ``features_in`` the input is already the
-        pooled encoder features [B, D] (the feature cache), so a wrapper such as DDP sees one forward."""
-        return self.classify(images if features_in else self.features(images), stats)
+        pooled encoder features [B, D] (the feature cache), so a wrapper such as DDP sees one forward.
+
+        Under the modality dropout the encoder runs only on the samples whose image features survive
+        (the others would be zeroed, with zero gradient): the same logits and gradients at about
+        ``1 - image_dropout`` of the encoder's cost.
+        """
+        if features_in or not (self.use_images and self.drops_images()):
+            return self.classify(images if features_in else self.features(images), stats)
+        keep = torch.rand(images.shape[0], 1, device=images.device) >= self.image_dropout
+        rows = keep[:, 0].nonzero()[:, 0]
+        if len(rows) == 0:  # nobody keeps images: one sample still runs, zeroed, so every parameter has a
+            rows = rows.new_zeros(1)  # gradient (DDP expects each parameter in every backward)
+        kept = self.encoder(images[rows])
+        feats = kept.new_zeros(images.shape[0], kept.shape[-1]).index_copy(0, rows, kept)
+        return self.classify(feats, stats, keep=keep)
 
 
 def build_net(cfg: Config, in_chans: int, n_classes: int, stats_dim: int = 0) -> HarNet:

@@ -20,6 +20,7 @@ from torch import nn
 from harvit.data import CHANNELS, Windows, get_spec, is_builtin
 from harvit.evaluation.inference import window_loader
 from harvit.models.classifier import build_classifier
+from harvit.models.encoder import attention_for
 from harvit.reporting.profile_format import format_profile
 from harvit.reporting.profiler import PerformanceProfiler
 from harvit.utils.atomic import write_json
@@ -57,7 +58,9 @@ def build_random_model(cfg: Any, device: torch.device, n_windows: int = 512) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "frozen encoder without pretrained weights": expected here
         model = build_classifier(cfg, channels, n_classes(cfg.dataset), x_train=x)
-    return model.to(device)
+    model.to(device)
+    attention_for(model, device)  # the kernel training and inference use on this device
+    return model
 
 
 def profile_command(cfg: Any, out: str | Path | None = "profile.json",

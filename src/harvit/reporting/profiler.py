@@ -32,7 +32,7 @@ from harvit.data import Dataset, Windows
 from harvit.evaluation.inference import Split
 from harvit.models.classifier import WindowClassifier
 from harvit.reporting.measure import autocast_for, median_ms, peak_memory_mb, reset_peak_memory, sync
-from harvit.training.optim import param_groups
+from harvit.training.optim import build_optimizer
 from harvit.training.run import Run
 from harvit.training.state import TrainState
 from harvit.training.step import batch_logits, train_step
@@ -100,7 +100,7 @@ class PerformanceProfiler:
         model = self.model
         assert isinstance(model, WindowClassifier)
         cfg = Config(weight_decay=0.0, lr=1e-3, augment=False)
-        optimizer = torch.optim.AdamW(param_groups(model.net, 0.0), lr=0.0)
+        optimizer = build_optimizer(model.net, 0.0, 0.0, self.device)
         y = self.pool_y.cpu().numpy()
         channels = list(model.imager.channels)
         pool = Windows(self.pool_x.cpu().numpy(), y, np.zeros(len(y), np.int64), channels,

@@ -21,6 +21,12 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def build_optimizer(module: nn.Module, weight_decay: float, lr: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over :func:`param_groups`, fused (one kernel per step for all parameters) on the CPU and CUDA:
+    on a cpu-preset step on 2 cores it measured ~10% faster than the per-tensor loop."""
+    return torch.optim.AdamW(param_groups(module, weight_decay), lr=lr, fused=device.type in ("cpu", "cuda"))
+
+
 def warmup_steps(cfg: Config, steps_per_epoch: int) -> tuple[int, int]:
     """(total optimiser steps, warmup steps): ``--warmup-epochs`` in steps, at most all steps but the last."""
     total = max(1, cfg.epochs * steps_per_epoch)

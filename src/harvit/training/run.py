@@ -33,9 +33,9 @@ from harvit.imaging.encodings import check_encodings
 from harvit.imaging.scaling import Scaler
 from harvit.models import checkpoint as ck
 from harvit.models.classifier import WindowClassifier, build_classifier
-from harvit.models.encoder import check_encoder_name
+from harvit.models.encoder import attention_for, check_encoder_name
 from harvit.training.distributed import Dist
-from harvit.training.optim import build_scheduler, class_weights, param_groups, warmup_clamp_note
+from harvit.training.optim import build_optimizer, build_scheduler, class_weights, warmup_clamp_note
 from harvit.training.state import TrainState, rng_state, set_rng_state
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log
@@ -188,16 +188,28 @@ def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
     return None
 
 
+@dataclass
+class KeptSide:
+    """The selection's fitted side features, kept by the refit: the module (window statistics and/or
+    convolution features, fitted on the training windows) and its precomputed features per split
+    (``train``: training then validation windows [N_train + N_val, F]; ``test`` [N_test, F])."""
+
+    module: nn.Module
+    features: dict[str, torch.Tensor]
+
+
 def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = None,
-              selection: dict[str, Any] | None = None) -> Run:
+              selection: dict[str, Any] | None = None, side: KeptSide | None = None) -> Run:
     """Build (or rebuild for ``--resume``) the run of ``cfg``; under torchrun, this rank's part of it.
 
     A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
     label the run. Building holds no collective (torchrun's ranks agree on its errors afterwards).
     With ``selection`` (what the selection phase chose: ``best_epoch`` ...) it builds the refit phase:
-    a fresh model (same seed) whose scaler and statistics are fitted on training + validation windows
-    (with the feature cache the scaler stays the selection's, so the encoder features are reused), trained
+    a fresh model (same seed) whose image scaler is fitted on training + validation windows (with the
+    feature cache it stays the selection's, so the encoder features are reused), trained
     on those windows for ``best_epoch`` epochs. A resumed ``latest.pt`` of the refit phase rebuilds it.
+    With ``side`` the refit keeps the selection's fitted side features and their precomputed values (the
+    baselines' transforms are not refitted either), instead of fitting and computing them again.
     """
     cfg = cfg.validate()
     dist = dist or Dist()
@@ -228,7 +240,8 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     torch.manual_seed(cfg.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = build_classifier(cfg, channels, len(classes), x_train=windows["train"].x)
+        model = build_classifier(cfg, channels, len(classes), x_train=windows["train"].x,
+                                 side_features=side.module if side is not None else None)
     use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
     if selection is not None and use_cache:  # the selection's images, so its encoder features are reused
         model.imager.scaler.load_state_dict(Scaler.fit(train_w.x, mode=cfg.scaling, out_range=cfg.scale_range)
@@ -236,6 +249,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     for w in caught:
         log(f"warning: {w.message}")
     model.to(device)
+    attention_for(model, device)
     if cfg.init_from and resumed is None:
         init_from(model, cfg, cfg.init_from)
     if resumed is not None:
@@ -251,7 +265,8 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     splits = {k: Split.from_windows(k, w, device) for k, w in windows.items() if selection is None or k != "val"}
     if model.stats is not None:
         for k in splits:
-            splits[k].stats = model.stats.precompute(windows[k].x, device)
+            kept = side.features.get(k) if side is not None else None
+            splits[k].stats = kept.to(device) if kept is not None else model.stats.precompute(windows[k].x, device)
     if cfg.freeze_encoder and not use_cache:
         why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
         log(f"feature cache: off ({why}); the frozen encoder runs on every batch")
@@ -259,7 +274,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     # ---- optimisation -------------------------------------------------------------------------
     samples_per_step = cfg.batch_size * cfg.accum_steps
     steps_per_epoch = math.ceil(len(splits["train"]) * model.n_views / samples_per_step)
-    optimizer = torch.optim.AdamW(param_groups(model.net, cfg.weight_decay), lr=cfg.lr)
+    optimizer = build_optimizer(model.net, cfg.weight_decay, cfg.lr, device)
     phase_cfg = dataclasses.replace(cfg, epochs=epochs)  # the refit: cosine over the selected epochs
     scheduler = build_scheduler(optimizer, phase_cfg, steps_per_epoch)
     clamp = warmup_clamp_note(phase_cfg, steps_per_epoch)
