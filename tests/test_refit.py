@@ -155,19 +155,3 @@ def test_balanced_sampler_draws_rare_classes_as_often_as_common_ones(tmp_path):
     share = np.bincount(y[order.numpy()], minlength=3) / len(order)
     assert np.bincount(y, minlength=3)[2] / len(y) < 0.1 and share[2] > 0.2
     assert torch.equal(order, epoch_order(len(y), 42, 0, run.sample_weights))  # seeded: resumable
-
-
-def test_refit_keeps_the_selections_side_features(tmp_path, capsys):
-    """The refit reuses the side features fitted on the training windows (window statistics, convolution
-    biases and standardisation) and their computed values, as the baselines keep their transforms."""
-    ds = make_dataset()
-    cfg = tiny_config(tmp_path, epochs=2, window_stats=True, rocket_features=168)
-    res = train(cfg, dataset=ds)
-    assert "its side features (fitted on the training windows) are kept" in capsys.readouterr().out
-    best, selected = ck.load_checkpoint(cfg.run_dir / "best.pt"), ck.load_checkpoint(cfg.run_dir / "selected.pt")
-    side = [k for k in selected["model"] if k.startswith("stats.")]
-    assert any(k.endswith("rocket.biases") for k in side) and any(k.endswith("rocket.mean") for k in side)
-    assert all(torch.equal(best["model"][k], selected["model"][k]) for k in side)
-    # the kept values are those of the checkpoint's module: evaluating best.pt afresh gives the same test result
-    again = evaluate_checkpoint(cfg.run_dir, split="test", dataset=ds, device="cpu")
-    assert again["accuracy"] == res["test_accuracy"] and best["phase"] == "refit"

@@ -57,21 +57,20 @@ class WindowClassifier(nn.Module):
 
 
 def build_classifier(cfg: Config, channels: list[str], n_classes: int, x_train: np.ndarray | None = None,
-                     window_length: int = 128, side_features: nn.Module | None = None) -> WindowClassifier:
+                     window_length: int = 128) -> WindowClassifier:
     """The whole model of ``cfg``: imager (scaler + encodings), window statistics, encoder and head.
 
     With training windows ``x_train`` [N, C, T] the scaler and the statistics' standardisation
     are fitted on them (training subjects only), and with ``cfg.rocket_features`` the random-convolution
     features' biases and standardisation too (:class:`~harvit.features.rocket.RocketFeatures`);
-    without, they are left unfitted, to be loaded from a checkpoint. A given ``side_features`` (an already
-    fitted module of window statistics and/or convolution features: the refit keeps the selection's) is
-    used as it is. Emits the :func:`build_net` warning for a frozen random encoder.
+    without, they are left unfitted, to be loaded from a checkpoint. Emits the :func:`build_net` warning
+    for a frozen random encoder.
     """
     rocket: RocketFeatures | None = None
     if x_train is not None:
         scaler = Scaler.fit(x_train, mode=cfg.scaling, out_range=cfg.scale_range)
-        stats = WindowStats.fit(x_train, channels) if cfg.window_stats and side_features is None else None
-        if cfg.rocket_features and side_features is None:
+        stats = WindowStats.fit(x_train, channels) if cfg.window_stats else None
+        if cfg.rocket_features:
             rocket = RocketFeatures.fit(x_train, cfg.rocket_features, seed=cfg.seed)
     else:
         n = len(channels)
@@ -81,8 +80,6 @@ def build_classifier(cfg: Config, channels: list[str], n_classes: int, x_train: 
             rocket = RocketFeatures(len(channels), window_length, cfg.rocket_features)
     if rocket is not None:  # the head reads concat(statistics, convolution features)
         stats = SideFeatures(stats, rocket)
-    if side_features is not None:
-        stats = side_features
     imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
     net = build_net(cfg, imager.in_chans, n_classes, stats.n_features if stats else 0)
     return WindowClassifier(imager, net, stats)

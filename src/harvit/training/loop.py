@@ -18,7 +18,6 @@ the selection's is kept as selected.pt, and the test split is scored once, with 
 from __future__ import annotations
 
 import contextlib
-import copy
 import signal
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from harvit.models.encoder import describe_encoder
 from harvit.training.feature_cache import build_feature_cache
 from harvit.training.interrupts import Interrupted, StopFlag
 from harvit.training.optim import epoch_order
-from harvit.training.run import KeptSide, Run, build_run
+from harvit.training.run import Run, build_run
 from harvit.training.step import train_step
 from harvit.training.tracking import Tracker, resume_hint
 from harvit.utils.atomic import write_bytes, write_json
@@ -189,12 +188,8 @@ def refit_run(sel: Run) -> Run:
     With the feature cache the encoder features of the selection's splits are reused."""
     summary = selection_summary(sel)
     sel.dist.on_main(copy_file, sel.run_dir / "best.pt", sel.run_dir / "selected.pt")
-    side, sp = None, sel.splits
-    if sel.model.stats is not None and all(sp[k].stats is not None for k in ("train", "val", "test")):
-        side = KeptSide(copy.deepcopy(sel.model.stats),
-                        {"train": torch.cat([sp["train"].stats, sp["val"].stats]), "test": sp["test"].stats})
     with sel.dist.agreed():
-        run = build_run(sel.cfg, sel.dataset, sel.dist, selection=summary, side=side)
+        run = build_run(sel.cfg, sel.dataset, sel.dist, selection=summary)
     if sel.use_feature_cache and run.use_feature_cache and sel.splits["train"].feats is not None:
         run.splits["train"].feats = torch.cat([sel.splits["train"].feats, sel.splits["val"].feats])
         run.splits["test"].feats = sel.splits["test"].feats
@@ -202,8 +197,7 @@ def refit_run(sel: Run) -> Run:
     run.state.micro_batch = min(run.state.micro_batch, sel.state.micro_batch)  # what fit in memory stays
     log(f"refit: a fresh model (seed {run.cfg.seed}) on training + validation windows "
         f"({len(run.windows['train'])}), {run.epochs} epochs (the epoch selected on validation, "
-        f"{100 * summary['best_val_acc']:.2f}%); best.pt of the selection is kept as selected.pt"
-        + ("; its side features (fitted on the training windows) are kept" if side is not None else ""))
+        f"{100 * summary['best_val_acc']:.2f}%); best.pt of the selection is kept as selected.pt")
     return run
 
 

@@ -188,28 +188,16 @@ def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
     return None
 
 
-@dataclass
-class KeptSide:
-    """The selection's fitted side features, kept by the refit: the module (window statistics and/or
-    convolution features, fitted on the training windows) and its precomputed features per split
-    (``train``: training then validation windows [N_train + N_val, F]; ``test`` [N_test, F])."""
-
-    module: nn.Module
-    features: dict[str, torch.Tensor]
-
-
 def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = None,
-              selection: dict[str, Any] | None = None, side: KeptSide | None = None) -> Run:
+              selection: dict[str, Any] | None = None) -> Run:
     """Build (or rebuild for ``--resume``) the run of ``cfg``; under torchrun, this rank's part of it.
 
     A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
     label the run. Building holds no collective (torchrun's ranks agree on its errors afterwards).
     With ``selection`` (what the selection phase chose: ``best_epoch`` ...) it builds the refit phase:
-    a fresh model (same seed) whose image scaler is fitted on training + validation windows (with the
-    feature cache it stays the selection's, so the encoder features are reused), trained
+    a fresh model (same seed) whose scaler and statistics are fitted on training + validation windows
+    (with the feature cache the scaler stays the selection's, so the encoder features are reused), trained
     on those windows for ``best_epoch`` epochs. A resumed ``latest.pt`` of the refit phase rebuilds it.
-    With ``side`` the refit keeps the selection's fitted side features and their precomputed values (the
-    baselines' transforms are not refitted either), instead of fitting and computing them again.
     """
     cfg = cfg.validate()
     dist = dist or Dist()
@@ -240,8 +228,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     torch.manual_seed(cfg.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = build_classifier(cfg, channels, len(classes), x_train=windows["train"].x,
-                                 side_features=side.module if side is not None else None)
+        model = build_classifier(cfg, channels, len(classes), x_train=windows["train"].x)
     use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
     if selection is not None and use_cache:  # the selection's images, so its encoder features are reused
         model.imager.scaler.load_state_dict(Scaler.fit(train_w.x, mode=cfg.scaling, out_range=cfg.scale_range)
@@ -265,8 +252,7 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     splits = {k: Split.from_windows(k, w, device) for k, w in windows.items() if selection is None or k != "val"}
     if model.stats is not None:
         for k in splits:
-            kept = side.features.get(k) if side is not None else None
-            splits[k].stats = kept.to(device) if kept is not None else model.stats.precompute(windows[k].x, device)
+            splits[k].stats = model.stats.precompute(windows[k].x, device)
     if cfg.freeze_encoder and not use_cache:
         why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
         log(f"feature cache: off ({why}); the frozen encoder runs on every batch")
