@@ -243,6 +243,8 @@ def test_best(run: Run) -> dict[str, Any]:
     dist.broadcast_module(run.model)  # rank 0's best.pt on every rank
     if run.use_feature_cache and run.splits["test"].feats is None:
         run.cache_s += build_feature_cache(run, only_missing=True)
+    if run.model.stats is not None and run.splits["test"].stats is None:  # left out while a refit was to follow
+        run.splits["test"].stats = run.model.stats.precompute(run.windows["test"].x, run.device)
     test = evaluate_split(run.model, run.splits["test"], run.cfg.eval_batch_size, run.autocast, dist)
     metrics = classification_metrics(test["y_true"].numpy(), test["y_pred"].numpy(), run.classes)
     total, trainable = count_parameters(run.model)

@@ -252,6 +252,8 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     splits = {k: Split.from_windows(k, w, device) for k, w in windows.items() if selection is None or k != "val"}
     if model.stats is not None:
         for k in splits:
+            if k == "test" and selection is None and cfg.refit:
+                continue  # the refit's own side features score the test split; the selection never does
             splits[k].stats = model.stats.precompute(windows[k].x, device)
     if cfg.freeze_encoder and not use_cache:
         why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
