@@ -232,3 +232,34 @@ def test_minirocket_reads_the_counts_the_models_convolution_branch_stored(monkey
     monkeypatch.setattr(RocketFeatures, "counts", lambda *a: pytest.fail("a stored count was computed again"))
     res = run_baseline("synthetic", windows=ds, seed=42, val_fraction=0.2, models=("minirocket",), use_cache=False)
     assert res["models"]["minirocket"]["n_features"] == 168 and res["models"]["minirocket"]["test_accuracy"] >= 0.8
+
+
+def test_the_baselines_read_the_window_statistics_the_model_stored(monkeypatch):
+    """The statistics baselines read what the model's WindowStats stored for the same windows: none is computed
+    again (the report after a run)."""
+    import harvit.features.statistics as statistics
+    import harvit.features.store as store
+    from harvit.data import train_val_split
+
+    monkeypatch.setattr(store, "MIN_WINDOWS", 1)
+    ds = synthetic_dataset(120, 40)
+    train_w, val_w = train_val_split(ds.train, 0.2, 42)
+    stats = statistics.WindowStats.fit(train_w.x, list(CHANNELS))
+    for x in (val_w.x, ds.test.x):
+        stats.precompute(x, "cpu")
+    monkeypatch.setattr(statistics, "window_statistics", lambda *a: pytest.fail("stored statistics computed again"))
+    res = run_baseline("synthetic", windows=ds, seed=42, val_fraction=0.2, models=("logreg",), use_cache=False)
+    assert res["models"]["logreg"]["test_accuracy"] >= 0.8
+
+
+def test_compute_threads_lifts_the_one_thread_limit_of_the_baselines_and_restores_it():
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from harvit.utils.runtime import compute_threads
+
+    with threadpool_limits(limits=1):  # what run_baseline sets around scikit-learn's fits
+        assert torch.get_num_threads() == 1
+        with compute_threads(2):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 1

@@ -79,7 +79,11 @@ def test_precomputed_side_features_equal_the_modules_own(tmp_path, monkeypatch, 
     assert "features: convolution features (840 per window) of 60 windows in" in said
     for x in (x_train, x_test, x_test):  # the second test call reads the stored files
         with torch.no_grad():
-            assert torch.equal(side.precompute(x, "cpu"), side(torch.from_numpy(x)))
+            rows, want = side.precompute(x, "cpu"), side(torch.from_numpy(x))
+            assert len(rows) == len(x) and rows.counts.dtype == torch.uint8  # kept as counts, not floats
+            assert torch.equal(rows[:], want)
+            pick = torch.tensor([5, 0, 17, 5])  # rows by index, as a training batch takes them
+            assert torch.equal(rows[pick], want[pick]) and torch.equal(rows[3:9], want[3:9])
             assert torch.equal(side.stats.precompute(x, "cpu"), side.stats(torch.from_numpy(x)))
     assert len(list((tmp_path / "side_features").glob("stats-*.npy"))) == 2
 

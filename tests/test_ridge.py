@@ -89,8 +89,6 @@ def test_bad_shapes_are_one_clear_error():
 def test_counts_form_the_gram_exactly_in_8_bit_integers():
     """uint8 counts: the Gram matrix in 8-bit integer products equals the float64 one, and the ridge fitted
     on counts predicts as the ridge on their float values (standardisation makes scale irrelevant)."""
-    from harvit.evaluation.ridge import scatter
-
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
     centre = rng.normal(0, 1, (3, 40))
@@ -100,8 +98,20 @@ def test_counts_form_the_gram_exactly_in_8_bit_integers():
     xf = torch.from_numpy(x).double()
     around = xf.mean(0)
     exact = (xf - around).T @ (xf - around)
-    assert torch.allclose(scatter(xf, around, torch.from_numpy(x)), exact, rtol=1e-12, atol=1e-6)
+    mean, gram = ridge._int_scatter(torch.from_numpy(x))
+    assert torch.allclose(mean, around, rtol=1e-12) and torch.allclose(gram, exact, rtol=1e-12, atol=1e-6)
     on_counts = fit_ridge(x, y, xv, yv, 3)
     on_floats = fit_ridge(x.astype(np.float32) / 128, y, xv.astype(np.float32) / 128, yv, 3)
     assert on_counts.alpha == on_floats.alpha and on_counts.searched == on_floats.searched
     assert np.array_equal(on_counts.predict(xv), on_floats.predict(xv.astype(np.float32) / 128))
+
+
+@pytest.mark.parametrize("rows, blocks", [(64, 3), (1 << 17, 1), (1 << 17, 7)])
+def test_the_8_bit_gram_is_exact_over_row_parts_and_column_blocks(monkeypatch, rows, blocks):
+    """The upper block triangle mirrored, and int32 sums per part of rows added in float64: Q^T Q exactly."""
+    monkeypatch.setattr(ridge, "INT_ROWS", rows)
+    monkeypatch.setattr(ridge, "INT_BLOCKS", blocks)
+    q = torch.from_numpy(np.random.default_rng(3).integers(-128, 128, (200, 41), dtype=np.int8))
+    got = ridge._int_products(q)
+    assert got is not None and got.dtype == torch.float64
+    assert torch.equal(got, q.double().T @ q.double())

@@ -59,13 +59,15 @@ from harvit.utils.logging import log
 if TYPE_CHECKING:
     from harvit.data import Dataset, Windows
 
-BASELINE_VERSION = 6
+BASELINE_VERSION = 7
 """Bump when the features, models or saved fields change: cached ``baseline.json`` files are refitted.
 Version 2 keeps each model's test predictions (for the report's paired test); 3 adds MiniRocket and
 per-subject results; 4: the ridge penalty chosen on validation, MultiRocket-Hydra and QUANT, the refit
 on training + validation windows, balanced accuracy, the strongest model chosen by validation accuracy;
 5: every registered metric on validation and test, the baseline set (fitted and left-out models); 6:
-MiniRocket on harvit's transform with the draws of the model's convolution branch."""
+MiniRocket on harvit's transform with the draws of the model's convolution branch; 7: the ridge's penalty
+walk stops at the first worse penalty, its factorisations are LAPACK's, logistic regression's refit starts
+warm."""
 AUTO_ALL_MAX_SAMPLES = 2_000_000
 """``--baseline-set auto`` fits every registered baseline when the training windows hold at most this many
 samples (windows x channels x length: UEA-size sets fit in seconds), else the ``fast`` tier only (on hapt6,

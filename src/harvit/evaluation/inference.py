@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harvit.data import Windows
+from harvit.features.rocket import SideRows
 from harvit.models.classifier import WindowClassifier, aggregate_views
 from harvit.models.loading import TrainedModel
 from harvit.utils.errors import HarvitError
@@ -25,14 +26,15 @@ from harvit.utils.runtime import module_device
 
 @dataclass
 class Split:
-    """One split on the device: x [N, C, T], y [N]; ``feats`` [N, V, D] when cached; ``stats`` [N, F]."""
+    """One split on the device: x [N, C, T], y [N]; ``feats`` [N, V, D] when cached; ``stats``: the side features
+    (indexing rows gives float32 [b, F]: a tensor, or :class:`~harvit.features.rocket.SideRows`)."""
 
     name: str
     x: torch.Tensor
     y: torch.Tensor
     subjects: list[int]
     feats: torch.Tensor | None = None
-    stats: torch.Tensor | None = None
+    stats: torch.Tensor | SideRows | None = None
 
     @classmethod
     def from_windows(cls, name: str, w: Windows, device: torch.device) -> Split:

@@ -7,25 +7,33 @@ the project's way instead, on the validation subjects (no validation window is u
 candidates, only to score them), and the work is one Gram matrix in torch:
 
 1. Standardise the features on the training windows (mean and std, as ``StandardScaler``), encode
-   the labels as +-1 columns (``RidgeClassifier``'s coding) and centre them (the intercept).
+   the labels as +-1 columns (``RidgeClassifier``'s coding) and centre them (the intercept). The
+   standardised features are never formed: the Gram matrix is scaled, and ``X^T t`` and the scores are
+   taken on the raw features in row blocks (:data:`ROWS`), so memory beyond the input is the Gram.
 2. Gram matrix of the smaller side: ``X^T X`` [p, p] when there are more windows than features
    (primal), else ``X X^T`` [n, n] (dual). float32 when its side is over :data:`FLOAT64_MAX`
    (forming it is the dominant cost, O(n p min(n, p))), else float64. Features given as ``uint8``
    (MiniRocket's counts: the ridge is the same on counts as on their proportions, since each feature
    is standardised) form a primal Gram exactly in 8-bit integers (``torch._int_mm``, int32 sums:
-   5.7x faster than float32 on 2 cores), centred and scaled afterwards in float64.
+   5.7x faster than float32 on 2 cores), centred and scaled afterwards in float64; their mean and
+   std come from the same integer sums.
 3. Each penalty: a small side (<= :data:`EIGH_MAX`) is decomposed once (``eigh``) and every alpha is a
-   rescaling of the eigenvalues; a large one gets a Cholesky factorisation per alpha, walking the
+   rescaling of the eigenvalues; a large one gets a Cholesky factorisation per alpha (LAPACK's
+   ``potrf``/``potrs`` through scipy on the matrix's column-major view, no copy: 1.7 s for 9996 x 9996
+   float32 on 2 cores, against 2.7 s for ``torch.linalg.cholesky``, and 0.07 s per solve against
+   0.22 s for ``torch.cholesky_solve``), walking the
    grid from the largest penalty down and stopping once validation accuracy has fallen below its
-   best for :data:`PATIENCE` alphas in a row (or a factorisation fails: too little penalty for float32).
+   best for :data:`PATIENCE` alpha(s) in a row (or a factorisation fails: too little penalty for float32).
    Ties go to the larger penalty.
 4. ``refit=True``: the chosen alpha is fitted again on training + validation windows (standardised on
    both), the way harvit's model is refitted on all its training data after model selection; the
    primal Gram is updated with the validation windows rather than recomputed.
 
-Measured on hapt6 (11435 training windows, 9996 MiniRocket features, 1 thread, machine under load
-6-9 on 2 cores, 2026-12): Gram 34 CPU s, eigh 154 s, one Cholesky 7 s; val accuracy by alpha
-1000 / 215 / 46.4 / 10 / 2.15: 96.97 / 97.00 / 97.03 / 96.65 / 95.58 -> 46.4, the alpha that
+Measured on hapt6 (11633 training windows, 2902 validation windows, 9996 MiniRocket features, 2 quiet
+cores, 2026-12-05; docs/BENCHMARKS.md §10c): the 8-bit Gram 2.75 s, one factorisation and solve 2.0 s,
+the whole fit with its refit 10.9 s (a full ``eigh`` took 154 CPU s). Validation accuracy by alpha 1000 /
+215: 93.80 / 93.42 -> 1000. On an earlier split of the same data (11435 windows) the walk 1000 / 215 /
+46.4 / 10 / 2.15 scored 96.97 / 97.00 / 97.03 / 96.65 / 95.58: 46.4, the alpha that
 ``RidgeClassifierCV``'s leave-one-out search chose on the same windows.
 """
 
@@ -37,9 +45,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.linalg import get_lapack_funcs
 
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log
+from harvit.utils.runtime import compute_threads
 
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 10))
 """The penalties MiniRocket's authors search (their ``RidgeClassifierCV`` grid)."""
@@ -47,40 +57,103 @@ EIGH_MAX = 3000
 """Largest Gram side decomposed once with ``eigh`` for all alphas; above it, one Cholesky per alpha."""
 FLOAT64_MAX = 4096
 """Largest Gram side computed in float64; above it float32 (half the time and memory)."""
-PATIENCE = 2
-"""Alphas in a row with validation accuracy below the best before the descending search stops."""
+PATIENCE = 1
+"""Alphas in a row with validation accuracy below the best before the descending search stops (each is a
+factorisation of the Gram: 1.9 s for MiniRocket's 9996 features on 2 cores)."""
 INT_ROWS = 1 << 17
 """Rows per 8-bit product (int32 sums of 128 x 128 products stay exact up to 2^17 rows)."""
+INT_BLOCKS = 4
+"""Column blocks of the 8-bit Gram (only the upper block triangle is multiplied: 2.0 s against 2.8 s for
+hapt6's 11633 x 9996 counts on 2 cores)."""
+ROWS = 2048
+"""Rows per block where the raw features are multiplied in float (``X^T t``, the scores)."""
 
 
 def _int_products(q: torch.Tensor) -> torch.Tensor | None:
-    """``Q^T Q`` [p, p] float64 (exact) of int8 ``q`` [n, p]; None where this torch has no 8-bit product."""
+    """``Q^T Q`` [p, p] float64 (exact) of int8 ``q`` [n, p]; None where this torch has no 8-bit product.
+
+    The upper block triangle only (:data:`INT_BLOCKS` column blocks: 10 of 16 block products), mirrored.
+    """
+    p = q.shape[1]
+    edges = np.linspace(0, p, INT_BLOCKS + 1).astype(int)
+    blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
     total = None
     try:
         for part in q.split(INT_ROWS):
-            prod = torch._int_mm(part.T.contiguous(), part)
+            qt = part.T.contiguous()  # [p, n]: a block's rows are contiguous, the right factor a transposed view
+            prod = torch.empty(p, p, dtype=torch.int32)
+            for a, b in blocks:
+                prod[a:b, a:] = torch._int_mm(qt[a:b], qt[a:].T)
+            for a, b in blocks:
+                prod[b:, a:b] = prod[a:b, b:].T
             total = prod.double() if total is None else total.add_(prod)
     except (RuntimeError, AttributeError, NotImplementedError):
         return None
     return total
 
 
-def scatter(x: torch.Tensor, around: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
-    """``sum_i (x_i - around)(x_i - around)^T`` [p, p] in x's dtype, of features ``x`` [n, p] float.
+def _int_scatter(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mean [p], ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p]), both float64 and exact, of uint8 counts [n, p]
+    formed in 8-bit integers; None where this torch has no 8-bit product.
 
-    With ``counts`` (``x`` as uint8 [n, p]) it is formed exactly in 8-bit integers: with Q = counts - 128,
-    a = around - 128 and s = sum_i Q_i, it is ``Q^T Q - s a^T - a s^T + n a a^T``.
+    With Q = counts - 128 and s = sum_i Q_i: mean = 128 + s / n and the scatter is ``Q^T Q - s s^T / n``.
     """
-    if counts is not None and counts.dtype == torch.uint8 and len(counts):
-        q = (counts.to(torch.int16) - 128).to(torch.int8)
-        prod = _int_products(q)
-        if prod is not None:
-            s = q.sum(0, dtype=torch.int64).double()
-            a = around.double() - 128.0
-            prod.addr_(s, a, alpha=-1.0).addr_(a, s - len(q) * a, alpha=-1.0)  # - s a^T - a (s - n a)^T
-            return prod.to(x.dtype)
-    xc = x - around
-    return xc.T @ xc
+    q = (counts.to(torch.int16) - 128).to(torch.int8)
+    prod = _int_products(q)
+    if prod is None:
+        return None
+    s = q.sum(0, dtype=torch.int64).double()
+    return s / len(q) + 128.0, prod.addr_(s, s, alpha=-1.0 / len(q))
+
+
+def _moments(x: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean [p], ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p]) in ``dtype`` of raw features ``x`` [n, p]: exact, in
+    8-bit integers, for uint8 counts."""
+    if x.dtype == np.uint8 and len(x):
+        exact = _int_scatter(torch.from_numpy(x))
+        if exact is not None:
+            return exact[0].to(dtype), exact[1].to(dtype)
+    mean = _cross(x, torch.ones(len(x), 1, dtype=dtype))[:, 0] / max(len(x), 1)
+    c = torch.zeros(x.shape[1], x.shape[1], dtype=dtype)
+    for a in range(0, len(x), ROWS):  # in row blocks: no centred copy of all the features
+        xc = torch.as_tensor(x[a:a + ROWS], dtype=dtype) - mean
+        c.addmm_(xc.T, xc)
+    return mean, c
+
+
+def _cross(x: np.ndarray, t: torch.Tensor) -> torch.Tensor:
+    """``x^T t`` [p, k] in t's dtype, of raw features ``x`` [n, p] (float or uint8) and ``t`` [n, k], in row blocks."""
+    out = torch.zeros(x.shape[1], t.shape[1], dtype=t.dtype)
+    for a in range(0, len(x), ROWS):
+        out.addmm_(torch.as_tensor(x[a:a + ROWS], dtype=t.dtype).T, t[a:a + ROWS])
+    return out
+
+
+def _scores(x: np.ndarray, mean: torch.Tensor, scale: torch.Tensor, coef: torch.Tensor,
+            intercept: torch.Tensor) -> torch.Tensor:
+    """``((x - mean) / scale) @ coef + intercept`` [n, k] float64 of raw features ``x`` [n, p], in row blocks
+    (the standardised features are not formed)."""
+    w = coef.double() / scale.double()[:, None]
+    b = intercept.double() - mean.double() @ w
+    parts = [torch.as_tensor(x[a:a + ROWS], dtype=torch.float64) @ w + b for a in range(0, len(x), ROWS)]
+    return torch.cat(parts) if parts else torch.zeros(0, coef.shape[1], dtype=torch.float64)
+
+
+def _cholesky_solve(a: torch.Tensor, alpha: float, rhs: torch.Tensor, overwrite: bool = False) -> torch.Tensor | None:
+    """``(a + alpha I)^-1 rhs`` [p, k] of a symmetric positive semi-definite ``a`` [p, p] (C-contiguous); None
+    when the factorisation fails (too little penalty for the precision).
+
+    LAPACK's ``potrf``/``potrs`` through scipy, on ``a``'s transpose: the same symmetric matrix, column-major,
+    so nothing is copied (``overwrite``: ``a`` is factorised in place, else a copy is).
+    """
+    m = (a if overwrite else a.clone()).numpy()
+    m.flat[:: m.shape[0] + 1] += alpha
+    potrf, potrs = get_lapack_funcs(("potrf", "potrs"), (m,))
+    chol, info = potrf(m.T, lower=True, overwrite_a=True, clean=False)
+    if info != 0:
+        return None
+    sol, info = potrs(chol, np.asfortranarray(rhs.numpy()), lower=True)
+    return torch.from_numpy(np.ascontiguousarray(sol)) if info == 0 else None
 
 
 @dataclass
@@ -109,9 +182,8 @@ class RidgeModel:
     timings: dict[str, float] = field(default_factory=dict)
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
-        """Class scores [N, k] of features ``x`` [N, p]."""
-        xs = (torch.as_tensor(np.asarray(x), dtype=self.coef.dtype) - self.mean) / self.scale
-        return (xs @ self.coef + self.intercept).numpy()
+        """Class scores float64 [N, k] of raw features ``x`` [N, p] (float or uint8 counts)."""
+        return _scores(np.asarray(x), self.mean, self.scale, self.coef, self.intercept).numpy()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class index [N] of features ``x`` [N, p]."""
@@ -125,52 +197,53 @@ def _targets(y: np.ndarray, k: int, dtype: torch.dtype) -> torch.Tensor:
     return t
 
 
-def _standardise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = x.mean(0)
-    scale = x.std(0, unbiased=False)
-    return mean, torch.where(scale > 1e-12, scale, torch.ones_like(scale))
+def _safe_scale(var: torch.Tensor) -> torch.Tensor:
+    """Standard deviations of variances ``var`` [p], 1 where a feature is constant (as ``StandardScaler``)."""
+    return torch.where(var > 1e-24, var.clamp_min(0).sqrt(), torch.ones_like(var))
 
 
 class _Problem:
-    """A standardised, centred ridge problem with its Gram matrix (primal or dual), solvable per alpha."""
+    """A standardised, centred ridge problem with its Gram matrix (primal or dual), solvable per alpha.
 
-    def __init__(self, x: torch.Tensor, t: torch.Tensor, counts: torch.Tensor | None = None) -> None:
-        self.mean, self.scale = _standardise(x)
-        self.xs = (x - self.mean) / self.scale  # [n, p]
+    Args:
+        x: raw features [n, p] (float, or uint8 counts: the primal Gram and the mean in 8-bit integers).
+        t: +-1 targets [n, k] in the Gram's dtype.
+    """
+
+    def __init__(self, x: np.ndarray, t: torch.Tensor) -> None:
+        dtype = t.dtype
         self.t_mean = t.mean(0)
         self.tc = t - self.t_mean  # [n, k]
         self.primal = x.shape[0] >= x.shape[1]
         if self.primal:
-            self.gram = scatter(x, self.mean, counts).div_(self.scale[:, None]).div_(self.scale[None, :])
+            self.mean, c = _moments(x, dtype)
+            self.scale = _safe_scale(c.diagonal() / len(x))
+            self.gram = c.div_(self.scale[:, None]).div_(self.scale[None, :])
         else:
+            xf = torch.as_tensor(x, dtype=dtype)
+            self.mean = xf.mean(0)
+            self.scale = _safe_scale(xf.var(0, unbiased=False))
+            self.xs = (xf - self.mean) / self.scale  # [n, p]
             self.gram = self.xs @ self.xs.T
-        self.rhs = self.xs.T @ self.tc if self.primal else self.tc
+        self.rhs = _cross(x, self.tc) / self.scale[:, None] if self.primal else self.tc  # sum (x - m) t_c = sum x t_c
         self._eig: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def coef(self, alpha: float) -> torch.Tensor | None:
         """Weights [p, k] for ``alpha`` (None when the Cholesky factorisation fails)."""
-        n = self.gram.shape[0]
-        if n <= EIGH_MAX:
+        if self.gram.shape[0] <= EIGH_MAX:
             if self._eig is None:
                 lam, vec = torch.linalg.eigh(self.gram)
                 self._eig = lam.clamp_min(0), vec, vec.T @ self.rhs
             lam, vec, proj = self._eig
             sol = vec @ (proj / (lam + alpha)[:, None])
         else:
-            chol, info = torch.linalg.cholesky_ex(_plus_diagonal(self.gram.clone(), alpha))
-            if int(info) != 0:
+            sol = _cholesky_solve(self.gram, alpha, self.rhs)
+            if sol is None:
                 return None
-            sol = torch.cholesky_solve(self.rhs, chol)
         return sol if self.primal else self.xs.T @ sol
 
     def model(self, coef: torch.Tensor, alpha: float, val_acc: float) -> RidgeModel:
         return RidgeModel(self.mean, self.scale, coef, self.t_mean, alpha, val_acc)
-
-
-def _plus_diagonal(a: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``a + alpha * I`` in place (no identity matrix formed); returns ``a``."""
-    a.diagonal().add_(alpha)
-    return a
 
 
 def _gram_dtype(n: int, p: int) -> torch.dtype:
@@ -191,18 +264,14 @@ def fit_ridge(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
         refit: fit the chosen penalty again on training + validation windows (the returned model's
             ``val_accuracy`` stays that of the training-only fit, the one that chose it).
         name: how log lines call this fit.
-        threads: torch's threads for the Gram matrix and the factorisations (None: as set); restored after.
+        threads: torch's and the BLAS's threads for the Gram matrix and the factorisations (None: torch's
+            as set); restored after.
 
     Returns:
         :class:`RidgeModel`.
     """
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with compute_threads(threads):
         return _fit(x_train, y_train, x_val, y_val, n_classes, alphas, refit, name)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n_classes: int | None,
@@ -212,15 +281,15 @@ def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.
         raise HarvitError(f"{name}: features must be [N, p] with the same p; got {x_train.shape} and {x_val.shape}")
     if len(x_train) == 0 or len(x_val) == 0:
         raise HarvitError(f"{name}: no training or no validation windows")
+    if x_train.dtype != x_val.dtype:
+        x_train, x_val = x_train.astype(np.float32), x_val.astype(np.float32)
     k = int(n_classes or max(int(np.max(y_train)), int(np.max(y_val))) + 1)
     n, p = x_train.shape
     dtype = _gram_dtype(n + len(x_val), p)
     timings: dict[str, float] = {}
     t0 = time.process_time()
-    counts = {"train": _counts(x_train), "val": _counts(x_val)}
-    prob = _Problem(torch.as_tensor(x_train, dtype=dtype), _targets(y_train, k, dtype), counts["train"])
+    prob = _Problem(x_train, _targets(y_train, k, dtype))
     timings["gram_cpu_s"] = time.process_time() - t0
-    xv = (torch.as_tensor(x_val, dtype=dtype) - prob.mean) / prob.scale
     yv = torch.as_tensor(np.asarray(y_val), dtype=torch.long)
     t0 = time.process_time()
     best: tuple[float, float, torch.Tensor] | None = None
@@ -230,7 +299,7 @@ def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.
         coef = prob.coef(alpha)
         if coef is None:
             break
-        pred = (xv @ coef + prob.t_mean).argmax(1)
+        pred = _scores(x_val, prob.mean, prob.scale, coef, prob.t_mean).argmax(1)
         acc = float((pred == yv).double().mean())
         searched[alpha] = acc
         if best is None or acc > best[0]:
@@ -246,48 +315,43 @@ def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.
     model = prob.model(coef, alpha, val_acc)
     if refit:
         t0 = time.process_time()
-        model = _refit(prob, torch.as_tensor(x_train, dtype=dtype), torch.as_tensor(x_val, dtype=dtype),
-                       _targets(y_train, k, dtype), _targets(y_val, k, dtype), alpha, val_acc, counts["val"])
+        model = _refit(prob, x_train, x_val, _targets(y_train, k, dtype), _targets(y_val, k, dtype), alpha, val_acc)
         timings["refit_cpu_s"] = time.process_time() - t0
     model.searched, model.refit, model.val_pred = searched, refit, val_pred
     model.timings = {k: round(v, 3) for k, v in timings.items()}
     return model
 
 
-def _counts(x: np.ndarray) -> torch.Tensor | None:
-    """``x`` as a uint8 tensor when it holds counts (uint8), else None."""
-    return torch.from_numpy(np.ascontiguousarray(x)) if x.dtype == np.uint8 else None
-
-
-def _refit(prob: _Problem, x_train: torch.Tensor, x_val: torch.Tensor, t_train: torch.Tensor, t_val: torch.Tensor,
-           alpha: float, val_acc: float, val_counts: torch.Tensor | None = None) -> RidgeModel:
-    """The ridge of ``alpha`` on training + validation windows, standardised on both.
+def _refit(prob: _Problem, x_train: np.ndarray, x_val: np.ndarray, t_train: torch.Tensor, t_val: torch.Tensor,
+           alpha: float, val_acc: float) -> RidgeModel:
+    """The ridge of ``alpha`` on training + validation windows [n_t + n_v, p], standardised on both.
 
     With a primal Gram, reuses the training windows' centred Gram C_t (unscaled: ``prob.gram`` is
-    D_t C_t D_t with D_t = 1 / scale): around the joint mean m, C = C_t + n_t d d^T + V^T V with
-    d = m_t - m and V the validation windows minus m; then rescaled by the joint scale.
+    D_t C_t D_t with D_t = 1 / scale): around the joint mean m, C = C_t + n_t d d^T + C_v + n_v e e^T with
+    d = m_t - m, C_v the validation windows' scatter around their mean m_v and e = m_v - m; then rescaled
+    by the joint scale. The training Gram is consumed.
     """
     if not prob.primal:
-        joint = _Problem(torch.cat([x_train, x_val]), torch.cat([t_train, t_val]))
+        joint = _Problem(np.concatenate([x_train, x_val]), torch.cat([t_train, t_val]))
         coef = joint.coef(alpha)
         if coef is None:
             raise HarvitError(f"ridge refit: alpha {alpha:g} is not solvable on training + validation windows")
         return joint.model(coef, alpha, val_acc)
-    n_t, n_v = x_train.shape[0], x_val.shape[0]
-    mean = (n_t * prob.mean + n_v * x_val.mean(0)) / (n_t + n_v)
-    d = prob.mean - mean
-    c = prob.gram.mul(prob.scale[:, None]).mul_(prob.scale[None, :])  # C_t, centred on the training mean
-    c.addr_(d, d, alpha=n_t)
-    c += scatter(x_val, mean, val_counts)
-    var = torch.diagonal(c) / (n_t + n_v)
-    scale = torch.where(var > 1e-24, var.sqrt(), torch.ones_like(var))
+    n_t, n_v = len(x_train), len(x_val)
+    mean_v, c_v = _moments(x_val, prob.gram.dtype)
+    mean = (n_t * prob.mean + n_v * mean_v) / (n_t + n_v)
+    d, e = prob.mean - mean, mean_v - mean
+    c = prob.gram.mul_(prob.scale[:, None]).mul_(prob.scale[None, :])  # C_t, centred on the training mean
+    c.addr_(d, d, alpha=n_t).addr_(e, e, alpha=n_v).add_(c_v)
+    del c_v
+    scale = _safe_scale(torch.diagonal(c) / (n_t + n_v))
     gram = c.div_(scale[:, None]).div_(scale[None, :])
     t_mean = (t_train.sum(0) + t_val.sum(0)) / (n_t + n_v)
-    rhs = (x_train.T @ (t_train - t_mean) + x_val.T @ (t_val - t_mean)) / scale[:, None]  # sum (x - m) t_c = sum x t_c
-    chol, info = torch.linalg.cholesky_ex(_plus_diagonal(gram, alpha))
-    if int(info) != 0:
+    rhs = (_cross(x_train, t_train - t_mean) + _cross(x_val, t_val - t_mean)) / scale[:, None]
+    coef = _cholesky_solve(gram, alpha, rhs, overwrite=True)
+    if coef is None:
         raise HarvitError(f"ridge refit: alpha {alpha:g} is not solvable on training + validation windows")
-    return RidgeModel(mean, scale, torch.cholesky_solve(rhs, chol), t_mean, alpha, val_acc)
+    return RidgeModel(mean, scale, coef, t_mean, alpha, val_acc)
 
 
 def describe(model: RidgeModel) -> dict[str, Any]:

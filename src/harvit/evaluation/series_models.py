@@ -42,6 +42,7 @@ from harvit.evaluation.ridge import describe, fit_ridge, log_fit
 from harvit.features.rocket import RocketFeatures
 from harvit.features.store import rocket_counts
 from harvit.utils.logging import log
+from harvit.utils.runtime import compute_threads
 
 MINIROCKET_FEATURES = 9_996
 """MiniRocket's default number of features (aeon's 10,000 kernels: 84 kernels x dilations x biases)."""
@@ -115,8 +116,9 @@ def _ridge_head(name: str, feats: dict[str, np.ndarray], data: BaselineInputs
 def minirocket(data: BaselineInputs) -> Fitted:
     """MiniRocket (:data:`MINIROCKET_FEATURES` features, counts stored once per window set) + the fast ridge."""
     def counts() -> dict[str, np.ndarray]:
-        rocket = RocketFeatures.fit(data.xs["train"], MINIROCKET_FEATURES, seed=data.seed)
-        return {k: rocket_counts(rocket, x) for k, x in data.xs.items()}
+        with compute_threads(data.torch_threads):  # the run's torch threads (scikit-learn's fits get one)
+            rocket = RocketFeatures.fit(data.xs["train"], MINIROCKET_FEATURES, seed=data.seed, standardise=False)
+            return {k: rocket_counts(rocket, x) for k, x in data.xs.items()}
 
     total = sum(len(v) for v in data.xs.values())
     feats, cpu_t = _timed(f"MiniRocket features of {total} windows ({_shape(data.xs['train'])} to fit; stored "

@@ -23,23 +23,25 @@ from sklearn.preprocessing import StandardScaler
 from harvit.evaluation.baseline_registry import BaselineInputs, Fitted, register_baseline
 
 
-def fit_estimator(make: Callable[[], Any], data: BaselineInputs) -> Fitted:
-    """Fit ``make()`` on the training statistics, predict validation; refit a fresh one on training +
-    validation statistics when ``data.refit``; predict test."""
+def fit_estimator(make: Callable[[], Any], data: BaselineInputs, warm: bool = False) -> Fitted:
+    """Fit ``make()`` on the training statistics, predict validation; refit on training + validation
+    statistics when ``data.refit`` (a fresh estimator, or with ``warm`` the same one: a ``warm_start``
+    estimator then starts from the training-only solution); predict test."""
     f = data.statistics()
     est = make().fit(f["train"], data.ys["train"])
     val_pred = est.predict(f["val"])
     if data.refit:
-        est = make().fit(np.vstack([f["train"], f["val"]]), data.y_train_val())
+        est = (est if warm else make()).fit(np.vstack([f["train"], f["val"]]), data.y_train_val())
     return Fitted(val_pred, est.predict(f["test"]), {"refit_on_train_val": data.refit,
                                                      "n_features": int(f["train"].shape[1])})
 
 
 @register_baseline("logistic-regression", reads="statistics", tier="fast")
 def logreg(data: BaselineInputs) -> Fitted:
-    """Standardised window statistics, then logistic regression (lbfgs, up to 2000 iterations)."""
-    return fit_estimator(lambda: make_pipeline(StandardScaler(),
-                                               LogisticRegression(max_iter=2000, random_state=data.seed)), data)
+    """Standardised window statistics, then logistic regression (lbfgs, up to 2000 iterations; the refit starts
+    from the training-only weights: the same convex optimum in about half the iterations)."""
+    return fit_estimator(lambda: make_pipeline(StandardScaler(), LogisticRegression(
+        max_iter=2000, random_state=data.seed, warm_start=True)), data, warm=True)
 
 
 @register_baseline("gradient-boosted trees", reads="statistics", tier="full")

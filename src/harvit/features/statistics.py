@@ -237,10 +237,10 @@ def window_statistics_array(x: np.ndarray, channels: list[str] | None = None) ->
         channels = list(CHANNELS) if x.shape[1] == 9 else [f"ch{i}" for i in range(x.shape[1])]
     if len(channels) != x.shape[1]:
         raise HarvitError(f"window_statistics_array: {len(channels)} channel names for {x.shape[1]} channels")
-    with torch.no_grad():  # in chunks: the statistics' intermediates hold ~100 KB per window
-        return np.concatenate([window_statistics(torch.from_numpy(c.astype(np.float64)), list(channels)).float().numpy()
-                               for c in np.array_split(x, max(1, -(-len(x) // CHUNK)))]) if len(x) else \
-            np.zeros((0, n_statistics(list(channels), x.shape[-1])), np.float32)
+    if not len(x):
+        return np.zeros((0, n_statistics(list(channels), x.shape[-1])), np.float32)
+    # the numbers WindowStats computes: read from the store where a run computed them for these windows
+    return statistics_raw(x, list(channels), lambda c: window_statistics(c, list(channels))).numpy()
 
 
 class WindowStats(nn.Module):

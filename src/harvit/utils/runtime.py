@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from harvit.utils.errors import HarvitError
@@ -42,6 +43,21 @@ def setup_runtime(device: torch.device, seed: int, threads: int = 0, determinist
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cudnn.deterministic = deterministic
+
+
+@contextlib.contextmanager
+def compute_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads and as many BLAS threads (None or 0: torch's as set),
+    restoring both after. Undoes an outer ``threadpool_limits(1)`` (the baselines' default for scikit-learn),
+    which also holds torch's OpenMP pool to one thread."""
+    before = torch.get_num_threads()
+    n = threads or before
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def autocast_factory(device: torch.device, amp: bool = True, amp_dtype: str = "bf16") -> AutocastFactory:
