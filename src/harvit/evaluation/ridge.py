@@ -98,7 +98,7 @@ def _int_scatter(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | No
 
     With Q = counts - 128 and s = sum_i Q_i: mean = 128 + s / n and the scatter is ``Q^T Q - s s^T / n``.
     """
-    q = (counts.to(torch.int16) - 128).to(torch.int8)
+    q = counts.bitwise_xor(128).view(torch.int8)  # counts - 128 as int8, with no wider copy of the counts
     prod = _int_products(q)
     if prod is None:
         return None
