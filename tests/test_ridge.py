@@ -98,8 +98,9 @@ def test_counts_form_the_gram_exactly_in_8_bit_integers():
     xf = torch.from_numpy(x).double()
     around = xf.mean(0)
     exact = (xf - around).T @ (xf - around)
-    mean, gram = ridge._int_scatter(torch.from_numpy(x))
+    mean, gram, var = ridge._int_scatter(torch.from_numpy(x))
     assert torch.allclose(mean, around, rtol=1e-12) and torch.allclose(gram, exact, rtol=1e-12, atol=1e-6)
+    assert torch.allclose(var, xf.var(0, unbiased=False), rtol=1e-12)
     on_counts = fit_ridge(x, y, xv, yv, 3)
     on_floats = fit_ridge(x.astype(np.float32) / 128, y, xv.astype(np.float32) / 128, yv, 3)
     assert on_counts.alpha == on_floats.alpha and on_counts.searched == on_floats.searched
@@ -115,3 +116,31 @@ def test_the_8_bit_gram_is_exact_over_row_parts_and_column_blocks(monkeypatch, r
     got = ridge._int_products(q)
     assert got is not None and got.dtype == torch.float64
     assert torch.equal(got, q.double().T @ q.double())
+
+
+@pytest.mark.parametrize("counts", [True, False])
+def test_constant_features_are_not_blown_up_by_standardising(monkeypatch, counts):
+    """A feature that never changes (a count always 0, always the window length, or a float like 0.1 whose
+    mean rounds) keeps a scale of 1, as in StandardScaler: the ridge stays solvable at every penalty and
+    predicts as scikit-learn's. (A variance of ~1e-15 from rounding once scaled such a row by ~1e7 and no
+    penalty of the grid was solvable, on a real chest-accelerometer data set.)"""
+    monkeypatch.setattr(ridge, "EIGH_MAX", 10)  # the Cholesky path, as for MiniRocket's 9996 features
+    rng = np.random.default_rng(5)
+    y, yv = rng.integers(0, 3, 31725), rng.integers(0, 3, 2000)  # the chest set's size: s^2 / n rounds there
+    centre = rng.normal(0, 1, (3, 30))
+
+    def feats(labels):
+        x = np.clip(rng.normal(60, 25, (len(labels), 30)) + 20 * centre[labels], 0, 133)
+        x[:, 20:] = (0, 1, 7, 57, 64, 99, 127, 128, 131, 133)  # constant columns
+        return x.astype(np.uint8) if counts else x.astype(np.float32) / 1000 + np.float32(0.1)
+
+    x, xv = feats(y), feats(yv)
+    gram = ridge._Problem(x, ridge._targets(y, 3, torch.float32)).gram
+    assert gram.abs().max() <= len(x) * (1 + 1e-5)  # standardised: |G_ij| <= n (Cauchy-Schwarz)
+    alphas = (1000.0, 10.0, 0.1)
+    fit = fit_ridge(x, y, xv, yv, 3, alphas=alphas, refit=True)
+    assert set(fit.searched) <= set(alphas) and len(fit.searched) >= 1
+    ref = make_pipeline(StandardScaler(), RidgeClassifier(alpha=fit.alpha)).fit(
+        np.vstack([x, xv]).astype(np.float64), np.r_[y, yv])
+    np.testing.assert_allclose(fit.decision_function(xv), ref.decision_function(xv.astype(np.float64)),
+                               rtol=1e-4, atol=1e-3)

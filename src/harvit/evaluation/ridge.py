@@ -92,33 +92,46 @@ def _int_products(q: torch.Tensor) -> torch.Tensor | None:
     return total
 
 
-def _int_scatter(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(mean [p], ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p]), both float64 and exact, of uint8 counts [n, p]
+def _int_scatter(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(mean [p], ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p], variance [p]), float64, of uint8 counts [n, p]
     formed in 8-bit integers; None where this torch has no 8-bit product.
 
-    With Q = counts - 128 and s = sum_i Q_i: mean = 128 + s / n and the scatter is ``Q^T Q - s s^T / n``.
+    With Q = counts - 128 and s = sum_i Q_i: mean = 128 + s / n and the scatter is ``Q^T Q - s s^T / n``. Its
+    diagonal, ``(n sum_i Q_ij^2 - s_j^2) / n``, is computed from integers (exact below 2^53: up to ~700,000
+    windows), so a constant feature has a variance of exactly 0, not a rounding error that standardising
+    would blow up.
     """
     q = counts.bitwise_xor(128).view(torch.int8)  # counts - 128 as int8, with no wider copy of the counts
     prod = _int_products(q)
     if prod is None:
         return None
+    n = len(q)
     s = q.sum(0, dtype=torch.int64).double()
-    return s / len(q) + 128.0, prod.addr_(s, s, alpha=-1.0 / len(q))
+    dev = n * prod.diagonal() - s * s  # n^2 x variance, an integer
+    prod.addr_(s, s, alpha=-1.0 / n)
+    prod.diagonal().copy_(dev / n)
+    return s / n + 128.0, prod, dev / (n * n)
 
 
-def _moments(x: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean [p], ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p]) in ``dtype`` of raw features ``x`` [n, p]: exact, in
-    8-bit integers, for uint8 counts."""
+def _moments(x: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean [p] float64, ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p] in ``dtype``, variance [p] float64) of raw
+    features ``x`` [n, p]: exact, in 8-bit integers, for uint8 counts; else in row blocks (no centred copy of
+    all the features), the mean and variance in float64."""
     if x.dtype == np.uint8 and len(x):
         exact = _int_scatter(torch.from_numpy(x))
         if exact is not None:
-            return exact[0].to(dtype), exact[1].to(dtype)
-    mean = _cross(x, torch.ones(len(x), 1, dtype=dtype))[:, 0] / max(len(x), 1)
+            mean, c, var = exact
+            return mean, c.to(dtype), var
+    n = max(len(x), 1)
+    mean = _cross(x, torch.ones(len(x), 1, dtype=torch.float64))[:, 0] / n
     c = torch.zeros(x.shape[1], x.shape[1], dtype=dtype)
-    for a in range(0, len(x), ROWS):  # in row blocks: no centred copy of all the features
-        xc = torch.as_tensor(x[a:a + ROWS], dtype=dtype) - mean
+    var = torch.zeros(x.shape[1], dtype=torch.float64)
+    for a in range(0, len(x), ROWS):
+        xc = torch.as_tensor(x[a:a + ROWS], dtype=torch.float64) - mean
+        var += xc.square().sum(0)
+        xc = xc.to(dtype)
         c.addmm_(xc.T, xc)
-    return mean, c
+    return mean, c, var / n
 
 
 def _cross(x: np.ndarray, t: torch.Tensor) -> torch.Tensor:
@@ -197,9 +210,14 @@ def _targets(y: np.ndarray, k: int, dtype: torch.dtype) -> torch.Tensor:
     return t
 
 
-def _safe_scale(var: torch.Tensor) -> torch.Tensor:
-    """Standard deviations of variances ``var`` [p], 1 where a feature is constant (as ``StandardScaler``)."""
-    return torch.where(var > 1e-24, var.clamp_min(0).sqrt(), torch.ones_like(var))
+def _safe_scale(var: torch.Tensor, mean: torch.Tensor, n: int) -> torch.Tensor:
+    """Standard deviations float64 [p] of variances ``var`` [p] (float64) of ``n`` windows, 1 where a feature is
+    indistinguishable from a constant: scikit-learn's bound on the rounding of a two-pass variance,
+    ``var <= n eps var + (n |mean| eps)^2`` (``StandardScaler``). Without it a constant feature's variance
+    of ~1e-15 scales its row of the Gram by ~1e7 and no penalty is solvable."""
+    eps = torch.finfo(torch.float64).eps
+    constant = var <= n * eps * var + (n * mean.abs() * eps) ** 2
+    return torch.where(constant, torch.ones_like(var), var.clamp_min(0).sqrt())
 
 
 class _Problem:
@@ -216,16 +234,17 @@ class _Problem:
         self.tc = t - self.t_mean  # [n, k]
         self.primal = x.shape[0] >= x.shape[1]
         if self.primal:
-            self.mean, c = _moments(x, dtype)
-            self.scale = _safe_scale(c.diagonal() / len(x))
+            self.mean, c, self.var = _moments(x, dtype)
+            self.scale = _safe_scale(self.var, self.mean, len(x))
             self.gram = c.div_(self.scale[:, None]).div_(self.scale[None, :])
         else:
-            xf = torch.as_tensor(x, dtype=dtype)
-            self.mean = xf.mean(0)
-            self.scale = _safe_scale(xf.var(0, unbiased=False))
-            self.xs = (xf - self.mean) / self.scale  # [n, p]
+            xf = torch.as_tensor(x, dtype=torch.float64)
+            self.mean, self.var = xf.mean(0), xf.var(0, unbiased=False)
+            self.scale = _safe_scale(self.var, self.mean, len(x))
+            self.xs = ((xf - self.mean) / self.scale).to(dtype)  # [n, p]
             self.gram = self.xs @ self.xs.T
-        self.rhs = _cross(x, self.tc) / self.scale[:, None] if self.primal else self.tc  # sum (x - m) t_c = sum x t_c
+        # sum (x - m) t_c = sum x t_c
+        self.rhs = (_cross(x, self.tc) / self.scale[:, None]).to(dtype) if self.primal else self.tc
         self._eig: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def coef(self, alpha: float) -> torch.Tensor | None:
@@ -338,16 +357,18 @@ def _refit(prob: _Problem, x_train: np.ndarray, x_val: np.ndarray, t_train: torc
             raise HarvitError(f"ridge refit: alpha {alpha:g} is not solvable on training + validation windows")
         return joint.model(coef, alpha, val_acc)
     n_t, n_v = len(x_train), len(x_val)
-    mean_v, c_v = _moments(x_val, prob.gram.dtype)
+    mean_v, c_v, var_v = _moments(x_val, prob.gram.dtype)
     mean = (n_t * prob.mean + n_v * mean_v) / (n_t + n_v)
     d, e = prob.mean - mean, mean_v - mean
+    var = (n_t * (prob.var + d * d) + n_v * (var_v + e * e)) / (n_t + n_v)
     c = prob.gram.mul_(prob.scale[:, None]).mul_(prob.scale[None, :])  # C_t, centred on the training mean
+    d, e = d.to(c.dtype), e.to(c.dtype)
     c.addr_(d, d, alpha=n_t).addr_(e, e, alpha=n_v).add_(c_v)
     del c_v
-    scale = _safe_scale(torch.diagonal(c) / (n_t + n_v))
+    scale = _safe_scale(var, mean, n_t + n_v)
     gram = c.div_(scale[:, None]).div_(scale[None, :])
     t_mean = (t_train.sum(0) + t_val.sum(0)) / (n_t + n_v)
-    rhs = (_cross(x_train, t_train - t_mean) + _cross(x_val, t_val - t_mean)) / scale[:, None]
+    rhs = ((_cross(x_train, t_train - t_mean) + _cross(x_val, t_val - t_mean)) / scale[:, None]).to(gram.dtype)
     coef = _cholesky_solve(gram, alpha, rhs, overwrite=True)
     if coef is None:
         raise HarvitError(f"ridge refit: alpha {alpha:g} is not solvable on training + validation windows")
