@@ -263,3 +263,27 @@ def test_compute_threads_lifts_the_one_thread_limit_of_the_baselines_and_restore
         with compute_threads(2):
             assert torch.get_num_threads() == 2
         assert torch.get_num_threads() == 1
+
+
+def test_aeon_transforms_run_in_chunks_and_hydra_scaling_keeps_aeons_formula(monkeypatch):
+    """aeon's transforms see at most TRANSFORM_ROWS windows a call (Hydra holds a call's convolutions at once),
+    and the in-place Hydra scaling equals aeon's ``((sqrt(c) - mu) * (c != 0) + mu * share) / sigma``."""
+    import harvit.evaluation.series_models as sm
+
+    monkeypatch.setattr(sm, "TRANSFORM_ROWS", 7)
+    x = np.random.default_rng(0).normal(size=(30, 2, 16)).astype(np.float32)
+    seen = []
+
+    def transform(chunk):
+        seen.append(len(chunk))
+        return chunk.sum(axis=(1, 2))[:, None] * np.arange(3)
+
+    assert np.array_equal(sm._in_chunks(transform, x), transform(x)) and max(seen[:-1]) == 7
+    rng = np.random.default_rng(1)
+    train, test = (np.where(rng.random((50, 12)) < 0.4, 0, rng.integers(1, 9, (50, 12))).astype(np.float32)
+                   for _ in range(2))
+    sq = np.sqrt(np.clip(train, 0, None))
+    mu, sigma, share = sq.mean(0) + 1e-8, sq.std(0) + 1e-8, (sq != 0).mean(0)
+    for got, a in zip(sm._hydra_scale(train, test), (train, test), strict=True):
+        want = ((np.sqrt(a) - mu) * (np.sqrt(a) != 0) + mu * share) / sigma
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

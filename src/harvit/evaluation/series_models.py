@@ -52,6 +52,9 @@ HYDRA_KERNELS, HYDRA_GROUPS = 8, 64
 """Hydra's kernels per group and groups (aeon's defaults)."""
 QUANT_TREES = 100
 """Extremely randomised trees on QUANT's features (aeon's default: 200)."""
+TRANSFORM_ROWS = 2048
+"""Windows per call of aeon's transforms: Hydra convolves a whole call at once (on WISDM 2019's 43,393 windows
+of 200 samples that held 20 GB and the kernel killed the run)."""
 QUANT_MAX_FEATURES = "sqrt"
 """Features tried per split (aeon's default 0.1 of ~10k: measured on hapt6, 50 trees took 65 CPU s for 91.5%
 test; sqrt: 8 s for 91.8%, 100 trees 16 s for 92.1%)."""
@@ -85,15 +88,19 @@ def _shape(x: np.ndarray) -> str:
     return f"{x.shape[0]} windows x {x.shape[1]} channels x {x.shape[2]} samples"
 
 
+def _in_chunks(transform: Callable[[np.ndarray], Any], x: np.ndarray) -> np.ndarray:
+    """``transform`` of windows x [N, C, T] in chunks of :data:`TRANSFORM_ROWS`, as float32 [N, F]."""
+    parts = [np.asarray(transform(x[a:a + TRANSFORM_ROWS]), dtype=np.float32) for a in range(0, len(x), TRANSFORM_ROWS)]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
 def _transform_all(name: str, make: Callable[[], Any], xs: dict[str, np.ndarray],
                    y_train: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], float]:
-    """Fit a transform on ``xs["train"]`` [N, C, T] and apply it to every set; returns (features, CPU s)."""
+    """Fit a transform on ``xs["train"]`` [N, C, T] and apply it to every set in chunks (each window's features
+    are its own); returns (features, CPU s)."""
     def run() -> dict[str, np.ndarray]:
-        tr = make()
-        out = {"train": np.asarray(tr.fit_transform(xs["train"], y_train), dtype=np.float32)}
-        for k in ("val", "test"):
-            out[k] = np.asarray(tr.transform(xs[k]), dtype=np.float32)
-        return out
+        tr = make().fit(xs["train"], y_train)
+        return {k: _in_chunks(tr.transform, x) for k, x in xs.items()}
 
     total = sum(len(v) for v in xs.values())
     return _timed(f"{name} features of {total} windows ({_shape(xs['train'])} to fit)", run)
@@ -129,15 +136,23 @@ def minirocket(data: BaselineInputs) -> Fitted:
 
 def _hydra_scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """aeon's sparse scaling of Hydra's counts: sqrt of the clipped counts, standardised on the training
-    windows over the non-zero entries only, zeros kept at zero (the ridge then standardises all features)."""
-    def sq(a: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.clip(a, 0, None))
-
-    t = sq(train)
+    windows over the non-zero entries only, zeros kept at zero (the ridge then standardises all features).
+    One float32 copy per array (in place after the square root)."""
+    t = np.sqrt(np.clip(train, 0, None))
     mask = (t != 0).mean(0)
     mu = t.mean(0) + 1e-8
     sigma = t.std(0) + 1e-8
-    return [((sq(a) - mu) * (sq(a) != 0) + mu * mask) / sigma for a in (train, *others)]
+    del t
+    out = []
+    for a in (train, *others):
+        s = np.sqrt(np.clip(a, 0, None)).astype(np.float32, copy=False)
+        nonzero = s != 0
+        s -= mu
+        s *= nonzero
+        s += mu * mask
+        s /= sigma
+        out.append(s)
+    return out
 
 
 @register_baseline("MultiRocket-Hydra", reads="series", tier="full", needs="aeon")
