@@ -25,13 +25,15 @@ from harvit.evaluation.baseline_registry import BaselineInputs, Fitted, register
 
 def fit_estimator(make: Callable[[], Any], data: BaselineInputs, warm: bool = False) -> Fitted:
     """Fit ``make()`` on the training statistics, predict validation; refit on training + validation
-    statistics when ``data.refit`` (a fresh estimator, or with ``warm`` the same one: a ``warm_start``
-    estimator then starts from the training-only solution); predict test."""
+    statistics when ``data.refit`` (a fresh estimator, or with ``warm`` the same one where the classes are the
+    same: a ``warm_start`` estimator then starts from the training-only solution); predict test."""
     f = data.statistics()
     est = make().fit(f["train"], data.ys["train"])
     val_pred = est.predict(f["val"])
     if data.refit:
-        est = (est if warm else make()).fit(np.vstack([f["train"], f["val"]]), data.y_train_val())
+        # warm only over the same classes (a class that only validation subjects hold changes the weights' shape)
+        same = warm and np.array_equal(np.unique(data.ys["train"]), np.unique(data.y_train_val()))
+        est = (est if same else make()).fit(np.vstack([f["train"], f["val"]]), data.y_train_val())
     return Fitted(val_pred, est.predict(f["test"]), {"refit_on_train_val": data.refit,
                                                      "n_features": int(f["train"].shape[1])})
 
