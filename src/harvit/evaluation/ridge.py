@@ -220,6 +220,13 @@ def _safe_scale(var: torch.Tensor, mean: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(constant, torch.ones_like(var), var.clamp_min(0).sqrt())
 
 
+def _rescale(a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """``diag(d) a diag(d)`` in place, in a's dtype (``d`` [p] cast first: an in-place product with a float64
+    vector costs ~1 s on a 9996 x 9996 float32 matrix, 30x the float32 one); returns ``a``."""
+    d = d.to(a.dtype)
+    return a.mul_(d[:, None]).mul_(d[None, :])
+
+
 class _Problem:
     """A standardised, centred ridge problem with its Gram matrix (primal or dual), solvable per alpha.
 
@@ -236,7 +243,7 @@ class _Problem:
         if self.primal:
             self.mean, c, self.var = _moments(x, dtype)
             self.scale = _safe_scale(self.var, self.mean, len(x))
-            self.gram = c.div_(self.scale[:, None]).div_(self.scale[None, :])
+            self.gram = _rescale(c, 1.0 / self.scale)
         else:
             xf = torch.as_tensor(x, dtype=torch.float64)
             self.mean, self.var = xf.mean(0), xf.var(0, unbiased=False)
@@ -361,12 +368,12 @@ def _refit(prob: _Problem, x_train: np.ndarray, x_val: np.ndarray, t_train: torc
     mean = (n_t * prob.mean + n_v * mean_v) / (n_t + n_v)
     d, e = prob.mean - mean, mean_v - mean
     var = (n_t * (prob.var + d * d) + n_v * (var_v + e * e)) / (n_t + n_v)
-    c = prob.gram.mul_(prob.scale[:, None]).mul_(prob.scale[None, :])  # C_t, centred on the training mean
+    c = _rescale(prob.gram, prob.scale)  # C_t, centred on the training mean
     d, e = d.to(c.dtype), e.to(c.dtype)
     c.addr_(d, d, alpha=n_t).addr_(e, e, alpha=n_v).add_(c_v)
     del c_v
     scale = _safe_scale(var, mean, n_t + n_v)
-    gram = c.div_(scale[:, None]).div_(scale[None, :])
+    gram = _rescale(c, 1.0 / scale)
     t_mean = (t_train.sum(0) + t_val.sum(0)) / (n_t + n_v)
     rhs = ((_cross(x_train, t_train - t_mean) + _cross(x_val, t_val - t_mean)) / scale[:, None]).to(gram.dtype)
     coef = _cholesky_solve(gram, alpha, rhs, overwrite=True)
