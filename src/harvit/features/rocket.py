@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harvit.features.store import rocket_counts
+from harvit.features.store import rocket_counts, rocket_raw
 from harvit.utils.errors import HarvitError
 
 __all__ = ["KERNEL_TAPS", "RocketFeatures", "SideFeatures", "SideRows", "rocket_dilations"]
@@ -266,8 +266,7 @@ class RocketFeatures(nn.Module):
         sample = np.sort(rng.permutation(n)[:STANDARDISE_WINDOWS])
         # Every training window's features are needed for training anyway: computed once here and
         # stored (features.store), the standardisation reads its sample's rows of them.
-        counts = rocket_counts(module, x_train)[sample]
-        module.set_standardisation(torch.from_numpy(counts.astype(np.float32)) / module.count_lengths(t))
+        module.set_standardisation(rocket_raw(module, x_train, rows=sample))
         return module
 
     def fit_standardisation(self, x_train: np.ndarray | torch.Tensor) -> None:

@@ -117,12 +117,16 @@ def _compute(label: str, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Ten
     return out
 
 
-def rocket_raw(rocket: torch.nn.Module, x: np.ndarray | torch.Tensor, store: bool = True) -> torch.Tensor:
-    """Raw PPV float32 [N, F] of windows [N, C, T] through a fitted ``RocketFeatures`` (CPU tensor).
+def rocket_raw(rocket: torch.nn.Module, x: np.ndarray | torch.Tensor, store: bool = True,
+               rows: np.ndarray | None = None) -> torch.Tensor:
+    """Raw PPV float32 [N, F] of windows [N, C, T] through a fitted ``RocketFeatures`` (CPU tensor); with
+    ``rows`` (int [M]) only those windows' [M, F], converted from the counts of all (which stay uint8).
 
     Equal to ``rocket.raw_features(x)``: :func:`rocket_counts` over each feature's length.
     """
     counts = rocket_counts(rocket, x, store)
+    if rows is not None:
+        counts = counts[rows]
     return torch.from_numpy(counts.astype(np.float32)) / rocket.count_lengths(int(torch.as_tensor(x).shape[-1]))
 
 
