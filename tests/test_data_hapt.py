@@ -176,6 +176,17 @@ def test_fake_zip_windows(tmp_path):
     assert (len(six.train), len(six.test)) == (6, 5) and six.train.classes == LABELS[:6]
 
 
+def test_preparing_lines_name_the_windowing(tmp_path, monkeypatch, caplog):
+    """One run may prepare HAPT under two strides (test windows at 64, training at 32): the log tells them apart."""
+    monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path / "cache"))
+    data_dir = _fake_dir(tmp_path)
+    with caplog.at_level("INFO", logger="harvit"):
+        load_dataset("hapt12", data_dir)
+        load_dataset("hapt12", data_dir, params=Preprocessing(stride=32))
+    assert "preparing hapt12 windows, 128 samples at stride 64" in caplog.text
+    assert "prepared hapt12 windows, 128 samples at stride 32: " in caplog.text
+
+
 def test_unpacked_folder_and_official_zip_layouts_equal_the_zip(tmp_path):
     files = _fake_files()
     ref = load_dataset("hapt12", _fake_dir(tmp_path / "a"))

@@ -95,8 +95,12 @@ def load_saved_dataset(path: Path) -> Dataset:
         return Dataset(str(z["name"]), splits["train"], splits["test"], [str(n) for n in notes])
 
 
-def cached_dataset(name: str, key: str, build: Callable[[], Dataset], use_cache: bool = True) -> Dataset:
+def cached_dataset(name: str, key: str, build: Callable[[], Dataset], use_cache: bool = True,
+                   detail: str = "") -> Dataset:
     """Return the prepared data set under ``key`` from the cache, or ``build()`` it and save it.
+
+    ``detail`` (e.g. "128 samples at stride 64") tells the log's lines apart where one run prepares
+    the same data set under two keys.
 
     A cache file that cannot be read (corrupt, truncated, old layout) is ignored and rebuilt.
     A cache folder that cannot be written only logs a warning.
@@ -110,10 +114,11 @@ def cached_dataset(name: str, key: str, build: Callable[[], Dataset], use_cache:
             return ds
         except Exception as e:  # any unreadable cache file is simply rebuilt
             log.warning("ignoring unreadable cache file %s (%s); rebuilding", path, e)
-    log.info("preparing %s windows (once; later runs read them from %s)", name, path.parent)
+    what = f"{name} windows, {detail}" if detail else f"{name} windows"
+    log.info("preparing %s (once; later runs read them from %s)", what, path.parent)
     t0 = time.perf_counter()
     ds = build()
-    log.info("prepared %s: %d train / %d test windows in %.1f s", name, len(ds.train), len(ds.test),
+    log.info("prepared %s: %d train / %d test in %.1f s", what, len(ds.train), len(ds.test),
              time.perf_counter() - t0)
     if use_cache:
         try:

@@ -63,7 +63,8 @@ def _cached_hapt(name: str, data_dir: Path, nan_policy: str, params: Preprocessi
     key = cache_key(
         dataset=name, source=fingerprint, params=params.as_dict(), nan_policy=nan_policy, rate_hz=RATE_HZ
     )
-    ds = cached_dataset(name, key, lambda: build(path), use_cache)
+    detail = f"{params.window} samples at stride {params.stride}"
+    ds = cached_dataset(name, key, lambda: build(path), use_cache, detail)
     for w in (ds.train, ds.test):
         w.meta["cache_key"] = key
     return ds

@@ -131,7 +131,8 @@ def load_own(
             return _npz_dataset(name, path, options)
         return _ts_dataset(name, files, options)
 
-    ds = cached_dataset(f"own-{name}", key, build, use_cache)
+    detail = f"training stride {stride}" if stride is not None else ""
+    ds = cached_dataset(f"own-{name}", key, build, use_cache, detail)
     for w in (ds.train, ds.test):
         w.meta["cache_key"] = key
     for note in ds.notes:
