@@ -109,13 +109,16 @@ def test_counts_form_the_gram_exactly_in_8_bit_integers():
 
 @pytest.mark.parametrize("rows, blocks", [(64, 3), (1 << 17, 1), (1 << 17, 7)])
 def test_the_8_bit_gram_is_exact_over_row_parts_and_column_blocks(monkeypatch, rows, blocks):
-    """The upper block triangle mirrored, and int32 sums per part of rows added in float64: Q^T Q exactly."""
+    """The upper block triangle mirrored, and int32 sums per part of rows added in float64: Q^T Q exactly, and
+    Q's column sums, for Q = counts - 128 (the sums in blocks of ROWS rows)."""
     monkeypatch.setattr(ridge, "INT_ROWS", rows)
     monkeypatch.setattr(ridge, "INT_BLOCKS", blocks)
-    q = torch.from_numpy(np.random.default_rng(3).integers(-128, 128, (200, 41), dtype=np.int8))
-    got = ridge._int_products(q)
-    assert got is not None and got.dtype == torch.float64
-    assert torch.equal(got, q.double().T @ q.double())
+    monkeypatch.setattr(ridge, "ROWS", 16)
+    counts = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (200, 41), dtype=np.uint8))
+    q = counts.double() - 128
+    got = ridge._int_products(counts)
+    assert got is not None and got[0].dtype == torch.float64
+    assert torch.equal(got[0], q.T @ q) and torch.equal(got[1], q.sum(0))
 
 
 @pytest.mark.parametrize("counts", [True, False])

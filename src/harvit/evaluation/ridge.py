@@ -69,27 +69,36 @@ ROWS = 2048
 """Rows per block where the raw features are multiplied in float (``X^T t``, the scores)."""
 
 
-def _int_products(q: torch.Tensor) -> torch.Tensor | None:
-    """``Q^T Q`` [p, p] float64 (exact) of int8 ``q`` [n, p]; None where this torch has no 8-bit product.
+def _int_products(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(``Q^T Q`` [p, p], ``sum_i Q_i`` [p]), float64 and exact, of Q = ``counts`` - 128 for uint8 ``counts`` [n, p];
+    None where this torch has no 8-bit product.
 
-    The upper block triangle only (:data:`INT_BLOCKS` column blocks: 10 of 16 block products), mirrored.
+    Q is formed a part of :data:`INT_ROWS` rows at a time, already transposed ([p, rows] int8: the only copy
+    of the counts), and its sums a block of :data:`ROWS` rows at a time (an int64 sum of the whole [n, p]
+    would first widen it eightfold: 10 GB for 127k windows). The product is the upper block triangle only
+    (:data:`INT_BLOCKS` column blocks: 10 of 16 block products), mirrored.
     """
-    p = q.shape[1]
+    n, p = counts.shape
     edges = np.linspace(0, p, INT_BLOCKS + 1).astype(int)
     blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-    total = None
+    total, sums = None, torch.zeros(p, dtype=torch.int64)
     try:
-        for part in q.split(INT_ROWS):
-            qt = part.T.contiguous()  # [p, n]: a block's rows are contiguous, the right factor a transposed view
+        for part in counts.split(INT_ROWS):
+            qt = torch.empty(p, len(part), dtype=torch.uint8)
+            torch.bitwise_xor(part.T, 128, out=qt)  # counts - 128 as int8 bits, a block's rows contiguous
+            qt = qt.view(torch.int8)
+            for a in range(0, qt.shape[1], ROWS):
+                sums += qt[:, a:a + ROWS].sum(1, dtype=torch.int64)
             prod = torch.empty(p, p, dtype=torch.int32)
             for a, b in blocks:
                 prod[a:b, a:] = torch._int_mm(qt[a:b], qt[a:].T)
             for a, b in blocks:
                 prod[b:, a:b] = prod[a:b, b:].T
             total = prod.double() if total is None else total.add_(prod)
+            del qt
     except (RuntimeError, AttributeError, NotImplementedError):
         return None
-    return total
+    return total, sums.double()
 
 
 def _int_scatter(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
@@ -99,14 +108,13 @@ def _int_scatter(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     With Q = counts - 128 and s = sum_i Q_i: mean = 128 + s / n and the scatter is ``Q^T Q - s s^T / n``. Its
     diagonal, ``(n sum_i Q_ij^2 - s_j^2) / n``, is computed from integers (exact below 2^53: up to ~700,000
     windows), so a constant feature has a variance of exactly 0, not a rounding error that standardising
-    would blow up.
+    would blow up. Memory beyond the counts: one int8 copy of :data:`INT_ROWS` rows and three [p, p] matrices.
     """
-    q = counts.bitwise_xor(128).view(torch.int8)  # counts - 128 as int8, with no wider copy of the counts
-    prod = _int_products(q)
-    if prod is None:
+    products = _int_products(counts)
+    if products is None:
         return None
-    n = len(q)
-    s = q.sum(0, dtype=torch.int64).double()
+    prod, s = products
+    n = len(counts)
     dev = n * prod.diagonal() - s * s  # n^2 x variance, an integer
     prod.addr_(s, s, alpha=-1.0 / n)
     prod.diagonal().copy_(dev / n)
