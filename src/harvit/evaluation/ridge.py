@@ -78,7 +78,7 @@ def _int_products(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | N
     would first widen it eightfold: 10 GB for 127k windows). The product is the upper block triangle only
     (:data:`INT_BLOCKS` column blocks: 10 of 16 block products), mirrored.
     """
-    n, p = counts.shape
+    p = counts.shape[1]
     edges = np.linspace(0, p, INT_BLOCKS + 1).astype(int)
     blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
     total, sums = None, torch.zeros(p, dtype=torch.int64)
