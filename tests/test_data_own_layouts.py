@@ -74,6 +74,26 @@ def test_wisdm_layout_loads_with_no_flag(tmp_path: Path, caplog: pytest.LogCaptu
     assert ds.train.meta["load_stats"]["pieces"] == 16 and ds.train.meta["load_stats"]["time_units"] == ["ns"]
 
 
+def test_a_folder_of_files_is_summarised_once_in_the_log(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """WISDM 2019's layout, one file per person with the activities appended: what each file's time shows is
+    said once for the folder, the counts summed, not three lines a file."""
+    folder = tmp_path / "accel"
+    folder.mkdir()
+    users = (7, 12, 20)
+    for user in users:
+        (folder / f"data_{user}_accel_watch.txt").write_text("\n".join(wisdm_lines(users=(user,))) + "\n")
+    caplog.set_level("INFO", logger="harvit.data")
+    load_dataset(str(folder))
+    text = caplog.text
+    assert text.count("time column 'time' is in ns") == 1
+    assert f"{len(users)} files (" in text
+    # each file: 4 sessions on their own clocks (a clock that starts later is a gap, one that starts earlier a
+    # step back): 1 recording in 4 pieces a file
+    assert text.count("time steps back") <= 1
+    assert f"{len(users)} recording(s) split into {4 * len(users)} pieces" in text
+    assert not any(f"data_{u}_accel_watch.txt: time" in text for u in users)
+
+
 def test_wisdm_layout_trains(tmp_path: Path):
     path = write_wisdm(tmp_path / "wisdm.txt", wisdm_lines(users=(33, 7, 12, 20, 21), seconds=8.0))
     run = tmp_path / "runs"

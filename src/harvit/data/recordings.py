@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harvit.config.fields import split_list
+from harvit.data.file_notes import FileNotes
 from harvit.data.options import OwnOptions
 from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, run_window_starts
 from harvit.data.signals import apply_nan_policy, prepare_channels
@@ -107,6 +108,7 @@ def read_tables(files: list[Path], opts: OwnOptions, require_label: bool = True,
     raw_subjects: list[object] = []
     first_columns: list[str] = []
     source = "column"
+    notes = FileNotes()  # what each file's time showed, said once for all of them after the loop
     for path in files:
         frame = read_table(path, header)
         where = str(path)
@@ -126,7 +128,7 @@ def read_tables(files: list[Path], opts: OwnOptions, require_label: bool = True,
                 f"{where} has columns {', '.join(found)}; expected those of {files[0]}: {', '.join(first_columns)}"
             )
         given = None if source in ("column", "none") else file_subject(path, source, files, root)
-        pieces = list(_file_pieces(frame, data.columns, where, opts, data.time_units, source, given))
+        pieces = list(_file_pieces(frame, data.columns, where, opts, data.time_units, source, given, notes))
         for piece, labels, subject in pieces:
             data.pieces.append(piece)
             raw_labels.append((piece, labels))
@@ -136,6 +138,7 @@ def read_tables(files: list[Path], opts: OwnOptions, require_label: bool = True,
             data.file_rates[where] = rate
         del frame
     assert data is not None
+    notes.log()
     data.subject_source = source
     data.classes = _class_names([lab for _, lab in raw_labels])
     lookup = {name: k for k, name in enumerate(data.classes)}
@@ -158,10 +161,11 @@ def _numeric_channels(frame: pd.DataFrame, cols: Columns, where: str) -> Columns
 
 
 def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOptions, time_units: dict[str, str],
-                 source: str, given_subject: str | None):
+                 source: str, given_subject: str | None, notes: FileNotes):
     """Yield ``(piece, its label values, its subject value)`` for the gap-free pieces of one file; the time
     column's unit goes into ``time_units[where]``. ``source`` is where subjects come from (column, folder,
-    file or none); ``given_subject`` the file's subject when not from the column."""
+    file or none); ``given_subject`` the file's subject when not from the column; what the time showed goes
+    into ``notes``."""
     if cols.label is None:  # prediction on a table without labels
         codes, label_values = np.full(len(frame), UNLABELLED, dtype=np.int64), np.array([], dtype=object)
     else:
@@ -175,7 +179,7 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
     x = numeric_columns(frame, cols.channels, where)
     t = None
     if cols.time:
-        t, time_units[where] = seconds(frame[cols.time], cols.time, where, opts.time_unit)
+        t, time_units[where] = seconds(frame[cols.time], cols.time, where, opts.time_unit, notes)
     if t is None and not opts.rate:
         raise HarvitError(f"{where}: no time column (looked for time, timestamp, time_s, t; --time-column names "
                           "one); pass --rate HZ to give the sampling rate")
@@ -184,7 +188,7 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
     order = np.arange(len(key)) if contiguous else np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
     groups = [rows for rows in np.split(order, bounds) if rows.size]
-    out, spans_seen, backs = [], [], 0
+    out, spans_seen, backs, repeats = [], [], 0, 0
     for rows in groups:
         subject = subj_values[subj_codes[rows[0]]] if source == "column" else given_subject
         seg_t = None if t is None else t[rows]
@@ -193,8 +197,7 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
             step = np.diff(seg_t)
             backs += int((step < 0).sum())
             keep[1:] = step != 0
-            if not keep.all():
-                log.info("%s: %d rows repeat the previous time; kept the first of each", where, int((~keep).sum()))
+            repeats += int((~keep).sum())
         rows, seg_t = rows[keep], (None if seg_t is None else seg_t[keep])
         spans = gap_pieces(seg_t) if seg_t is not None else [(0, rows.size)]
         if seg_t is not None:
@@ -206,11 +209,13 @@ def _file_pieces(frame: pd.DataFrame, cols: Columns, where: str, opts: OwnOption
             out.append((Piece(where, NO_SUBJECT, x[piece_rows], codes[piece_rows],
                               None if seg_t is None else seg_t[a:b]), list(label_values), subject))
     if t is not None:
+        if repeats:
+            notes.add(where, "{} rows repeat the previous time; kept the first of each", repeats)
         if backs:
-            log.info("%s: time steps back %d time(s) within a recording; each starts a new piece", where, backs)
+            notes.add(where, "time steps back {} time(s) within a recording; each starts a new piece", backs)
         if len(spans_seen) > len(groups):
-            log.info("%s: %d recording(s) split into %d pieces at gaps > 1 s or steps back", where, len(groups),
-                     len(spans_seen))
+            notes.add(where, "{} recording(s) split into {} pieces at gaps > 1 s or steps back", len(groups),
+                      len(spans_seen))
         steps = np.concatenate([np.diff(p.t) for p, _, _ in out if p.t is not None and len(p.t) > 1] or [[]])
         rate = 1.0 / float(np.median(steps)) if steps.size else 0.0
         check_pieces(spans_seen, len(groups), where, str(cols.time), time_units[where], rate)

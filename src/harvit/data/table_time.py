@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from harvit.data.file_notes import FileNotes
 from harvit.data.tables import numeric_column
 from harvit.data.timebase import MAX_GAP_S, UNITS, detect_unit, round_rate
 from harvit.utils.errors import HarvitError
@@ -24,14 +25,24 @@ RATE_TOLERANCE = 0.05
 """Files whose rates differ by more than this fraction are not one data set."""
 
 
-def seconds(values: pd.Series, name: str, where: str, unit: str = "auto") -> tuple[np.ndarray, str]:
-    """(float64 [rows] seconds relative to the first value, the unit used) of a time column; unit stated in the log.
+def _note(notes: FileNotes | None, where: str, text: str) -> None:
+    if notes is None:
+        log.info("%s: %s", where, text)
+    else:
+        notes.add(where, text)
+
+
+def seconds(values: pd.Series, name: str, where: str, unit: str = "auto", notes: FileNotes | None = None
+            ) -> tuple[np.ndarray, str]:
+    """(float64 [rows] seconds relative to the first value, the unit used) of a time column; unit stated in the log
+    (through ``notes``, once for a folder of files, where given).
 
     Args:
         values: the column (numbers, or ISO datetimes as text or datetimes).
         name: its name (a suffix such as ``_ms`` names the unit).
         where: the file, for messages.
         unit: ``--time-unit`` (``auto``: detected).
+        notes: where the file's notes are gathered (None: logged at once).
     """
     if not pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
@@ -42,7 +53,7 @@ def seconds(values: pd.Series, name: str, where: str, unit: str = "auto") -> tup
             raise HarvitError(f"{where} row {int(np.argmax(values.isna().to_numpy())) + 1} column {name!r}: "
                               "empty time; expected a time on every row")
         ns = values.to_numpy().astype("datetime64[ns]").astype(np.int64)
-        log.info("%s: time column %r holds ISO datetimes", where, name)
+        _note(notes, where, f"time column {name!r} holds ISO datetimes")
         return (ns - ns[0]).astype(np.float64) * 1e-9, "ISO datetime"
     raw = numeric_column(values, name, where)
     if np.isnan(raw).any():
@@ -50,7 +61,7 @@ def seconds(values: pd.Series, name: str, where: str, unit: str = "auto") -> tup
                           "expected a time on every row")
     if unit == "auto":
         unit = detect_unit(name, raw)
-        log.info("%s: time column %r is in %s", where, name, unit)
+        _note(notes, where, f"time column {name!r} is in {unit}")
     if pd.api.types.is_integer_dtype(values.dtype):
         ints = values.to_numpy(dtype=np.int64)
         return (ints - ints[0]).astype(np.float64) * UNITS[unit], unit
