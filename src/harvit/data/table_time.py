@@ -8,8 +8,6 @@ than :data:`harvit.data.timebase.MAX_GAP_S` (what a wrong unit does: every step 
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 
@@ -18,31 +16,21 @@ from harvit.data.tables import numeric_column
 from harvit.data.timebase import MAX_GAP_S, UNITS, detect_unit, round_rate
 from harvit.utils.errors import HarvitError
 
-log = logging.getLogger(__name__)
-
 MAX_PIECES_PER_RECORDING = 10
 RATE_TOLERANCE = 0.05
 """Files whose rates differ by more than this fraction are not one data set."""
 
 
-def _note(notes: FileNotes | None, where: str, text: str) -> None:
-    if notes is None:
-        log.info("%s: %s", where, text)
-    else:
-        notes.add(where, text)
-
-
-def seconds(values: pd.Series, name: str, where: str, unit: str = "auto", notes: FileNotes | None = None
-            ) -> tuple[np.ndarray, str]:
-    """(float64 [rows] seconds relative to the first value, the unit used) of a time column; unit stated in the log
-    (through ``notes``, once for a folder of files, where given).
+def seconds(values: pd.Series, name: str, where: str, unit: str, notes: FileNotes) -> tuple[np.ndarray, str]:
+    """(float64 [rows] seconds relative to the first value, the unit used) of a time column; the unit goes into
+    ``notes`` (logged once for a folder of files).
 
     Args:
         values: the column (numbers, or ISO datetimes as text or datetimes).
         name: its name (a suffix such as ``_ms`` names the unit).
         where: the file, for messages.
         unit: ``--time-unit`` (``auto``: detected).
-        notes: where the file's notes are gathered (None: logged at once).
+        notes: where the file's notes are gathered.
     """
     if not pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
@@ -53,7 +41,7 @@ def seconds(values: pd.Series, name: str, where: str, unit: str = "auto", notes:
             raise HarvitError(f"{where} row {int(np.argmax(values.isna().to_numpy())) + 1} column {name!r}: "
                               "empty time; expected a time on every row")
         ns = values.to_numpy().astype("datetime64[ns]").astype(np.int64)
-        _note(notes, where, f"time column {name!r} holds ISO datetimes")
+        notes.add(where, f"time column {name!r} holds ISO datetimes")
         return (ns - ns[0]).astype(np.float64) * 1e-9, "ISO datetime"
     raw = numeric_column(values, name, where)
     if np.isnan(raw).any():
@@ -61,7 +49,7 @@ def seconds(values: pd.Series, name: str, where: str, unit: str = "auto", notes:
                           "expected a time on every row")
     if unit == "auto":
         unit = detect_unit(name, raw)
-        _note(notes, where, f"time column {name!r} is in {unit}")
+        notes.add(where, f"time column {name!r} is in {unit}")
     if pd.api.types.is_integer_dtype(values.dtype):
         ints = values.to_numpy(dtype=np.int64)
         return (ints - ints[0]).astype(np.float64) * UNITS[unit], unit
