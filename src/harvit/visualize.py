@@ -1,4 +1,4 @@
-"""The visualisation API in one module, as the reference design imports it::
+"""The visualisation API in one module::
 
     from harvit.visualize import (plot_training_history, plot_confusion_matrix,
                                   generate_classification_report, create_training_report)

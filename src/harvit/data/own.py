@@ -9,8 +9,8 @@ Test split: a file's own split is kept (``.ts``; ``.npz`` with ``split``); else 
 a seeded draw of ``--test-fraction`` of the subjects; data without subjects are split by window,
 stratified by class, with a warning in the log and in :attr:`Dataset.notes`.
 
-Prepared windows are cached under a key of every file's name, size and SHA-256 (hashed in full: ~1-2 s
-per GB) and every option.
+Prepared windows are cached under a key of every file's name, size and SHA-256 (each file hashed in full)
+and every option.
 """
 
 from __future__ import annotations

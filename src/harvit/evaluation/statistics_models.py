@@ -1,8 +1,8 @@
 """Baselines on the window statistics (scikit-learn only: always available).
 
 * ``logreg``: StandardScaler + logistic regression (fast tier);
-* ``gbt``: gradient-boosted trees, scikit-learn's ``HistGradientBoostingClassifier`` (full tier: 40 CPU s
-  on hapt6 against logistic regression's 3).
+* ``gbt``: gradient-boosted trees, scikit-learn's ``HistGradientBoostingClassifier`` (full tier: an
+  order of magnitude slower than logistic regression; timings in docs/BENCHMARKS.md).
 
 Both read :meth:`~harvit.evaluation.baseline_registry.BaselineInputs.statistics` ([N, F] per split,
 computed once), are fitted on the training windows, predict the validation windows, and with ``refit``

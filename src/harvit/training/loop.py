@@ -189,7 +189,7 @@ def refit_run(sel: Run) -> Run:
     summary = selection_summary(sel)
     sel.dist.on_main(copy_file, sel.run_dir / "best.pt", sel.run_dir / "selected.pt")
     for split in sel.splits.values():  # the refit computes its own side features: free the selection's first
-        split.stats = None  # (on WISDM 2019's 127k training windows: 1.3 GB of counts, 6 GB as float features)
+        split.stats = None  # counts held in memory: [N, F] per split
     with sel.dist.agreed():
         run = build_run(sel.cfg, sel.dataset, sel.dist, selection=summary)
     if sel.use_feature_cache and run.use_feature_cache and sel.splits["train"].feats is not None:
