@@ -31,22 +31,24 @@ from harvit.config import Config
 from harvit.data import Dataset, Windows
 from harvit.evaluation.inference import evaluate_split
 from harvit.evaluation.metrics import METRICS, classification_metrics, metric_record, per_subject_metrics
-from harvit.models import checkpoint as ck
+from harvit.models import checkpoint
 from harvit.models.encoder import describe_encoder
 from harvit.training.feature_cache import build_feature_cache
 from harvit.training.interrupts import Interrupted, StopFlag
 from harvit.training.optim import epoch_order
+from harvit.training.results import RESULTS_FILE, RefitPhase, SplitCounts, TrainingResults
 from harvit.training.run import Run, build_run
+from harvit.training.smoother import fit_run_smoother
 from harvit.training.step import train_step
 from harvit.training.tracking import Tracker, resume_hint
-from harvit.utils.atomic import write_bytes, write_json
+from harvit.utils.atomic import write_bytes
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log, progress_bar
 from harvit.utils.runtime import count_parameters
 
 
-def train(cfg: Config, dataset: Dataset | None = None) -> dict[str, Any]:
-    """Train a model with ``cfg`` (or continue it with ``cfg.resume``); returns ``training_results``.
+def train(cfg: Config, dataset: Dataset | None = None) -> TrainingResults:
+    """Train a model with ``cfg`` (or continue it with ``cfg.resume``); returns its :class:`TrainingResults`.
 
     A given ``dataset`` is used as it is: ``cfg.dataset``, ``data_dir`` and ``train_stride`` then only
     label the run (load it with :func:`harvit.data.load_dataset` and the same ``train_stride``).
@@ -61,13 +63,15 @@ def train(cfg: Config, dataset: Dataset | None = None) -> dict[str, Any]:
         dist.close()
 
 
-def fit(run: Run) -> dict[str, Any]:
+def fit(run: Run) -> TrainingResults:
     """Train (or continue) the run, refit it on training + validation windows (``--refit``), then test the
-    final model once. Returns the results dict.
+    final model once. Returns its results (also written to ``training_results.json``).
 
     The selection phase and the refit are two calls of :func:`run_epochs`, the same loop on other splits.
     """
     run_epochs(run)
+    if run.state.phase == "select":  # smoother.json: the selected model's validation errors + training transitions
+        fit_run_smoother(run)
     if run.state.phase == "select" and run.cfg.refit:
         run = refit_run(run)
         run_epochs(run)
@@ -76,87 +80,87 @@ def fit(run: Run) -> dict[str, Any]:
 
 def run_epochs(run: Run) -> None:
     """The loop: the phase's epochs, each validated (selection) or not (refit), checkpointed and logged."""
-    cfg, st, model, dist = run.cfg, run.state, run.model, run.dist
+    cfg, state, model, dist = run.cfg, run.state, run.model, run.dist
     run.distribute()  # under torchrun: rank 0's weights on every rank, model.net in DDP
     dist.on_main(prepare_run_dir, run)
-    if run.use_feature_cache and not st.finished:
+    if run.use_feature_cache and not state.finished:
         log("feature cache: on (frozen encoder, no augmentation): the encoder runs once per view")
         run.cache_s += build_feature_cache(run, only_missing=True)
-    tracker, stop = Tracker(cfg, run.run_dir, st.epoch, writes=dist.is_main, phase=st.phase), StopFlag()
+    tracker, stop = Tracker(cfg, run.run_dir, state.epoch, writes=dist.is_main, phase=state.phase), StopFlag()
     stop.install()
     try:
-        while not st.finished and st.epoch < run.epochs:
+        while not state.finished and state.epoch < run.epochs:
             # ---- one epoch: the seeded order, one optimiser step per slice of it -------------------
             model.train()
-            order = epoch_order(len(run.splits["train"]) * run.n_views, cfg.seed, st.epoch,
+            order = epoch_order(len(run.splits["train"]) * run.n_views, cfg.seed, state.epoch,
                                 run.sample_weights).to(run.device)
-            p = st.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+            tally = state.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
             bar = progress_bar(cfg.progress and dist.is_main, run.steps_per_epoch,
-                               f"{'refit ' if not run.validates else ''}epoch {st.epoch + 1}/{run.epochs}",
-                               initial=st.step_in_epoch)
+                               f"{'refit ' if not run.validates else ''}epoch {state.epoch + 1}/{run.epochs}",
+                               initial=state.step_in_epoch)
             t0 = time.perf_counter()
-            for step in range(st.step_in_epoch, run.steps_per_epoch):
+            for step in range(state.step_in_epoch, run.steps_per_epoch):
                 idx = order[step * run.samples_per_step:(step + 1) * run.samples_per_step]
                 loss_sum, correct = train_step(run, idx)
-                p["loss_sum"] += loss_sum
-                p["correct"] += correct
-                p["seen"] += len(idx)
-                st.step_in_epoch = step + 1
+                tally["loss_sum"] += loss_sum
+                tally["correct"] += correct
+                tally["seen"] += len(idx)
+                state.step_in_epoch = step + 1
                 if bar is not None:
-                    bar.set_postfix(loss=f"{p['loss_sum'] / p['seen']:.4f}", acc=f"{p['correct'] / p['seen']:.3f}",
+                    bar.set_postfix(loss=f"{tally['loss_sum'] / tally['seen']:.4f}", acc=f"{tally['correct'] / tally['seen']:.3f}",
                                     refresh=False)
                     bar.update(1)
                 signum = dist.agreed_signal(stop.signum)  # all ranks stop after the same step
-                if signum is not None and st.step_in_epoch < run.steps_per_epoch:
+                if signum is not None and state.step_in_epoch < run.steps_per_epoch:
                     break  # interrupted mid-epoch: saved below, the epoch continues on --resume
             if bar is not None:
                 bar.close()
-            p["time_s"] += time.perf_counter() - t0
-            if st.step_in_epoch < run.steps_per_epoch:
-                st.partial = p
+            tally["time_s"] += time.perf_counter() - t0
+            if state.step_in_epoch < run.steps_per_epoch:
+                state.partial = tally
                 run.save("latest.pt")
                 raise Interrupted(130 if signum == signal.SIGINT else 143,
-                                  resume_hint(run.run_dir, st.epoch, st.step_in_epoch))
+                                  resume_hint(run.run_dir, state.epoch, state.step_in_epoch))
 
             # ---- validation, early stopping, checkpoints, logging -----------------------------------
             t_val = time.perf_counter()
             val = validate(run) if run.validates else None
-            st.epoch, st.step_in_epoch, st.partial = st.epoch + 1, 0, {}
+            state.epoch, state.step_in_epoch, state.partial = state.epoch + 1, 0, {}
             # best: the highest validation accuracy; a tie goes to the lower validation loss (on a small or
             # easy validation split accuracy saturates, and the refit's length should not stop at the first 100%)
-            improved = val is not None and (val["val_acc"] > st.best_val_acc or (
-                val["val_acc"] == st.best_val_acc and val["val_loss"] < st.best_val_loss))
+            improved = val is not None and (val["val_acc"] > state.best_val_acc or (
+                val["val_acc"] == state.best_val_acc and val["val_loss"] < state.best_val_loss))
             if improved:
-                st.best_val_acc, st.best_val_loss, st.best_epoch, st.bad_epochs = (val["val_acc"], val["val_loss"],
-                                                                                   st.epoch, 0)
+                state.best_val_acc, state.best_val_loss, state.best_epoch, state.bad_epochs = (val["val_acc"], val["val_loss"],
+                                                                                   state.epoch, 0)
             elif val is not None:
-                st.bad_epochs += 1
-            st.history.append({
-                "epoch": st.epoch,
-                "train_loss": p["loss_sum"] / max(1, p["seen"]),
-                "train_acc": p["correct"] / max(1, p["seen"]),
+                state.bad_epochs += 1
+            state.history.append({
+                "epoch": state.epoch,
+                "train_loss": tally["loss_sum"] / max(1, tally["seen"]),
+                "train_acc": tally["correct"] / max(1, tally["seen"]),
                 **(val or {}),
                 "lr": run.optimizer.param_groups[0]["lr"],
-                "epoch_time_s": round(p["time_s"] + time.perf_counter() - t_val, 3),
-                "train_time_s": round(p["time_s"], 3),
-                "samples_per_s": round(p["seen"] / max(1e-9, p["time_s"]), 1),
-                "micro_batch": st.micro_batch,
-                **({"best_val_acc": st.best_val_acc} if val is not None else {}),
-                **({"feature_cache_s": round(run.cache_s, 3)} if st.epoch == 1 and run.cache_s else {}),
+                "epoch_time_s": round(tally["time_s"] + time.perf_counter() - t_val, 3),
+                "train_time_s": round(tally["time_s"], 3),
+                "samples_per_s": round(tally["seen"] / max(1e-9, tally["time_s"]), 1),
+                "micro_batch": state.micro_batch,
+                **({"best_val_acc": state.best_val_acc} if val is not None else {}),
+                **({"feature_cache_s": round(run.cache_s, 3)} if state.epoch == 1 and run.cache_s else {}),
             })
             patience = cfg.early_stopping_patience if run.validates else 0
-            if patience and st.bad_epochs >= patience and st.epoch < run.epochs:
-                log(f"early stopping: no validation gain for {patience} epochs (best {st.best_val_acc:.4f} "
-                    f"at epoch {st.best_epoch})")
-            st.finished = st.epoch >= run.epochs or bool(patience and st.bad_epochs >= patience)
-            if improved or (st.finished and not run.validates):  # the refit's best.pt: its last epoch
+            if patience and state.bad_epochs >= patience and state.epoch < run.epochs:
+                log(f"early stopping: no validation gain for {patience} epochs (best {state.best_val_acc:.4f} "
+                    f"at epoch {state.best_epoch})")
+            state.finished = state.epoch >= run.epochs or bool(patience and state.bad_epochs >= patience)
+            if improved or (state.finished and not run.validates):  # the refit's best.pt: its last epoch
                 run.save("best.pt")  # first: a kill between the two never leaves latest.pt naming a missing best.pt
             run.save("latest.pt")
-            dist.on_main(tracker.epoch, st.history, run.epochs, improved)
+            dist.on_main(tracker.epoch, state.history, run.epochs, improved)
             signum = dist.agreed_signal(stop.signum)
-            if signum is not None and not st.finished:
+            if signum is not None and not state.finished:
                 raise Interrupted(130 if signum == signal.SIGINT else 143,
-                                  resume_hint(run.run_dir, st.epoch, st.step_in_epoch))
+                                  resume_hint(run.run_dir, state.epoch, state.step_in_epoch))
     finally:
         stop.restore()
         tracker.close()
@@ -171,32 +175,32 @@ def validate(run: Run) -> dict[str, float]:
 
 def selection_summary(run: Run) -> dict[str, Any]:
     """What the selection phase chose: the epoch, its validation scores, the phase's length and time."""
-    st = run.state
-    best = next((h for h in st.history if h["epoch"] == st.best_epoch), {})
-    return {"best_epoch": st.best_epoch, "best_val_acc": st.best_val_acc, "epochs_run": st.epoch,
+    state = run.state
+    best = next((h for h in state.history if h["epoch"] == state.best_epoch), {})
+    return {"best_epoch": state.best_epoch, "best_val_acc": state.best_val_acc, "epochs_run": state.epoch,
             **{f"val_{m}": best.get(f"val_{m}") for m in METRICS}, "val_loss": best.get("val_loss"),
             "train_windows": len(run.windows["train"]),
             "val_windows": len(run.windows["val"]), "steps_per_epoch": run.steps_per_epoch,
-            "train_time_s": round(sum(h["train_time_s"] for h in st.history), 3),
-            "images_trained": round(sum(h["samples_per_s"] * h["train_time_s"] for h in st.history)),
-            "events": list(st.events), "elapsed_s": run.elapsed(), "cache_s": run.cache_s}
+            "train_time_s": round(sum(h["train_time_s"] for h in state.history), 3),
+            "images_trained": round(sum(h["samples_per_s"] * h["train_time_s"] for h in state.history)),
+            "events": list(state.events), "elapsed_s": run.elapsed(), "cache_s": run.cache_s}
 
 
-def refit_run(sel: Run) -> Run:
-    """The refit phase after the selection ``sel``: best.pt is kept as selected.pt, and a fresh run (same
+def refit_run(selection: Run) -> Run:
+    """The refit phase after the selection ``selection``: best.pt is kept as selected.pt, and a fresh run (same
     seed) trains on training + validation windows for the selected epochs; under torchrun on every rank.
     With the feature cache the encoder features of the selection's splits are reused."""
-    summary = selection_summary(sel)
-    sel.dist.on_main(copy_file, sel.run_dir / "best.pt", sel.run_dir / "selected.pt")
-    for split in sel.splits.values():  # the refit computes its own side features: free the selection's first
+    summary = selection_summary(selection)
+    selection.dist.on_main(copy_file, selection.run_dir / "best.pt", selection.run_dir / "selected.pt")
+    for split in selection.splits.values():  # the refit computes its own side features: free the selection's first
         split.stats = None  # counts held in memory: [N, F] per split
-    with sel.dist.agreed():
-        run = build_run(sel.cfg, sel.dataset, sel.dist, selection=summary)
-    if sel.use_feature_cache and run.use_feature_cache and sel.splits["train"].feats is not None:
-        run.splits["train"].feats = torch.cat([sel.splits["train"].feats, sel.splits["val"].feats])
-        run.splits["test"].feats = sel.splits["test"].feats
-    run.state.elapsed_before = sel.elapsed()
-    run.state.micro_batch = min(run.state.micro_batch, sel.state.micro_batch)  # what fit in memory stays
+    with selection.dist.agreed():
+        run = build_run(selection.cfg, selection.dataset, selection.dist, selection=summary)
+    if selection.use_feature_cache and run.use_feature_cache and selection.splits["train"].feats is not None:
+        run.splits["train"].feats = torch.cat([selection.splits["train"].feats, selection.splits["val"].feats])
+        run.splits["test"].feats = selection.splits["test"].feats
+    run.state.elapsed_before = selection.elapsed()
+    run.state.micro_batch = min(run.state.micro_batch, selection.state.micro_batch)  # what fit in memory stays
     log(f"refit: a fresh model (seed {run.cfg.seed}) on training + validation windows "
         f"({len(run.windows['train'])}), {run.epochs} epochs (the epoch selected on validation, "
         f"{100 * summary['best_val_acc']:.2f}%); best.pt of the selection is kept as selected.pt")
@@ -233,14 +237,14 @@ def prepare_run_dir(run: Run) -> None:
 
 def load_best(run: Run) -> None:
     """The weights of ``best.pt`` into ``run.model``."""
-    best = ck.load_checkpoint(run.run_dir / "best.pt", map_location=run.device)
-    ck.load_model_state(run.model, best["model"], str(run.run_dir / "best.pt"))
+    best = checkpoint.load_checkpoint(run.run_dir / "best.pt", map_location=run.device)
+    checkpoint.load_model_state(run.model, best["model"], str(run.run_dir / "best.pt"))
 
 
-def test_best(run: Run) -> dict[str, Any]:
+def test_best(run: Run) -> TrainingResults:
     """Evaluate ``best.pt`` (the refit model, or the selection's best with ``--no-refit``) on the test split
-    (the only time test is looked at) and write the results."""
-    st, dist = run.state, run.dist
+    (the only time test is looked at), write ``training_results.json`` (rank 0) and return the results."""
+    state, dist = run.state, run.dist
     dist.on_main(load_best, run)
     dist.broadcast_module(run.model)  # rank 0's best.pt on every rank
     if run.use_feature_cache and run.splits["test"].feats is None:
@@ -250,56 +254,57 @@ def test_best(run: Run) -> dict[str, Any]:
     test = evaluate_split(run.model, run.splits["test"], run.cfg.eval_batch_size, run.autocast, dist)
     metrics = classification_metrics(test["y_true"].numpy(), test["y_pred"].numpy(), run.classes)
     total, trainable = count_parameters(run.model)
-    sel = st.selection if st.phase == "refit" else selection_summary(run)
-    train_time = sum(h["train_time_s"] for h in st.history) + (sel["train_time_s"] if st.phase == "refit" else 0)
-    samples = (sum(h["samples_per_s"] * h["train_time_s"] for h in st.history)
-               + (sel["images_trained"] if st.phase == "refit" else 0))
-    refit = st.phase == "refit"
+    refit = state.phase == "refit"
+    selection = state.selection if refit else selection_summary(run)
+    train_time = sum(h["train_time_s"] for h in state.history) + (selection["train_time_s"] if refit else 0)
+    samples = (sum(h["samples_per_s"] * h["train_time_s"] for h in state.history)
+               + (selection["images_trained"] if refit else 0))
     windows = selection_windows(run)  # the split of model selection, as metrics.jsonl saw it
-    results = {
-        **{f"test_{m}": metrics[m] for m in METRICS},
-        "test_loss": test["loss"],
-        "test_view_accuracy": test["view_acc"],
-        "per_class_accuracy": metrics["per_class_accuracy"],
-        "per_class": metrics["per_class"],
-        "confusion_matrix": metrics["confusion_matrix"],
-        "test_per_subject": per_subject_metrics(test["y_true"].numpy(), test["y_pred"].numpy(),
-                                                run.windows["test"].subject, run.classes),
-        "classes": run.classes,
-        "dataset": run.dataset.name,
-        "dataset_notes": list(run.dataset.notes),
-        "steps_per_epoch": sel.get("steps_per_epoch", run.steps_per_epoch),  # of the selection: metrics.jsonl's
+    results = TrainingResults(
+        test={m: metrics[m] for m in METRICS},
+        best_val={m: selection.get(f"val_{m}") for m in METRICS},  # the selected epoch's validation scores
         # model selection on the validation split (its best epoch is the refit's number of epochs)
-        "best_epoch": sel["best_epoch"],
-        "best_val_acc": sel["best_val_acc"],
-        **{f"best_val_{m}": sel.get(f"val_{m}") for m in METRICS},  # that epoch's validation scores
-        "epochs_run": sel["epochs_run"],
-        "refit": ({"windows": len(run.windows["train"]), "epochs": st.epoch, "steps_per_epoch": run.steps_per_epoch}
-                  if refit else None),
-        "test_model": (f"refit on training + validation windows for {st.epoch} epochs (the selected epoch)" if refit
-                       else f"best.pt of the selection (epoch {sel['best_epoch']}), trained on training windows only"),
-        "total_time_s": round(run.elapsed(), 3),
-        "train_time_s": round(train_time, 3),
-        "feature_cache_s": round(run.cache_s + (sel["cache_s"] if refit else 0.0), 3),
-        "samples_per_s": round(samples / max(1e-9, train_time), 1),
-        "params_total": total,
-        "params_trainable": trainable,
-        "device": str(run.device),
-        "world_size": dist.world_size,
-        "device_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
-        "split": {k: {"windows": len(w), "subjects": w.subjects(), "class_counts": w.class_counts()}
-                  for k, w in windows.items()},
-        "val_choice": windows["val"].meta.get("val_choice"),  # subjects by name, windows, share
-        "events": (list(sel["events"]) if refit else []) + list(st.events),
-        "config": run.cfg.to_dict(),
+        best_val_acc=selection["best_val_acc"],
+        best_epoch=selection["best_epoch"],
+        epochs_run=selection["epochs_run"],
+        test_loss=test["loss"],
+        test_view_accuracy=test["view_acc"],
+        per_class_accuracy=metrics["per_class_accuracy"],
+        per_class=metrics["per_class"],
+        confusion_matrix=metrics["confusion_matrix"],
+        test_per_subject=per_subject_metrics(test["y_true"].numpy(), test["y_pred"].numpy(),
+                                             run.windows["test"].subject, run.classes),
+        classes=list(run.classes),
+        dataset=run.dataset.name,
+        dataset_notes=list(run.dataset.notes),
+        steps_per_epoch=selection.get("steps_per_epoch", run.steps_per_epoch),  # of the selection: metrics.jsonl's
+        refit=(RefitPhase(windows=len(run.windows["train"]), epochs=state.epoch,
+                          steps_per_epoch=run.steps_per_epoch) if refit else None),
+        test_model=(f"refit on training + validation windows for {state.epoch} epochs (the selected epoch)"
+                    if refit else f"best.pt of the selection (epoch {selection['best_epoch']}), trained on "
+                                  "training windows only"),
+        total_time_s=round(run.elapsed(), 3),
+        train_time_s=round(train_time, 3),
+        feature_cache_s=round(run.cache_s + (selection["cache_s"] if refit else 0.0), 3),
+        samples_per_s=round(samples / max(1e-9, train_time), 1),
+        params_total=total,
+        params_trainable=trainable,
+        device=str(run.device),
+        world_size=dist.world_size,
+        device_name=torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
+        split={k: SplitCounts(windows=len(w), subjects=w.subjects(), class_counts=w.class_counts())
+               for k, w in windows.items()},
+        val_choice=windows["val"].meta.get("val_choice"),  # subjects by name, windows, share
+        events=(list(selection["events"]) if refit else []) + list(state.events),
+        config=run.cfg,
         # per test window, in the data set's order: the report's paired test against the baseline reads them
-        "test_y_true": [int(v) for v in test["y_true"].tolist()],
-        "test_y_pred": [int(v) for v in test["y_pred"].tolist()],
-    }
-    dist.on_main(write_json, run.run_dir / "training_results.json", results)
-    scores = ", ".join(f"{m.display} {results[f'test_{m.name}']:.4f}" for m in METRICS.values())
-    log(f"test: {scores} ({results['test_model']}); run "
-        f"{results['total_time_s']:.0f}s (data, training, test) -> {run.run_dir / 'training_results.json'}")
+        test_y_true=[int(v) for v in test["y_true"].tolist()],
+        test_y_pred=[int(v) for v in test["y_pred"].tolist()],
+    )
+    dist.on_main(results.save, run.run_dir / RESULTS_FILE)
+    scores = ", ".join(f"{m.display} {results.test[m.name]:.4f}" for m in METRICS.values())
+    log(f"test: {scores} ({results.test_model}); run "
+        f"{results.total_time_s:.0f}s (data, training, test) -> {run.run_dir / RESULTS_FILE}")
     return results
 
 
