@@ -1,13 +1,14 @@
 """How a setting is declared and checked, the same way in every group of :class:`harvit.config.Config`.
 
 A setting is a dataclass field whose metadata holds its help text, its group (the section of ``--help``
-and of the docs it is listed in), its fixed choices and the registry its names come from.
+and of the docs it is listed in), its fixed choices, the registry its names come from, and its tags: the
+lists of settings it belongs to (:data:`TAGS`), so that a new setting joins them where it is declared.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import field
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -17,11 +18,47 @@ from harvit.utils.errors import HarvitError
 T = TypeVar("T")
 
 
-def setting(default: Any, help: str, choices: tuple[str, ...] | None = None, **meta: Any) -> Any:
+#: The tags a setting may carry: tag -> which settings carry it. A tag implies the tags of :data:`IMPLIED`.
+TAGS: dict[str, str] = {
+    "encoder": "settings of the encoder and its images: --init-from takes weights only from a run that shares them",
+    "arch": "settings that change the network's shape or meaning: a checkpoint with other values is refused",
+    "resume": "settings a resumed run must share with its checkpoint: the architecture, the data split, the "
+              "averaging",
+    "profile": "settings harvit profile reads (the model, its images, the batch, the runtime)",
+}
+#: tag -> the tags it implies: the encoder is part of the architecture; a resumed run and the profiler need all of it.
+IMPLIED: dict[str, tuple[str, ...]] = {"encoder": ("arch",), "arch": ("resume", "profile")}
+
+
+def closure(tags: Collection[str]) -> frozenset[str]:
+    """``tags`` with every tag they imply (:data:`IMPLIED`), checked against :data:`TAGS`."""
+    unknown = set(tags) - set(TAGS)
+    if unknown:
+        raise ValueError(f"unknown setting tag(s) {', '.join(sorted(unknown))}; expected some of {', '.join(TAGS)}")
+    done: set[str] = set()
+    todo = list(tags)
+    while todo:
+        tag = todo.pop()
+        if tag not in done:
+            done.add(tag)
+            todo.extend(IMPLIED.get(tag, ()))
+    return frozenset(done)
+
+
+def setting(default: Any, help: str, choices: tuple[str, ...] | None = None, *, tags: Collection[str] = (),
+            **meta: Any) -> Any:
     """A setting's field: its default, help text (``%(registered)s`` is filled with a registry's names) and,
-    optionally, its fixed ``choices`` or the ``registry`` whose names it takes."""
-    metadata = {"help": help, **({"choices": choices} if choices is not None else {}), **meta}
+    optionally, its fixed ``choices``, the ``registry`` whose names it takes, its ``metavar`` in ``--help``, and
+    its ``tags`` (:data:`TAGS`; stored with the tags they imply)."""
+    metadata = {"help": help, **({"choices": choices} if choices is not None else {}), "tags": closure(tags), **meta}
     return field(default=default, metadata=metadata)
+
+
+def tagged(cls: type, tag: str) -> tuple[str, ...]:
+    """The names of ``cls``'s settings that carry ``tag`` (:data:`TAGS`), in field order."""
+    if tag not in TAGS:
+        raise ValueError(f"unknown setting tag {tag!r}; expected one of {', '.join(TAGS)}")
+    return tuple(f.name for f in dataclasses.fields(cls) if tag in f.metadata.get("tags", ()))
 
 
 def in_group(name: str) -> Callable[[type[T]], type[T]]:

@@ -34,15 +34,16 @@ class DataSettings:
 
     dataset: str = setting(DEFAULT_DATASET, "a built-in data set (%(registered)s) or a path to your own: a table "
                            "of recordings (.csv, .csv.gz, .parquet or a folder of them), an .npz of windows, or "
-                           "NAME_TRAIN.ts", registry="datasets")
+                           "NAME_TRAIN.ts", registry="datasets", tags={"arch"})
     data_dir: str | None = setting(None, "data folder (default: $HARVIT_DATA_DIR, then a per-user cache)")
     val_fraction: float = setting(0.2, "share of the training windows held out for validation: whole subjects whose "
                                   "windows come closest to it, every class kept in training (without subjects: "
-                                  "windows, stratified by class)")
+                                  "windows, stratified by class)", tags={"resume"})
     val_subjects: str = setting("", "comma-separated subjects held out for validation, by the data's own names (e.g. "
-                                "f1,m3) or ids (overrides --val-fraction); harvit cv sets it per fold")
+                                "f1,m3) or ids (overrides --val-fraction); harvit cv sets it per fold", tags={"resume"})
     train_stride: int = setting(0, "step between training-window starts in samples (0: the data set's own, 64 for "
-                                "HAPT); test windows keep the standard stride. hapt6/hapt12 and tables")
+                                "HAPT); test windows keep the standard stride. hapt6/hapt12 and tables",
+                                tags={"resume"})
     nan_policy: str = setting("error", "what to do with NaN/Inf in recordings", NAN_POLICIES)
 
     @property
@@ -75,25 +76,31 @@ class DataSettings:
 class ImageSettings:
     """How windows become view images on the device: the views, the encodings, the scaling, the augmentation."""
 
-    mode: str = setting("flatten", "channels -> images: flatten (1 per channel), sensor (xyz), stack (all)", MODES)
+    mode: str = setting("flatten", "channels -> images: flatten (1 per channel), sensor (xyz), stack (all)", MODES,
+                        tags={"encoder"})
     encodings: str = setting(DEFAULT_ENCODINGS, "comma-separated image encodings from %(registered)s",
-                             registry="encodings")
-    img_size: int = setting(224, "image side in pixels")
+                             registry="encodings", tags={"encoder"})
+    img_size: int = setting(224, "image side in pixels", tags={"encoder"})
     scaling: str = setting("global", "global: per-channel range fitted on training subjects; window: per-window "
-                           "min-max", SCALINGS)
+                           "min-max", SCALINGS, tags={"arch"})
     scale_range: str = setting("unit", "signals are mapped to [0, 1] (unit) or [-1, 1] (symmetric) before "
-                               "encoding", SCALE_RANGES)
-    mtf_bins: int = setting(8, "quantile bins of the Markov transition field")
-    augment: bool = setting(False, "signal augmentation on the device (jitter, scale, shift, 3-D rotation)")
+                               "encoding", SCALE_RANGES, tags={"arch"})
+    mtf_bins: int = setting(8, "quantile bins of the Markov transition field", tags={"arch"})
+    augment: bool = setting(False, "signal augmentation on the device (jitter, scale, shift, 3-D rotation)",
+                            tags={"resume"})
     augment_rotation: float = setting(15.0, "largest random rotation of the sensor axes in degrees with --augment "
-                                      "(0: none; 180: uniform, which also scrambles the gravity direction)")
+                                      "(0: none; 180: uniform, which also scrambles the gravity direction)",
+                                      tags={"resume"})
     augment_axis: str = setting("any", "rotation axis with --augment: any (a random axis per window), one sensor axis "
                                 "x, y or z, or lying (about x, the body axis of a waist-worn phone, only for "
                                 "windows whose gravity lies >= 45 degrees off x, fully from 75: lying on any "
-                                "side; needs total_acc channels)", AUGMENT_AXES)
-    augment_jitter: float = setting(0.01, "--augment: Gaussian noise std as a fraction of each channel's std (0: off)")
-    augment_scale: float = setting(0.1, "--augment: std of the random magnitude factor around 1 per sensor (0: off)")
-    augment_shift: float = setting(0.1, "--augment: largest circular time shift as a fraction of the window (0: off)")
+                                "side; needs total_acc channels)", AUGMENT_AXES, tags={"resume"})
+    augment_jitter: float = setting(0.01, "--augment: Gaussian noise std as a fraction of each channel's std (0: off)",
+                                    tags={"resume"})
+    augment_scale: float = setting(0.1, "--augment: std of the random magnitude factor around 1 per sensor (0: off)",
+                                   tags={"resume"})
+    augment_shift: float = setting(0.1, "--augment: largest circular time shift as a fraction of the window (0: off)",
+                                   tags={"resume"})
 
     @property
     def encoding_list(self) -> list[str]:
@@ -122,31 +129,33 @@ class ImageSettings:
 class ModelSettings:
     """The network: the timm encoder, what the head reads beside the images, and the head."""
 
-    encoder: str = setting("vit_base_patch8_224", "any timm model name")
+    encoder: str = setting("vit_base_patch8_224", "any timm model name", tags={"encoder"})
     pretrained: bool = setting(False, "load timm's pretrained weights (needs network)")
     pretrained_path: str | None = setting(None, "local .safetensors/.pth weights for the encoder")
-    freeze_encoder: bool = setting(True, "freeze the encoder and train only the head")
+    freeze_encoder: bool = setting(True, "freeze the encoder and train only the head", tags={"arch"})
     init_from: str | None = setting(None, "start from another run's weights: its run folder (best.pt) or a .pt file "
                                     "(two-stage fine-tuning; use a new --run-name)")
-    patch_size: int = setting(0, "ViT patch size (0: the encoder's default)")
-    embed_dim: int = setting(0, "ViT width (0: the encoder's default)")
-    depth: int = setting(0, "ViT depth (0: the encoder's default)")
-    num_heads: int = setting(0, "ViT attention heads (0: the encoder's default)")
-    drop_path: float = setting(0.0, "stochastic depth rate of the encoder")
+    patch_size: int = setting(0, "ViT patch size (0: the encoder's default)", tags={"encoder"})
+    embed_dim: int = setting(0, "ViT width (0: the encoder's default)", tags={"encoder"})
+    depth: int = setting(0, "ViT depth (0: the encoder's default)", tags={"encoder"})
+    num_heads: int = setting(0, "ViT attention heads (0: the encoder's default)", tags={"encoder"})
+    drop_path: float = setting(0.0, "stochastic depth rate of the encoder", tags={"profile"})
     window_stats: bool = setting(True, "feed the head per-window statistics (levels, spectra, axis correlations, "
-                                 "gravity direction) beside the pooled image features")
+                                 "gravity direction) beside the pooled image features", tags={"arch"})
     image_dropout: float = setting(0.0, "with --window-stats: chance that a training sample's image features are "
-                                   "hidden from the head, so it also learns to decide from the statistics alone")
+                                   "hidden from the head, so it also learns to decide from the statistics alone",
+                                   tags={"profile"})
     stats_linear: bool = setting(False, "with --window-stats and/or --rocket-features: also map those features "
                                  "linearly straight to the logits (a linear classifier inside the model, trained "
-                                 "with it)")
+                                 "with it)", tags={"arch"})
     rocket_features: int = setting(0, "random-convolution features computed inside the model beside the images "
                                    "(MiniRocket-style: 84 kernels x dilations x biases fitted on training windows; "
-                                   "rounded down to a multiple of 84; 0: off; e.g. 9996)")
+                                   "rounded down to a multiple of 84; 0: off; e.g. 9996)", tags={"arch"})
     images: bool = setting(True, "feed the head the pooled image features (--no-images: the head reads only the "
-                           "window statistics and/or the convolution features; for ablations)")
-    hidden_dims: str = setting("512", "comma-separated hidden widths of the MLP head ('' for a linear head)")
-    dropout: float = setting(0.1, "dropout in the head")
+                           "window statistics and/or the convolution features; for ablations)", tags={"arch"})
+    hidden_dims: str = setting("512", "comma-separated hidden widths of the MLP head ('' for a linear head)",
+                               tags={"arch"})
+    dropout: float = setting(0.1, "dropout in the head", tags={"profile"})
 
     @property
     def hidden_dim_list(self) -> list[int]:
@@ -179,7 +188,7 @@ class OptimSettings:
     """How the model is trained: epochs, batches, the AdamW schedule, averaging, selection and refit."""
 
     epochs: int = setting(20, "training epochs")
-    batch_size: int = setting(32, "images per optimiser micro-batch")
+    batch_size: int = setting(32, "images per optimiser micro-batch", tags={"profile"})
     eval_batch_size: int = setting(256, "images per batch at evaluation and feature caching")
     lr: float = setting(1e-3, "peak learning rate (AdamW)")
     min_lr: float = setting(1e-6, "final learning rate of the cosine schedule")
@@ -189,17 +198,18 @@ class OptimSettings:
     grad_clip: float = setting(1.0, "max gradient norm (0: off)")
     accum_steps: int = setting(1, "gradient accumulation steps")
     ema_decay: float = setting(0.0, "exponential moving average of the weights (timm ModelEmaV3, with warmup): "
-                               "validation, best.pt and the test use the averaged weights (0: off; e.g. 0.998)")
+                               "validation, best.pt and the test use the averaged weights (0: off; e.g. 0.998)",
+                               tags={"resume"})
     early_stopping_patience: int = setting(7, "epochs without validation gain before stopping (0: off)")
     refit: bool = setting(True, "after model selection on the validation split, train again from the start on "
                           "training + validation windows for the selected number of epochs (same seed and schedule "
                           "shape) and test that model (best.pt; the selection's best is kept as selected.pt); "
-                          "--no-refit: test the selection's best.pt")
+                          "--no-refit: test the selection's best.pt", tags={"resume"})
     class_balance: str = setting("none", "rare classes in training: none (plain loss; the default: class weights "
                                  "collapsed hapt12, docs/ACCURACY.md), weights (class-weighted loss, weight "
                                  "N / (K * n_class)) or sampler (each epoch draws windows with probability "
                                  "1 / n_class)",
-                                 choices=CLASS_BALANCES)
+                                 choices=CLASS_BALANCES, tags={"resume"})
 
     def validate(self) -> OptimSettings:
         """Check the values; raise :class:`HarvitError` naming the first bad flag."""
@@ -224,14 +234,15 @@ class OptimSettings:
 class RunSettings:
     """Where and how the run runs: seeds, device, precision, threads, its folder, resuming, logging, the preset."""
 
-    seed: int = setting(42, "random seed")
+    seed: int = setting(42, "random seed", tags={"resume", "profile"})
     split_seed: int | None = setting(None, "seed of the validation-subject draw (default: --seed); runs with one "
-                                     "--split-seed and several --seed differ only in initialisation and order")
+                                     "--split-seed and several --seed differ only in initialisation and order",
+                                     tags={"resume"})
     deterministic: bool = setting(False, "deterministic algorithms (bit-exact resume)")
-    device: str = setting("auto", "auto picks CUDA when present, else CPU", DEVICES)
-    threads: int = setting(0, "CPU threads for torch (0: torch's default)")
-    amp: bool = setting(True, "automatic mixed precision on CUDA")
-    amp_dtype: str = setting("bf16", "AMP dtype", choices=AMP_DTYPES)
+    device: str = setting("auto", "auto picks CUDA when present, else CPU", DEVICES, tags={"profile"})
+    threads: int = setting(0, "CPU threads for torch (0: torch's default)", tags={"profile"})
+    amp: bool = setting(True, "automatic mixed precision on CUDA", tags={"profile"})
+    amp_dtype: str = setting("bf16", "AMP dtype", choices=AMP_DTYPES, tags={"profile"})
     compile: bool = setting(False, "torch.compile the model")
     feature_cache: bool = setting(True, "frozen encoder and no augmentation: cache encoder features once")
     output_dir: str = setting("checkpoints", "folder of run folders")
@@ -247,7 +258,8 @@ class RunSettings:
                                 "when the training windows hold few samples, windows x channels x length, else "
                                 "fast); `harvit baseline --run RUN --baseline-set all` adds the rest to the run's "
                                 "report later", BASELINE_SETS)
-    preset: str | None = setting(None, "preset: pix2seq (GPU reference design) or cpu; default by device")
+    preset: str | None = setting(None, "preset: pix2seq (GPU reference design) or cpu; default by device",
+                                 tags={"profile"})
 
     @property
     def val_seed(self) -> int:

@@ -47,7 +47,7 @@ class OwnDataSettings:
     overlap: float = setting(0.5, "table windows: overlap of consecutive windows, a fraction in [0, 1)")
     train_overlap: float = setting(0.0, "table windows: overlap of consecutive *training* windows, a fraction in "
                                    "[0, 1) (0: --overlap; the cpu preset's 0.75 on tables is its --train-stride 32 "
-                                   "of 128); test windows keep --overlap")
+                                   "of 128); test windows keep --overlap", tags={"resume"})
     lowpass: float = setting(0.0, "table preprocessing: 3-sample median filter and a 3rd-order Butterworth low-pass "
                              "at this cutoff in Hz on every channel (UCI HAR: 20; 0: off)")
     gravity_split: str | None = setting(None, "table preprocessing: split the total-acceleration triple "

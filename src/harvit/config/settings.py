@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harvit.config.choices import HAPT_WINDOW
+from harvit.config.fields import tagged
 from harvit.config.groups import DataSettings, ImageSettings, ModelSettings, OptimSettings, RunSettings
 from harvit.config.own_data import OwnDataSettings
 from harvit.config.presets import PRESETS
@@ -24,21 +25,6 @@ GROUPS: dict[str, type] = {"data": DataSettings, "own data": OwnDataSettings, "i
 
 OWN_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(OwnDataSettings))
 """Settings of the user's own data (``--dataset PATH``): :class:`harvit.data.options.OwnOptions`."""
-
-#: The settings that must match, defined once each.
-#: Settings of the encoder and its images: ``--init-from`` takes weights only from a run that shares them.
-ENCODER_KEYS = ("mode", "encodings", "img_size", "encoder", "patch_size", "embed_dim", "depth", "num_heads")
-#: Settings that change the network's shape or meaning: a checkpoint with other values is refused.
-ARCH_KEYS = ("dataset", *ENCODER_KEYS, "hidden_dims", "window_stats", "stats_linear", "rocket_features", "images",
-             "scaling", "scale_range", "mtf_bins", "freeze_encoder")
-#: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
-RESUME_KEYS = (*ARCH_KEYS, "seed", "split_seed", "val_fraction", "val_subjects", "train_stride", "train_overlap",
-               "ema_decay", "refit", "class_balance", "augment", "augment_rotation", "augment_axis", "augment_jitter",
-               "augment_scale", "augment_shift")
-#: Settings ``harvit profile`` reads (the model, its images, the batch, the runtime); its help lists only these.
-PROFILE_KEYS = ("dataset", *ENCODER_KEYS, "scaling", "scale_range", "mtf_bins", "freeze_encoder", "drop_path",
-                "window_stats", "image_dropout", "stats_linear", "hidden_dims", "dropout", "batch_size", "amp",
-                "amp_dtype", "seed", "device", "threads", "preset", "rocket_features", "images")
 
 
 @dataclass(frozen=True)
@@ -90,14 +76,24 @@ class Config(RunSettings, OptimSettings, ModelSettings, ImageSettings, OwnDataSe
         return cls.from_dict(d, source=str(path))
 
 
+#: The lists of settings that must match, derived from each setting's tags (:data:`harvit.config.fields.TAGS`):
+#: a setting joins them where it is declared (``setting(..., tags={"arch"})``).
+#: Settings of the encoder and its images: ``--init-from`` takes weights only from a run that shares them.
+ENCODER_KEYS = tagged(Config, "encoder")
+#: Settings that change the network's shape or meaning: a checkpoint with other values is refused.
+ARCH_KEYS = tagged(Config, "arch")
+#: Settings a resumed run must share with its checkpoint: the architecture, the data split and the averaging.
+RESUME_KEYS = tagged(Config, "resume")
+#: Settings ``harvit profile`` reads (the model, its images, the batch, the runtime); its help lists only these.
+PROFILE_KEYS = tagged(Config, "profile")
+
+
 def _type_ok(value: Any, annotation: str) -> bool:
     """Whether a JSON value fits a field annotated with ``int``, ``float``, ``bool``, ``str``, ``... | None``."""
     kinds = [k.strip() for k in annotation.split("|")]
     if value is None or isinstance(value, bool):
         return ("None" if value is None else "bool") in kinds
     return any(isinstance(value, {"int": int, "float": (int, float), "str": str}.get(k, ())) for k in kinds)
-
-
 
 
 #: How a data set comes, as the data layer tells :func:`resolve` (``harvit.data.windowing``): cut from raw
