@@ -1,0 +1,190 @@
+"""Research-device files: Axivity AX3/AX6 ``.cwa``, GENEActiv ``.bin``, ActiGraph ``.gt3x``.
+
+Each format is read by a maintained reader, never a parser of our own:
+
+- ``.cwa`` and ``.bin``: ``actfast`` (a dependency), in its lenient mode: blocks that fail their checksum are
+  skipped and counted (``info["blocks_skipped"]``), the rest of the file is kept;
+- ``.gt3x``: ``pygt3x`` (GPL-3.0, the optional extra ``harvit[gt3x]``), which reads the acceleration that
+  ``actfast`` leaves empty for these files; without it, ``actfast`` is tried and a file it returns no samples
+  for is refused with one line naming the extra. Idle-sleep-mode stretches are filled by ``pygt3x`` with the
+  last sample (counted in ``info["idle_sleep_samples"]``).
+
+Times are the device's own clock: local wall-clock time, no time zone, as int64 nanoseconds since
+1970-01-01 (a naive date-time). Acceleration is in g, gyroscope (AX6) in degrees per second.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harvit.utils.errors import HarvitError
+
+DEVICE_SUFFIXES: tuple[str, ...] = (".cwa", ".bin", ".gt3x")
+GT3X_EXTRA = "pip install 'harvit[gt3x]'"
+"""The command that installs the optional ``.gt3x`` reader."""
+CWA_BLOCK_BYTES = 512
+"""An AX3/AX6 file is a header and data blocks of this size: a file of another size was cut short."""
+_DEVICE_NAMES = {"Axivity CWA": "Axivity", "GeneActiv BIN": "GENEActiv", "Actigraph GT3X": "ActiGraph GT3X"}
+
+
+def is_device_file(path: str | Path) -> bool:
+    """Whether ``path``'s name ends in a device suffix (:data:`DEVICE_SUFFIXES`, any case)."""
+    return Path(path).name.lower().endswith(DEVICE_SUFFIXES)
+
+
+@dataclass
+class DeviceRecording:
+    """One device file's samples.
+
+    Attributes:
+        time_ns: int64 [N] local wall-clock time of each sample, ns since 1970-01-01 (naive, as the device
+            writes it), in file order.
+        acc: float32 [N, 3] acceleration in g.
+        gyro: float32 [N, 3] angular rate in deg/s, or None (no gyroscope).
+        rate_hz: nominal sample rate in Hz (the file's configured rate where it states one).
+        device: the device, e.g. ``"Axivity AX3"``, ``"GENEActiv"``, ``"ActiGraph GT3X"``.
+        info: the reader and its version, serial number, blocks or samples skipped, warnings.
+    """
+
+    time_ns: np.ndarray
+    acc: np.ndarray
+    gyro: np.ndarray | None
+    rate_hz: float
+    device: str
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.time_ns)
+
+
+def read_device(path: str | Path) -> DeviceRecording:
+    """Read a device file (see the module docstring for the reader of each format).
+
+    Raises:
+        HarvitError: one line for a missing, empty, unknown or unreadable file, a file with no acceleration
+            samples, or a ``.gt3x`` file without the optional reader.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise HarvitError(f"{path}: no such device file")
+    if not is_device_file(path):
+        raise HarvitError(f"{path.name}: not a device file; expected one of {', '.join(DEVICE_SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise HarvitError(f"{path}: the file is empty")
+    if path.name.lower().endswith(".gt3x"):
+        try:
+            import pygt3x  # noqa: F401
+        except ImportError:
+            rec = _read_actfast(path)
+            if len(rec) == 0:
+                raise HarvitError(f"{path.name}: actfast reads no acceleration from this .gt3x file; install the "
+                                  f"optional reader with: {GT3X_EXTRA}") from None
+            return rec
+        return _read_pygt3x(path)
+    return _read_actfast(path)
+
+
+def _check_samples(path: Path, time_ns: np.ndarray, acc: np.ndarray) -> None:
+    if len(time_ns) == 0:
+        raise HarvitError(f"{path.name}: the file holds no acceleration samples")
+    if acc.ndim != 2 or acc.shape[1] != 3 or len(acc) != len(time_ns):
+        raise HarvitError(f"{path.name}: acceleration of shape {list(acc.shape)} for {len(time_ns)} times; "
+                          "expected [N, 3]")
+
+
+def _median_rate(time_ns: np.ndarray) -> float:
+    steps = np.diff(time_ns[: 1_000_000])
+    steps = steps[steps > 0]
+    return float(1e9 / np.median(steps)) if steps.size else 0.0
+
+
+def _stated_rate(metadata: dict) -> float:
+    """The sample rate a file's metadata states (AX3/AX6 ``sample_rate_hz``, GENEActiv ``Measurement
+    Frequency``, GT3X ``Sample Rate``), or 0.0."""
+    for group in metadata.values():
+        for key in ("sample_rate_hz", "Measurement Frequency", "Sample Rate"):
+            if key in group:
+                try:
+                    return float(str(group[key]).split()[0])
+                except ValueError:
+                    continue
+    return 0.0
+
+
+def _read_actfast(path: Path) -> DeviceRecording:
+    import actfast
+
+    try:
+        result = actfast.read(str(path), lenient=True)
+    except (ValueError, OSError) as e:
+        raise HarvitError(f"{path.name}: cannot read as a device file ({str(e).splitlines()[0][:200]})") from None
+    series = [s for s in result["timeseries"].values() if "acceleration" in s]
+    if not series or len(series[0]["datetime"]) == 0:
+        raise HarvitError(f"{path.name}: actfast read no acceleration samples from this {result['format']} file")
+    s = series[0]
+    time_ns = np.asarray(s["datetime"], dtype=np.int64)
+    acc = np.asarray(s["acceleration"], dtype=np.float32)
+    _check_samples(path, time_ns, acc)
+    gyro = s.get("gyroscope")
+    gyro = np.asarray(gyro, dtype=np.float32) if gyro is not None and len(gyro) == len(time_ns) else None
+    metadata = result["metadata"]
+    warnings = list(result["warnings"])
+    device = _DEVICE_NAMES.get(result["format"], result["format"])
+    hardware = metadata.get("device", {}).get("hardware_type") or metadata.get("Device Identity", {}).get(
+        "Device Type")
+    if device == "Axivity" and hardware:
+        device = f"Axivity {hardware}"
+    serial = (metadata.get("device", {}).get("device_id") or metadata.get("Device Identity", {}).get(
+        "Device Unique Serial Code") or metadata.get("info", {}).get("Serial Number"))
+    info = {
+        "reader": "actfast",
+        "reader_version": importlib.metadata.version("actfast"),
+        "format": result["format"],
+        "serial": serial,
+        "blocks_skipped": sum("checksum" in w or "sector" in w for w in warnings),
+        "warnings": warnings,
+    }
+    if path.name.lower().endswith(".cwa") and path.stat().st_size % CWA_BLOCK_BYTES:
+        info["truncated_bytes"] = path.stat().st_size % CWA_BLOCK_BYTES
+        warnings.append(f"the file ends in a partial block of {info['truncated_bytes']} bytes (truncated); dropped")
+    rate = _stated_rate(metadata) or _median_rate(time_ns)
+    return DeviceRecording(time_ns, acc, gyro, rate, device, info)
+
+
+def _read_pygt3x(path: Path) -> DeviceRecording:
+    import zipfile
+
+    from pygt3x.reader import FileReader
+
+    try:
+        with FileReader(str(path)) as reader:
+            frame = reader.to_pandas()
+            rate = float(reader.info.sample_rate or 0)
+            serial = reader.info.serial_number
+            kind = reader.info.device_type
+            tz = reader.info.timezone
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, AssertionError) as e:
+        raise HarvitError(f"{path.name}: cannot read as a .gt3x file ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:160] if str(e) else 'truncated or corrupt'})") from None
+    seconds = frame.index.to_numpy(dtype=np.float64)
+    whole = np.floor(seconds)
+    time_ns = whole.astype(np.int64) * 1_000_000_000 + np.round((seconds - whole) * 1e9).astype(np.int64)
+    acc = frame[["X", "Y", "Z"]].to_numpy(dtype=np.float32)
+    _check_samples(path, time_ns, acc)
+    idle = int(frame["IdleSleepMode"].sum()) if "IdleSleepMode" in frame else 0
+    info = {
+        "reader": "pygt3x",
+        "reader_version": importlib.metadata.version("pygt3x"),
+        "format": "Actigraph GT3X",
+        "serial": serial,
+        "device_type": kind,
+        "utc_offset": str(tz) if tz is not None else None,
+        "idle_sleep_samples": idle,
+        "blocks_skipped": 0,
+        "warnings": [],
+    }
+    return DeviceRecording(time_ns, acc, None, rate or _median_rate(time_ns), "ActiGraph GT3X", info)
