@@ -33,6 +33,15 @@ def shared_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def devices_dir() -> Path:
+    """The real research-device files (``devices/`` of ``HARVIT_DATA_DIR`` or ``../shared/data``)."""
+    for path in _shared_data_candidates():
+        if (path / "devices" / "ax3_testfile.cwa").is_file():
+            return path / "devices"
+    pytest.skip("real device files absent: set HARVIT_DATA_DIR to a folder holding devices/ax3_testfile.cwa")
+
+
+@pytest.fixture(scope="session")
 def session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared-windows cache folder shared by the whole test session (never the user's own)."""
     return tmp_path_factory.mktemp("harvit-cache")
