@@ -79,11 +79,7 @@ def read_device(path: str | Path) -> DeviceRecording:
         try:
             import pygt3x  # noqa: F401
         except ImportError:
-            rec = _read_actfast(path)
-            if len(rec) == 0:
-                raise HarvitError(f"{path.name}: actfast reads no acceleration from this .gt3x file; install the "
-                                  f"optional reader with: {GT3X_EXTRA}") from None
-            return rec
+            return _read_actfast(path, f"; install the optional .gt3x reader with: {GT3X_EXTRA}")
         return _read_pygt3x(path)
     return _read_actfast(path)
 
@@ -115,7 +111,7 @@ def _stated_rate(metadata: dict) -> float:
     return 0.0
 
 
-def _read_actfast(path: Path) -> DeviceRecording:
+def _read_actfast(path: Path, hint: str = "") -> DeviceRecording:
     import actfast
 
     try:
@@ -124,7 +120,8 @@ def _read_actfast(path: Path) -> DeviceRecording:
         raise HarvitError(f"{path.name}: cannot read as a device file ({str(e).splitlines()[0][:200]})") from None
     series = [s for s in result["timeseries"].values() if "acceleration" in s]
     if not series or len(series[0]["datetime"]) == 0:
-        raise HarvitError(f"{path.name}: actfast read no acceleration samples from this {result['format']} file")
+        raise HarvitError(f"{path.name}: actfast read no acceleration samples from this {result['format']} "
+                          f"file{hint}")
     s = series[0]
     time_ns = np.asarray(s["datetime"], dtype=np.int64)
     acc = np.asarray(s["acceleration"], dtype=np.float32)

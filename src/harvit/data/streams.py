@@ -37,7 +37,7 @@ import pandas as pd
 
 from harvit.data.channels import axis_table
 from harvit.data.devices import DeviceRecording, is_device_file, read_device
-from harvit.data.tables import DEFAULT_NAMES, TABLE_SUFFIXES, _sniff
+from harvit.data.tables import DEFAULT_NAMES, TABLE_SUFFIXES, _sniff, numeric_share
 from harvit.data.timebase import UNITS, detect_unit, epoch_unit, median_rate, nominal_rate, suffix_unit
 from harvit.utils.errors import HarvitError
 
@@ -195,8 +195,8 @@ class _Roles:
 
 
 def _roles(found: list[str], numeric: set[str], columns: dict, where: str) -> _Roles:
-    """The time, label and channel columns of a table with columns ``found`` (``numeric``: those holding
-    numbers)."""
+    """The time, label and channel columns of a table with columns ``found`` (``numeric``: those whose cells
+    are mostly numbers; a stray text cell in one is an error when its chunk is read)."""
     listing = ", ".join(found)
     lower = {c.lower(): c for c in found}
     for key, col in columns.items():
@@ -246,8 +246,7 @@ def _table_stream(path: Path, chunk_rows: int, columns: dict, timezone: str | No
     else:
         batches, head, n_rows = _csv_reader(path, chunk_rows)
     found = [str(c) for c in head.columns]
-    numeric = {c for c in found if pd.api.types.is_numeric_dtype(head[c].dtype)
-               and not pd.api.types.is_bool_dtype(head[c].dtype)}
+    numeric = {c for c in found if not pd.api.types.is_bool_dtype(head[c].dtype) and numeric_share(head[c]) >= 0.5}
     roles = _roles(found, numeric, columns, where)
     if roles.time is None and not rate_hz:
         raise HarvitError(f"{where}: no time column (looked for {', '.join(DEFAULT_NAMES['time'])}); name it, or "
@@ -348,7 +347,8 @@ def _acc_unit(head: pd.DataFrame, roles: _Roles) -> str:
     triple = acc_triple(roles.names)
     if triple is None:
         return "unknown"
-    xyz = np.column_stack([_numbers(head[roles.channels[k]], roles.channels[k], "", 0) for k in triple])
+    xyz = np.column_stack([pd.to_numeric(head[roles.channels[k]].astype(object), errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan) for k in triple])
     norm = np.linalg.norm(xyz, axis=1)
     norm = norm[np.isfinite(norm)]
     if norm.size == 0:
