@@ -58,8 +58,9 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
 def add_predict(sub: argparse._SubParsersAction) -> None:
     """``harvit predict``'s parser."""
-    pd = sub.add_parser("predict", help="predict activities on a table with the training columns (--table), or on "
-                        "raw acc + gyro files (--acc/--gyro)")
+    pd = sub.add_parser("predict", help="predict activities on a recording of days (--recording: device file, "
+                        "table or folder), a table with the training columns (--table), or raw acc + gyro files "
+                        "(--acc/--gyro)")
     pd.add_argument("checkpoint", nargs="?", default=None, help="run folder or checkpoint file")
     pd.add_argument("--ensemble", nargs="+", default=None, metavar="RUN",
                     help="predict with the ensemble of these runs (a cv parent folder: its fold runs)")
@@ -77,6 +78,33 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
                     "machine 1 can be faster, docs/BENCHMARKS.md)")
     pd.add_argument("--timeline", default=None, help="--table: the timeline PNG (default: beside the CSV, "
                     "<csv name>_timeline.png)")
+    rec = pd.add_argument_group("recordings of days (--recording)")
+    rec.add_argument("--recording", default=None, metavar="FILE|FOLDER",
+                     help="a device file (.cwa, .bin, .gt3x) or a table with times, or a folder of them (a cohort): "
+                     "calibrated, non-wear found, predicted in chunks; writes daily.csv, hourly.csv, windows.csv, "
+                     "bouts.csv, actogram.png and summary.json in --output-dir")
+    rec.add_argument("--output-dir", default=None, metavar="DIR", help="--recording: where the outputs go (a "
+                     "folder: one sub-folder per recording and cohort.csv)")
+    rec.add_argument("--stride-s", type=float, default=None, help="--recording: seconds between window starts "
+                     "(default: the window's length, non-overlapping)")
+    rec.add_argument("--chunk-rows", type=int, default=1_000_000, help="--recording: samples read at once")
+    rec.add_argument("--timezone", default=None, help="--recording: IANA time zone (e.g. Europe/London) of a "
+                     "table's epoch times (device files carry local time)")
+    rec.add_argument("--no-calibrate", action="store_true", help="--recording: skip gravity auto-calibration")
+    rec.add_argument("--nonwear-sd-g", type=float, default=0.013, help="--recording: non-wear when every axis' SD "
+                     "is below this (g) ...")
+    rec.add_argument("--nonwear-min", type=float, default=60.0, help="--recording: ... for at least these minutes")
+    rec.add_argument("--min-wear-h", type=float, default=16.0, help="--recording: a day with less wear is flagged "
+                     "short_wear in daily.csv")
+    rec.add_argument("--workers", type=int, default=1, help="--recording FOLDER: recordings predicted at once, "
+                     "each in its own process")
+    rec.add_argument("--shard", default=None, metavar="I/N", help="--recording FOLDER: predict files I, I+N, ... "
+                     "of the sorted list only (a Slurm array: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); "
+                     "rerun without it to write cohort.csv")
+    pd.add_argument("--smooth", choices=("hmm", "none"), default="hmm",
+                    help="hmm: smooth the window predictions with the run's hidden Markov model (smoother.json, "
+                    "fitted in training; a run without one is not smoothed, said in one line); none: each "
+                    "window's own prediction")
 
 
 def cmd_predict(ns: argparse.Namespace) -> int:
@@ -88,18 +116,32 @@ def cmd_predict(ns: argparse.Namespace) -> int:
         raise HarvitError(f"--threads: got {ns.threads}, expected >= 0")
     if ns.threads:
         torch.set_num_threads(ns.threads)
+    if ns.recording is not None:
+        from harvit.deploy.cohort import predict_recordings_command
+        from harvit.deploy.recording import RecordingOptions
+
+        if ns.table is not None or ns.acc is not None or ns.gyro is not None or ns.ensemble:
+            raise HarvitError("harvit predict: --recording takes one run, without --table, --acc/--gyro or --ensemble")
+        if ns.output_dir is None:
+            raise HarvitError("harvit predict --recording: expected --output-dir DIR for the outputs")
+        opts = RecordingOptions(stride_s=ns.stride_s, chunk_rows=ns.chunk_rows, timezone=ns.timezone,
+                                smooth=ns.smooth, calibrate=not ns.no_calibrate, nonwear_sd_g=ns.nonwear_sd_g,
+                                nonwear_min=ns.nonwear_min, min_wear_h=ns.min_wear_h)
+        print(predict_recordings_command(ns.checkpoint, ns.recording, ns.output_dir, opts, device=ns.device,
+                                         workers=ns.workers, shard=ns.shard))
+        return 0
     if ns.table is not None:
         if ns.acc is not None or ns.gyro is not None:
             raise HarvitError("harvit predict: --table or --acc/--gyro, not both")
         print(predict_table_command(ns.checkpoint, ns.table, rate_hz=ns.rate_hz, device=ns.device, out=ns.out,
-                                    timeline=ns.timeline))
+                                    timeline=ns.timeline, smooth=ns.smooth))
         return 0
     if ns.acc is None or ns.gyro is None:
         raise HarvitError("harvit predict: expected --table FILE, or --acc FILE and --gyro FILE")
     if ns.timeline is not None:
         raise HarvitError("harvit predict: --timeline is drawn for --table only")
     print(predict_command(ns.checkpoint, ns.acc, ns.gyro, rate_hz=ns.rate_hz, device=ns.device, out=ns.out,
-                          ensemble=ns.ensemble))
+                          ensemble=ns.ensemble, smooth=ns.smooth))
     return 0
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import signal as sps
 
 from harvit.data.signals import CHANNELS, parse_numeric_text, preprocess_inertial, sliding_windows
+from harvit.deploy.smoothing import HmmSmoother, resolve_smoother, smooth_log_probs
 from harvit.deploy.table import predict_table, table_csv, table_options, table_summary
 from harvit.deploy.timeline import plot_timeline
 from harvit.evaluation.inference import window_log_probs
@@ -104,8 +105,8 @@ def resample(x: np.ndarray, rate_hz: float, target_hz: float) -> np.ndarray:
 
 
 # ---- prediction ---------------------------------------------------------------------------------
-def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, rate_hz: float | None = None
-                      ) -> dict[str, Any]:
+def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, rate_hz: float | None = None,
+                      smoother: HmmSmoother | None = None) -> dict[str, Any]:
     """Classify every window of one recording.
 
     Args:
@@ -113,6 +114,8 @@ def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, 
         acc: [T, 3] total acceleration in g.
         gyro: [T, 3] angular velocity in rad/s.
         rate_hz: sampling rate of both, in Hz (None: the model's rate).
+        smoother: the run's HMM (:mod:`harvit.deploy.smoothing`): ``pred`` is then the Viterbi path of the
+            windows (the recording is one sequence); None: each window's arg-max.
 
     Returns:
         dict with ``start_s``, ``end_s`` (float64 [N], window bounds in seconds of the recording),
@@ -150,7 +153,7 @@ def predict_recording(trained: TrainedModel, acc: np.ndarray, gyro: np.ndarray, 
                           f"needs {length / model_rate:.2f} s")
     probs = np.exp(window_log_probs(trained, windows).astype(np.float64))
     probs /= probs.sum(axis=1, keepdims=True)  # the mean of view log-probs is not exactly normalised
-    pred = probs.argmax(axis=1)
+    pred = probs.argmax(axis=1) if smoother is None else smooth_log_probs(probs, smoother, stride / model_rate)
     n = len(windows)
     starts = np.arange(n) * stride
     classes = list(trained.classes)
@@ -205,11 +208,12 @@ def format_predictions(result: dict[str, Any], head: int | None = HEAD_ROWS) -> 
 
 def predict_command(checkpoint: str | Path | None, acc: str | Path, gyro: str | Path, rate_hz: float | None = None,
                     device: str = "auto", out: str | Path | None = None,
-                    ensemble: list[str | Path] | None = None) -> str:
+                    ensemble: list[str | Path] | None = None, smooth: str = "hmm") -> str:
     """``harvit predict``: read the two files, classify, optionally write the CSV; returns the text to print.
 
     With ``ensemble`` (run folders, checkpoints or a cv parent folder; ``checkpoint`` joins them when
     given) the windows' log-probabilities are the mean of the members' (:mod:`harvit.models.ensemble`).
+    ``smooth``: ``hmm`` smooths with the run's ``smoother.json`` (not for an ensemble), ``none`` does not.
     """
     dev = pick_device(device)
     rate = None if rate_hz is None else check_rate(rate_hz, 0.0)
@@ -226,10 +230,12 @@ def predict_command(checkpoint: str | Path | None, acc: str | Path, gyro: str | 
         name = str(trained.path)
     else:
         raise HarvitError("harvit predict: expected a run folder or checkpoint file, or --ensemble RUN [RUN ...]")
-    result = predict_recording(trained, acc_x, gyro_x, rate)
+    smoother = None if ensemble else resolve_smoother(trained.path, trained.classes, smooth)
+    result = predict_recording(trained, acc_x, gyro_x, rate, smoother=smoother)
     head = (f"model: {name} ({len(trained.classes)} classes, {trained.window_length} samples at "
             f"{trained.rate_hz:g} Hz per window)\nrecording: {acc} + {gyro}, {len(acc_x)} samples at "
-            f"{result['rate_hz']:g} Hz" + (" (resampled)" if result["rate_hz"] != result["model_rate_hz"] else ""))
+            f"{result['rate_hz']:g} Hz" + (" (resampled)" if result["rate_hz"] != result["model_rate_hz"] else "")
+            + ("\nsmoothing: the run's hidden Markov model" if smoother is not None else ""))
     text = head + "\n\n" + format_predictions(result)
     if out is not None:
         write_text(out, predictions_csv(result))
@@ -241,7 +247,7 @@ def predict_command(checkpoint: str | Path | None, acc: str | Path, gyro: str | 
 
 def predict_table_command(checkpoint: str | Path, table: str | Path, rate_hz: float | None = None,
                           device: str = "auto", out: str | Path | None = None,
-                          timeline: str | Path | None = None) -> str:
+                          timeline: str | Path | None = None, smooth: str = "hmm") -> str:
     """``harvit predict RUN --table FILE``: classify a table with the run's columns and preprocessing
     (:func:`harvit.deploy.table.predict_table`), write the window CSV and the timeline PNG; returns the
     text to print.
@@ -249,11 +255,13 @@ def predict_table_command(checkpoint: str | Path, table: str | Path, rate_hz: fl
     Args:
         out: CSV path (default: ``<run>/predict_<table name>.csv``).
         timeline: PNG path (default: the CSV's path with ``_timeline.png``).
+        smooth: ``hmm`` (the run's ``smoother.json``; without one, said in one line and not smoothed) or ``none``.
     """
     dev = pick_device(device)
     trained = load_trained(checkpoint, dev)
     table_options(trained)  # refuse a run not trained on a table before reading anything
-    result = predict_table(trained, table, rate_hz)
+    smoother = resolve_smoother(trained.path, trained.classes, smooth)
+    result = predict_table(trained, table, rate_hz, smoother=smoother)
     run_dir = Path(trained.path).parent
     stem = Path(table).name.split(".")[0] or "table"
     csv_path = Path(out) if out is not None else run_dir / f"predict_{stem}.csv"
@@ -261,5 +269,6 @@ def predict_table_command(checkpoint: str | Path, table: str | Path, rate_hz: fl
     write_text(csv_path, table_csv(result))
     plot_timeline(result, png_path, title=f"{Path(table).name}: predicted activity ({Path(trained.path).parent.name})")
     head = (f"model: {trained.path} ({len(trained.classes)} classes, {trained.window_length} samples at "
-            f"{trained.rate_hz:g} Hz per window)\ntable: {table}")
+            f"{trained.rate_hz:g} Hz per window)\ntable: {table}"
+            + ("\nsmoothing: the run's hidden Markov model" if smoother is not None else ""))
     return "\n".join([head, "", table_summary(result), "", f"predictions: {csv_path}", f"timeline: {png_path}"])

@@ -31,6 +31,7 @@ from harvit.data.registry import is_builtin
 from harvit.data.runs import UNLABELLED, gather_windows
 from harvit.data.signals import prepare_channels, window_starts
 from harvit.data.tables import is_table, table_files
+from harvit.deploy.smoothing import HmmSmoother, smooth_log_probs
 from harvit.evaluation.inference import window_log_probs
 from harvit.models.loading import TrainedModel
 from harvit.utils.errors import HarvitError
@@ -97,7 +98,7 @@ def raw_channel_names(channels: list[str], gravity_split: str | None) -> list[st
 
 
 def predict_table(trained: TrainedModel, path: str | Path, rate_hz: float | None = None,
-                  chunk_windows: int = CHUNK_WINDOWS) -> TablePrediction:
+                  chunk_windows: int = CHUNK_WINDOWS, smoother: HmmSmoother | None = None) -> TablePrediction:
     """Classify every window of a table (a file or folder) with the run's columns and preprocessing.
 
     Args:
@@ -107,6 +108,8 @@ def predict_table(trained: TrainedModel, path: str | Path, rate_hz: float | None
         rate_hz: sampling rate of a table without a time column (default: the training ``--rate``,
             else the model's rate).
         chunk_windows: windows per preprocessing and inference chunk (bounds the memory).
+        smoother: the run's HMM (:mod:`harvit.deploy.smoothing`): ``pred`` is then the Viterbi path of each
+            recording piece (a gap starts a new sequence), ``prob`` that class's probability; None: arg-max.
 
     Returns:
         :class:`TablePrediction`.
@@ -168,18 +171,20 @@ def predict_table(trained: TrainedModel, path: str | Path, rate_hz: float | None
     if short:
         log.warning("%s: skipped %d recording pieces shorter than one window", path, short)
     probs = np.concatenate(out["probs"])
-    pred = probs.argmax(axis=1)
+    piece = np.concatenate(out["piece"])
+    pred = probs.argmax(axis=1) if smoother is None else smooth_log_probs(
+        probs, smoother, stride / model_rate, np.r_[True, piece[1:] != piece[:-1]])
     start = np.concatenate(out["start"])
     start_s = np.concatenate(out["t0"]) + start / model_rate
     true = [str(v) for v in np.concatenate(out["true"])] if data.columns.label is not None else None
     return TablePrediction(
-        classes=list(trained.classes), piece=np.concatenate(out["piece"]), subject=np.concatenate(out["subject"]),
+        classes=list(trained.classes), piece=piece, subject=np.concatenate(out["subject"]),
         start_s=start_s, end_s=start_s + length / model_rate, pred=pred.astype(np.int64),
         prob=probs[np.arange(len(pred)), pred], probs=probs, true=true, rate_hz=model_rate,
         window_length=length, stride=stride,
         info={"files": [str(f) for f in files], "pieces": len(data.pieces), "short_pieces": short,
               "own_rate_hz": own_rate, "label_column": data.columns.label,
-              "channels": raw_channels},
+              "channels": raw_channels, "smoothed": smoother is not None},
     )
 
 
