@@ -14,6 +14,9 @@ from harvit.config.choices import SUBJECT_SOURCES, TIME_UNITS
 from harvit.config.fields import check, check_choices, in_group, setting, split_list
 from harvit.utils.errors import HarvitError
 
+ACC_UNITS = ("auto", "g", "m/s2")
+"""Units of acceleration a run can be trained on (``auto``: told from the training data)."""
+
 
 @dataclass(frozen=True)
 @in_group("own data")
@@ -56,6 +59,9 @@ class OwnDataSettings:
     test_subjects: str | None = setting(None, "own data: comma-separated subjects (names or ids) held out for test "
                                         "(unset: a seeded draw of --test-fraction of the subjects; files with their "
                                         "own split keep it)")
+    acc_unit: str = setting("auto", "unit of the acceleration the run is trained on: g or m/s2 (predict "
+                            "--recording converts a recording to it); auto: told from the training data's range",
+                            ACC_UNITS)
     test_fraction: float = setting(0.3, "own data without --test-subjects or a split of its own: fraction of the "
                                    "subjects (or, without subjects, of each class's windows) held out for test")
 

@@ -154,7 +154,7 @@ def predict_table(trained: TrainedModel, path: str | Path, rate_hz: float | None
         starts = window_starts(len(x), length, stride)
         for a in range(0, len(starts), chunk_windows):
             chunk = starts[a:a + chunk_windows]
-            probs = _chunk_probs(trained, x, chunk, raw_channels, opts, model_rate)
+            probs = chunk_probs(trained, x, chunk, raw_channels, opts, model_rate)
             out["start"].append(chunk)
             out["probs"].append(probs)
             out["piece"].append(np.full(len(chunk), k, dtype=np.int64))
@@ -188,10 +188,11 @@ def predict_table(trained: TrainedModel, path: str | Path, rate_hz: float | None
     )
 
 
-def _chunk_probs(trained: TrainedModel, x: np.ndarray, starts: np.ndarray, raw_channels: list[str],
-                 opts: OwnOptions, rate: float) -> np.ndarray:
-    """Probabilities float64 [n, K] of the windows at ``starts`` of one piece ``x`` [T, C_raw], preprocessed
-    over the chunk's span plus :data:`MARGIN_S` on each side."""
+def chunk_probs(trained: TrainedModel, x: np.ndarray, starts: np.ndarray, raw_channels: list[str],
+                opts: OwnOptions, rate: float, as_log: bool = False) -> np.ndarray:
+    """Probabilities float64 [n, K] (``as_log``: the model's log-probabilities, float32) of the windows at ``starts``
+    of one piece ``x`` [T, C_raw] at the model's ``rate``, preprocessed over the chunk's span plus
+    :data:`MARGIN_S` on each side (as far as ``x`` reaches). Used by ``--table`` and ``--recording``."""
     length = int(trained.window_length)
     margin = int(round(MARGIN_S * rate))
     lo = max(0, int(starts[0]) - margin)
@@ -201,7 +202,10 @@ def _chunk_probs(trained: TrainedModel, x: np.ndarray, starts: np.ndarray, raw_c
         raise HarvitError(f"--table: its channels after preprocessing are {', '.join(channels)}; the model was "
                           f"trained on {', '.join(trained.channels)} (the same columns as training are expected)")
     windows = gather_windows(np.ascontiguousarray(sig.T, dtype=np.float32), starts - lo, length)
-    probs = np.exp(window_log_probs(trained, windows).astype(np.float64))
+    log_probs = window_log_probs(trained, windows)
+    if as_log:
+        return log_probs
+    probs = np.exp(log_probs.astype(np.float64))
     return probs / probs.sum(axis=1, keepdims=True)  # the mean of view log-probs is not exactly normalised
 
 
