@@ -1,95 +1,164 @@
-"""Regenerate QUICK_REFERENCE.md from the code: `python scripts/gen_quick_reference.py`.
+"""Regenerate QUICK_REFERENCE.md from the CLI parser: `python scripts/gen_quick_reference.py`.
 
-The flag table comes from :class:`harvit.config.Config`, the presets from ``PRESETS`` and the
-commands from the CLI parser, so the page cannot drift (tests/test_docs.py checks it).
+One section per command (its description, usage and a table of its own arguments), one table per group of
+settings, each group printed in full once (where a command first lists it) and referenced by the commands
+that list it again; then the presets and the environment variables. Every word comes from the parser, the
+settings' help (:class:`harvit.config.Config`) and ``PRESETS``, so the page cannot drift
+(``tests/test_docs.py`` checks that the committed page is this script's output).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harvit.cli import build_parser, expand_help
-from harvit.config import PRESETS, PROFILE_KEYS, Config
+from harvit.cli.flags import LEAD_TITLE, HelpFormatter, default_text, show
+from harvit.config import PRESET_ALIASES, PRESET_DESCRIPTIONS, PRESETS
 from harvit.utils.atomic import write_text
+
+#: The width of the usage lines on the page (the terminal's width does not change the page).
+WIDTH = 100
 
 HEADER = """# harvit quick reference
 
 Generated from the code by `python scripts/gen_quick_reference.py`; do not edit by hand.
+`harvit COMMAND --help` prints the same. Precedence of settings: defaults < `--preset` < `--config FILE` < flags;
+`harvit train --print-config` prints the resolved settings as JSON and exits."""
 
-## Commands
+FOOTER = """## Environment
 
-| command | what it does |
+| variable | meaning |
 |---|---|
+| `HARVIT_DATA_DIR` | data folder when `--data-dir` is not given |
+| `HARVIT_CACHE_DIR` | prepared windows and frozen features (default `~/.cache/harvit`) |
+| `HARVIT_OFFLINE=1` | never download: a missing data set or `--pretrained` without `--pretrained-path` is an \
+error that says what to do |
+
+`python main.py [flags]` is `harvit train [flags]`. Exit codes: 0 done, 2 bad input (one line on stderr),
+130/143 interrupted by SIGINT/SIGTERM after saving `latest.pt`.
 """
 
 
-def flag_rows() -> list[str]:
-    rows = []
-    defaults = Config()
-    for f in dataclasses.fields(Config):
-        name = f.name.replace("_", "-")
-        flag = f"--{name}" if "bool" not in str(f.type) else f"--{name} / --no-{name}"
-        choices = f.metadata.get("choices")
-        text = expand_help(f.metadata["help"], f.metadata.get("registry"))
-        text += f" ({', '.join(choices)})" if choices else ""
-        rows.append(f"| `{flag}` | `{getattr(defaults, f.name)}` | {f.metadata.get('group')} | "
-                    f"{text.replace('|', '/')} |")
-    return rows
+def anchor(title: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^a-z0-9 _-]", "", title.lower()).replace(" ", "-")
 
 
-def _help(action: argparse.Action) -> str:
+def cell(text: str) -> str:
+    """Text fit for a markdown table cell: no pipes, and ``<name>`` kept visible (not read as an HTML tag)."""
+    return re.sub(r"<(?=[A-Za-z])", "&lt;", text.replace("|", "/").replace("\n", " "))
+
+
+def commands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
+    """Every command as (``harvit NAME [ACTION]``, its one-line help, its parser), in the order of ``--help``."""
+    sub = parser._subparsers._group_actions[0]  # type: ignore[union-attr]
+    helps = {a.dest: a.help or "" for a in sub._choices_actions}
+    for name, sp in sub.choices.items():
+        inner = [a for a in sp._actions if isinstance(a, argparse._SubParsersAction)]
+        if not inner:
+            yield f"harvit {name}", helps[name], sp
+            continue
+        inner_helps = {a.dest: a.help or "" for a in inner[0]._choices_actions}
+        for iname, isp in inner[0].choices.items():
+            yield f"harvit {name} {iname}", inner_helps[iname], isp
+
+
+def listed(group: argparse._ArgumentGroup) -> list[argparse.Action]:
+    """The arguments a section of ``--help`` lists (not ``-h``, hidden ones or sub-commands)."""
+    return [a for a in group._group_actions if a.help is not argparse.SUPPRESS and a.dest != "help"
+            and not isinstance(a, argparse._SubParsersAction)]
+
+
+def invocation(action: argparse.Action) -> str:
+    """How an argument is written: ``--epochs N``, ``--augment, --no-augment``, ``dataset``."""
+    return HelpFormatter("harvit", width=WIDTH)._format_action_invocation(action)
+
+
+def meaning(action: argparse.Action) -> str:
     """An argument's help with its registry's names filled in (``%(registered)s``)."""
     registered = getattr(action, "registered", None)
     return expand_help(action.help or "", registered.registry if registered else None)
 
 
+def table(actions: list[argparse.Action]) -> list[str]:
+    rows = ["| flag | default | meaning |", "|---|---|---|"]
+    for a in actions:
+        flag = invocation(a).replace("|", "\\|")  # a pipe ends a table cell, even in code
+        rows.append(f"| `{flag}` | {cell(default_text(a) or '')} | {cell(meaning(a))} |")
+    return rows
+
+
+def markdown(text: str) -> list[str]:
+    """A description as markdown: its paragraphs, and each indented ``term  meaning`` line as a list item."""
+    lines: list[str] = []
+    for para in text.split("\n\n"):
+        prose: list[str] = []
+        for line in para.split("\n"):
+            if line.startswith("  "):
+                if prose:
+                    lines += [" ".join(prose), ""]
+                    prose = []
+                term, _, rest = line.strip().partition("  ")
+                lines.append(f"- `{term}`: {rest.strip()}")
+            else:
+                if lines and lines[-1].startswith("- "):
+                    lines.append("")
+                prose.append(line.strip())
+        if prose:
+            lines.append(" ".join(prose))
+        lines.append("")
+    return lines
+
+
+def usage(name: str, parser: argparse.ArgumentParser) -> list[str]:
+    formatter = HelpFormatter(name, width=WIDTH)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
+    return ["```", formatter.format_help().strip(), "```", ""]
+
+
 def render() -> str:
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._group_actions[0])))
-    lines = [HEADER.rstrip("\n")]
-    for action in sub._choices_actions:
-        lines.append(f"| `harvit {action.dest}` | {action.help} |")
-    lines += ["", "## Other commands' arguments", ""]
-    for name, sp in sub.choices.items():
-        if name in ("train", "profile"):
-            continue
-        args = [a for a in sp._actions if a.dest != "help" and not isinstance(a, type(sub))]
-        for a in args:
-            what = "/".join(a.option_strings) or a.dest.upper()
-            default = "" if a.default in (None, False) or a.option_strings == [] else f" (default: {a.default})"
-            lines.append(f"- `harvit {name}` `{what}`: {_help(a).replace('|', '/')}{default}")
-        for inner in [a for a in sp._actions if isinstance(a, type(sub))]:
-            for iname, isp in inner.choices.items():
-                for a in isp._actions:
-                    if a.dest != "help":
-                        what = "/".join(a.option_strings) or a.dest.upper()
-                        lines.append(f"- `harvit {name} {iname}` `{what}`: {_help(a)}")
-    pr = sub.choices["profile"]
-    own = [a for a in pr._actions if a.dest != "help" and a.dest not in PROFILE_KEYS]
-    for a in own:
-        lines.append(f"- `harvit profile` `{'/'.join(a.option_strings)}`: {a.help or ''} (default: {a.default})")
-    lines.append("- `harvit profile`: of the settings below only "
-                 + ", ".join(f"`--{k.replace('_', '-')}`" for k in PROFILE_KEYS)
-                 + " (the model, its images, the batch and the runtime; it trains nothing)")
-    lines += ["", "`python main.py [flags]` is `harvit train [flags]`. Exit codes: 0 done, 2 bad input "
-              "(one line on stderr), 130/143 interrupted by SIGINT/SIGTERM after saving `latest.pt`.", "",
-              "## Training flags (`harvit train`)", "",
-              "Precedence: defaults < `--preset` < `--config FILE` < flags. `harvit train --print-config` prints "
-              "the resolved settings as JSON and exits; `--help` gives each preset's value beside the default "
-              "where they differ. `--hidden-dims` takes widths separated by commas or spaces.", "",
-              "| flag | default | group | meaning |", "|---|---|---|---|", *flag_rows(), "", "## Presets", ""]
-    for name, values in PRESETS.items():
-        lines.append(f"- `{name}`: " + ", ".join(f"`{k}={v}`" for k, v in values.items()))
-    lines += ["", "## Environment", "",
-              "| variable | meaning |", "|---|---|",
-              "| `HARVIT_DATA_DIR` | data folder when `--data-dir` is not given |",
-              "| `HARVIT_CACHE_DIR` | prepared windows and frozen features (default `~/.cache/harvit`) |",
-              "| `HARVIT_OFFLINE=1` | never download: a missing dataset or `--pretrained` without "
-              "`--pretrained-path` is an error that says what to do |",
-              ""]
+    cmds = list(commands(build_parser()))
+    lines = [HEADER, "", "## Commands", "", "| command | what it does |", "|---|---|"]
+    lines += [f"| [`{name}`](#{anchor(name)}) | {cell(help_)} |" for name, help_, _ in cmds]
+    printed: dict[str, tuple[str, set[str]]] = {}  # a group of settings printed in full: its command and flags
+    for name, help_, sp in cmds:
+        lines += ["", f"## {name}", ""]
+        lines += markdown(sp.description or help_[:1].upper() + help_[1:] + ".")
+        lines += usage(name, sp)
+        for group in sp._action_groups:
+            actions = listed(group)
+            if not actions:
+                continue
+            shared = group.title is not None and (group.title == LEAD_TITLE or group.title.endswith(" settings"))
+            if not shared:
+                lines += [f"**{group.title}**", "", *table(actions), ""]
+                continue
+            dests = {a.dest for a in actions}
+            title = str(group.title)
+            if title in printed and dests <= printed[title][1]:
+                which = ("all of" if dests == printed[title][1]
+                         else ", ".join(f"`{a.option_strings[0]}`" for a in actions) + " of")
+                lines += [f"**{title}**: {which} [{title}](#{anchor(title)}) (listed under `{printed[title][0]}`).",
+                          ""]
+                continue
+            printed.setdefault(title, (name, dests))
+            lines += [f"### {title}", ""]
+            if group.description:
+                lines += [group.description, ""]
+            lines += [*table(actions), ""]
+        if sp.epilog:
+            lines += markdown(sp.epilog)
+    lines += ["## Presets", "", "`--preset NAME` starts from these settings; flags override them.", "",
+              "| preset | what it is | settings |", "|---|---|---|"]
+    for preset, what in PRESET_DESCRIPTIONS.items():
+        values = PRESETS.get(preset)
+        settings = (", ".join(f"`{k}={show(v)}`" for k, v in values.items()) if values
+                    else f"those of `{PRESET_ALIASES[preset]}`")
+        lines.append(f"| `{preset}` | {cell(what)} | {settings} |")
+    lines += ["", FOOTER]
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from harvit.cli.flags import (
     explicit_settings,
     resolve_checked,
 )
-from harvit.config import OWN_DATA_FIELDS, PRESETS, Config
+from harvit.config import OWN_DATA_FIELDS, PRESET_ALIASES, PRESETS, Config
 from harvit.utils.errors import HarvitError
 
 
@@ -25,8 +25,9 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     di_dataset = di.add_argument("dataset", help="a built-in data set (%(registered)s) or a path to your own data "
                                  "(table, .npz, .ts)")
     di_dataset.registered = Registered("datasets")  # type: ignore[attr-defined]
-    di.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    di.add_argument("--config", default=None, help="read the own-data settings from a run's config.json")
+    di.add_argument("--data-dir", default=None, metavar="DIR", help=DATA_DIR_HELP)
+    di.add_argument("--config", default=None, metavar="FILE",
+                    help="read the own-data settings from a run's config.json")
     add_config_flags(di, OWN_DATA_FIELDS + ("nan_policy", "train_stride"))
 
 
@@ -51,22 +52,27 @@ def add_baseline(sub: argparse._SubParsersAction) -> None:
                                             "MultiRocket-Hydra and QUANT on the raw windows (cached)",
                        description="Fit the baselines on the windows a run would use: the same settings as "
                                    "`harvit train` (a preset, chosen by device without --preset, or a run "
-                                   "folder's config.json), then the flags given here.")
-    b.add_argument("--run", default=None, metavar="RUN_DIR",
+                                   "folder's config.json), then the flags given here.",
+                       epilog="Your own data (--dataset PATH) is read with the own-data settings of `harvit "
+                              "train` (all but --train-overlap), flags here too; `harvit train --help` lists them "
+                              "under 'own data settings'.")
+    b.add_argument("--run", default=None, metavar="RUN",
                    help="follow this run folder's config.json (data set, windows, validation subjects)")
-    b.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="follow this preset's settings (default: by device, as harvit train)")
-    b.add_argument("--dataset", default=None, help=f"dataset name (default: {Config.dataset}, or the run's)")
-    b.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    b.add_argument("--seed", type=int, default=None,
+    b.add_argument("--preset", choices=(*PRESETS, *PRESET_ALIASES), default=None, metavar="NAME",
+                   help=f"follow this preset's settings: {', '.join(PRESETS)} (default: by device, as harvit train)")
+    b.add_argument("--dataset", default=None, metavar="NAME|PATH",
+                   help=f"a built-in data set or a path to your own (default: {Config.dataset}, or the run's)")
+    b.add_argument("--data-dir", default=None, metavar="DIR", help=DATA_DIR_HELP)
+    b.add_argument("--seed", type=int, default=None, metavar="N",
                    help="seed of the validation-subject hold-out (default: 42, or the run's)")
-    b.add_argument("--val-fraction", type=float, default=None,
+    b.add_argument("--val-fraction", type=float, default=None, metavar="X",
                    help="fraction of training subjects held out (default: 0.2, or the run's)")
-    b.add_argument("--train-stride", type=int, default=None,
+    b.add_argument("--train-stride", type=int, default=None, metavar="N",
                    help="step between training-window starts in samples, 0: the data set's own "
                         "(default: the preset's or the run's)")
-    b.add_argument("--json", default=None, help="write the results as JSON here")
-    add_config_flags(b, [f for f in OWN_DATA_FIELDS if f != "train_overlap"])
+    b.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON here")
+    own = [f for f in OWN_DATA_FIELDS if f != "train_overlap"]
+    add_config_flags(b, own, shown=())  # listed by harvit train --help (the epilog says so)
     b.add_argument("--no-minirocket", action="store_true",
                    help="skip the time-series classifiers (MiniRocket, MultiRocket-Hydra, QUANT): the two "
                         "statistics models only")

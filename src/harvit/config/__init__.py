@@ -21,7 +21,7 @@ from harvit.config.choices import (
     TIME_UNITS,
 )
 from harvit.config.own_data import OwnDataSettings
-from harvit.config.presets import PRESETS
+from harvit.config.presets import GPU_PRESET, PRESET_ALIASES, PRESET_DESCRIPTIONS, PRESETS, preset_name
 from harvit.config.settings import (
     ARCH_KEYS,
     ENCODER_KEYS,
@@ -47,6 +47,10 @@ __all__ = [
     "NAN_POLICIES",
     "OWN_DATA_FIELDS",
     "PRESETS",
+    "PRESET_ALIASES",
+    "PRESET_DESCRIPTIONS",
+    "GPU_PRESET",
+    "preset_name",
     "PROFILE_KEYS",
     "RESUME_KEYS",
     "SCALE_RANGES",

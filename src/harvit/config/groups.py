@@ -23,7 +23,14 @@ from harvit.config.choices import (
     SCALINGS,
 )
 from harvit.config.fields import check, check_at_least_zero, check_choices, in_group, setting, split_list, subject_list
-from harvit.config.presets import DEFAULT_DATASET, DEFAULT_ENCODINGS, PRESETS
+from harvit.config.presets import (
+    DEFAULT_DATASET,
+    DEFAULT_ENCODINGS,
+    GPU_PRESET,
+    PRESET_NOTE,
+    PRESETS,
+    preset_name,
+)
 from harvit.utils.errors import HarvitError
 
 
@@ -258,7 +265,8 @@ class RunSettings:
                                 "when the training windows hold few samples, windows x channels x length, else "
                                 "fast); `harvit baseline --run RUN --baseline-set all` adds the rest to the run's "
                                 "report later", BASELINE_SETS)
-    preset: str | None = setting(None, "preset: pix2seq (GPU reference design) or cpu; default by device",
+    preset: str | None = setting(None, f"the settings to start from, flags override them: {', '.join(PRESETS)} "
+                                 f"({PRESET_NOTE}); default by device: {GPU_PRESET} with CUDA, else cpu",
                                  tags={"profile"})
 
     @property
@@ -274,8 +282,8 @@ class RunSettings:
         """Check the values; raise :class:`HarvitError` naming the first bad flag."""
         check_choices(self, RunSettings)
         check_at_least_zero(self, ("threads",))
-        if self.preset is not None and self.preset not in PRESETS:
-            raise HarvitError(f"--preset: unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
+        if self.preset is not None:
+            preset_name(self.preset)  # a preset or a former name of one (a saved config.json); else one error
         if not self.run_name or "/" in self.run_name or self.run_name in (".", ".."):
             raise HarvitError(f"--run-name: {self.run_name!r} is not a plain folder name")
         return self

@@ -1,4 +1,4 @@
-"""The defaults that name registered things, and the presets: overrides of the defaults.
+"""The defaults that name registered things, and the presets: overrides of the defaults, and their former names.
 
 The data set and encodings named here are registered above this layer (``harvit.data``,
 ``harvit.imaging.encodings``); a test checks that they are.
@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from harvit.utils.errors import HarvitError
+
 DEFAULT_DATASET = "hapt6"
 DEFAULT_ENCODINGS = "gasf,gadf,mtf"
 
-#: Presets: overrides of the defaults. Explicit flags override a preset.
+#: The preset a machine with CUDA runs when none is given (the one without CUDA runs ``cpu``).
+GPU_PRESET = "vit-b8-frozen"
+
+#: Presets: overrides of the defaults, by name. Explicit flags override a preset.
 PRESETS: dict[str, dict[str, Any]] = {
-    # The reference design: frozen ViT-B/8 at 224 px, flatten mode, 768 -> 512 -> classes head.
-    "pix2seq": dict(
+    # The reference design: a frozen ImageNet ViT-B/8 at 224 px, flatten mode (one view per channel: 9 views of a
+    # HAPT window, each its channel's GASF, GADF and MTF images), its pooled 768 features -> 512 -> classes head.
+    GPU_PRESET: dict(
         encoder="vit_base_patch8_224",
         img_size=224,
         mode="flatten",
@@ -53,3 +59,31 @@ PRESETS: dict[str, dict[str, Any]] = {
         rocket_features=9996,  # MiniRocket-style convolution features in the model: +2 points (docs/ACCURACY.md)
     ),
 }
+
+#: Former names of presets, still accepted by ``--preset`` and in a saved ``config.json``: alias -> preset.
+PRESET_ALIASES: dict[str, str] = {"pix2seq": GPU_PRESET}
+#: What each preset is, one line each, for ``--help`` and the docs (the former names last).
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    GPU_PRESET: "the GPU reference design: a frozen ImageNet ViT-B/8 at 224 px, one view per channel (flatten: "
+                "9 views of a HAPT window), GASF+GADF+MTF images, head 768 -> 512 -> classes",
+    "cpu": "a small ViT trained from scratch on small images of all channels stacked, with window statistics and "
+           "MiniRocket-style convolution features beside the images; sized for a few CPU cores",
+    **{alias: f"the former name of {name}, still accepted" for alias, name in PRESET_ALIASES.items()},
+}
+#: The former names in a few words, for the help of ``--preset``.
+PRESET_NOTE = "; ".join(f"{alias}: the former name of {name}" for alias, name in PRESET_ALIASES.items())
+
+
+def device_preset(cuda_available: bool) -> str:
+    """The preset run when none is given: :data:`GPU_PRESET` with CUDA, else ``cpu``."""
+    return GPU_PRESET if cuda_available else "cpu"
+
+
+def preset_name(name: str) -> str:
+    """A preset's name, or the preset an alias names (:data:`PRESET_ALIASES`); an unknown name raises
+    :class:`HarvitError` naming ``--preset`` and the choices."""
+    name = PRESET_ALIASES.get(name, name)
+    if name not in PRESETS:
+        raise HarvitError(f"--preset: unknown preset {name!r}; expected one of {', '.join(PRESETS)} "
+                          f"({', '.join(f'{a}: {p}' for a, p in PRESET_ALIASES.items())})")
+    return name

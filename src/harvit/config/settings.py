@@ -15,7 +15,7 @@ from harvit.config.choices import HAPT_WINDOW
 from harvit.config.fields import tagged
 from harvit.config.groups import DataSettings, ImageSettings, ModelSettings, OptimSettings, RunSettings
 from harvit.config.own_data import OwnDataSettings
-from harvit.config.presets import PRESETS
+from harvit.config.presets import PRESETS, device_preset, preset_name
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 
@@ -103,17 +103,16 @@ WINDOWINGS = ("recordings", "windows", "table")
 
 
 def resolve(explicit: dict[str, Any], cuda_available: bool, windowing: Callable[[str], str]) -> tuple[Config, str]:
-    """Defaults < preset < explicit settings. Returns the config and the preset used.
+    """Defaults < preset < explicit settings. Returns the config and the preset used (by its name, also when
+    ``explicit`` gives a former one: :data:`harvit.config.presets.PRESET_ALIASES`).
 
     Args:
         explicit: the settings given (flags, a config file).
-        cuda_available: picks the preset when none is given (pix2seq with CUDA, else cpu).
+        cuda_available: picks the preset when none is given (:func:`harvit.config.presets.device_preset`).
         windowing: data set name or path -> one of :data:`WINDOWINGS` (``harvit.data.windowing``: the data
             sets are known above this layer), which decides what a preset's ``train_stride`` becomes.
     """
-    preset = explicit.get("preset") or ("pix2seq" if cuda_available else "cpu")
-    if preset not in PRESETS:
-        raise HarvitError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    preset = preset_name(explicit.get("preset") or device_preset(cuda_available))  # a former name: its preset
     values = {**PRESETS[preset], **explicit, "preset": preset}
     kind = windowing(values.get("dataset", Config.dataset))
     if kind == "windows" and "train_stride" not in explicit:
