@@ -43,6 +43,9 @@ class OwnDataSettings:
                                    "numeric column); <sensor>_x/_y/_z names form sensor triples")
     columns: str | None = setting(None, "comma-separated column names of header-less CSV files (unset: a first "
                                   "line holding a number is data, and the columns are named by what they hold)")
+    annotations: str | None = setting(None, "table of labelled intervals (start, end, label; date-times) for a long "
+                                      "recording given as --dataset (a device file .cwa/.bin/.gt3x or a table of "
+                                      "samples); a folder of recordings takes a folder of tables named after them")
     rate: float = setting(0.0, "sampling rate in Hz: tables are resampled to it (anti-aliased; 0: the data's own "
                           "rate, required for tables without a time column); .npz/.ts without a stated rate: their "
                           "rate")

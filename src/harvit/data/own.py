@@ -3,7 +3,9 @@
 - ``.csv``, ``.csv.gz``, ``.parquet``, or a folder of them: a table of recordings
   (:mod:`harvit.data.tables`, :mod:`harvit.data.recordings`);
 - ``.npz``: window arrays (:mod:`harvit.data.arrays`);
-- ``NAME_TRAIN.ts`` (with ``NAME_TEST.ts`` beside it), or a folder holding such a pair (:mod:`harvit.data.ts_files`).
+- ``NAME_TRAIN.ts`` (with ``NAME_TEST.ts`` beside it), or a folder holding such a pair (:mod:`harvit.data.ts_files`);
+- with ``--annotations``: a long recording (a device file or a table of samples, or a folder of them) labelled by
+  a separate table of intervals (:mod:`harvit.data.annotations`).
 
 Test split: a file's own split is kept (``.ts``; ``.npz`` with ``split``); else ``--test-subjects``, else
 a seeded draw of ``--test-fraction`` of the subjects; data without subjects are split by window,
@@ -22,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from harvit.config.fields import split_list
+from harvit.data import annotations as annotated
 from harvit.data.arrays import read_npz
 from harvit.data.cache import cache_key, cached_dataset
 from harvit.data.options import TEST_SPLIT_SEED, OwnOptions
-from harvit.data.recordings import read_tables, table_windows
+from harvit.data.recordings import TableData, read_tables, table_windows
 from harvit.data.splits import NO_SUBJECT_NOTE, stratified_split, subject_test_split
 from harvit.data.tables import is_table, table_files
 from harvit.data.ts_files import read_ts, ts_pair
@@ -34,11 +37,13 @@ from harvit.utils.errors import HarvitError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("table", "npz", "ts")
+KINDS = ("table", "npz", "ts", "recording")
 TABLE_ONLY = ("label_column", "subject_column", "recording_column", "time_column", "time_unit", "subject_from",
               "channels", "columns",
               "window_s", "overlap", "train_overlap", "lowpass", "gravity_split")
 """Options that only tables use: giving one with ``.npz`` or ``.ts`` is an error, not silently ignored."""
+NOT_ANNOTATED = ("label_column", "subject_column", "recording_column", "subject_from", "columns", "time_unit")
+"""Options a recording labelled by ``--annotations`` has no use for (labels and subjects come from the files)."""
 
 
 def looks_like_path(name: str) -> bool:
@@ -111,15 +116,21 @@ def load_own(
     """
     options = (options or OwnOptions()).validate()
     path = Path(path).expanduser()
-    kind = dataset_kind(path)
-    if kind != "table":
+    kind = "recording" if options.annotations else dataset_kind(path)
+    if kind == "recording":
+        given = [name for name in NOT_ANNOTATED if name in options.changed()]
+        if given:
+            flags = ", ".join("--" + g.replace("_", "-") for g in given)
+            raise HarvitError(f"{flags}: not used with --annotations (labels come from the annotation table, "
+                              "subjects from the recordings' file names)")
+    elif kind != "table":
         given = [name for name in TABLE_ONLY if name in options.changed()]
         if given:
             flags = ", ".join("--" + g.replace("_", "-") for g in given)
             raise HarvitError(f"{flags}: only for tables of recordings; {path.name} holds ready windows")
         if stride is not None:
             raise HarvitError(f"--train-stride: {path.name} holds ready windows; only tables are windowed here")
-    files = source_files(path, kind)
+    files = annotated.source_files(path, options) if kind == "recording" else source_files(path, kind)
     name = _name(files[0] if kind == "ts" else path)
     key = cache_key(dataset="own", kind=kind, source=fingerprint(files), options=options.as_dict(),
                     nan_policy=nan_policy, stride=stride)
@@ -127,6 +138,9 @@ def load_own(
     def build() -> Dataset:
         if kind == "table":
             return _table_dataset(name, path, files, options, nan_policy, stride)
+        if kind == "recording":
+            return _table_dataset(name, path, files, options, nan_policy, stride,
+                                  annotated.read_annotated(path, options))
         if kind == "npz":
             return _npz_dataset(name, path, options)
         return _ts_dataset(name, files, options)
@@ -142,7 +156,7 @@ def load_own(
 
 def _name(path: Path) -> str:
     name = path.name
-    for suffix in (".csv.gz", ".csv", ".parquet", ".npz", ".ts"):
+    for suffix in (".csv.gz", ".csv", ".parquet", ".npz", ".ts", ".cwa", ".bin", ".gt3x"):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     if name.upper().endswith(("_TRAIN", "_TEST")):
@@ -151,8 +165,10 @@ def _name(path: Path) -> str:
 
 
 def _table_dataset(name: str, path: Path, files: list[Path], options: OwnOptions, nan_policy: str,
-                   stride: int | None) -> Dataset:
-    data = read_tables(files, options, root=path if path.is_dir() else None)
+                   stride: int | None, data: TableData | None = None) -> Dataset:
+    """Windows of tables of recordings (``data``: the recordings already read, e.g. labelled by annotations)."""
+    kind = "table" if data is None else "recording"
+    data = data or read_tables(files, options, root=path if path.is_dir() else None)
     tw = table_windows(data, options, nan_policy, stride)
     del data
     present = np.unique(tw.y)
@@ -165,7 +181,7 @@ def _table_dataset(name: str, path: Path, files: list[Path], options: OwnOptions
                     "dropped%s", name, ", ".join(empty), options.window_s, keeps)
         tw.classes = [tw.classes[k] for k in present]
         tw.y = np.searchsorted(present, tw.y).astype(np.int64)
-    meta = {"dataset": name, "source": str(path), "kind": "table", "stride": tw.stride, "nan_policy": nan_policy,
+    meta = {"dataset": name, "source": str(path), "kind": kind, "stride": tw.stride, "nan_policy": nan_policy,
             "options": options.as_dict(), "subject_names": {str(k): v for k, v in tw.subject_names.items()},
             "files": [str(f) for f in files], "load_stats": tw.stats}
     log.info("%s: %d windows of %d samples (%g Hz), %d channels, %d classes", name, len(tw.y), tw.x.shape[2],
