@@ -91,7 +91,8 @@ def test_baseline_keeps_each_models_test_predictions():
 
 @pytest.mark.parametrize("argv, stride, seed, said", [
     (["--preset", "cpu"], 32, 42, "the cpu preset"),  # the cpu preset's dense windows, as its run's report
-    (["--preset", "pix2seq"], None, 42, "the pix2seq preset"),
+    (["--preset", "vit-b8-frozen"], None, 42, "the vit-b8-frozen preset"),
+    (["--preset", "pix2seq"], None, 42, "the vit-b8-frozen preset"),  # its former name still runs it
     (["--preset", "cpu", "--train-stride", "0", "--seed", "7"], None, 7, "the cpu preset"),
     (["--preset", "cpu", "--dataset", "uci_har"], None, 42, "the cpu preset"),  # uci_har: fixed windows
 ])

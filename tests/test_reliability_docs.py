@@ -1,11 +1,11 @@
-"""docs/RELIABILITY.md names only tests that exist, and lists every bad-input case of the CLI tests."""
+"""docs/reliability.md names only tests that exist, and lists every bad-input case of the CLI tests."""
 
 import ast
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "RELIABILITY.md"
+DOC = ROOT / "docs" / "reliability.md"
 
 
 def _cli_cases() -> set[str]:

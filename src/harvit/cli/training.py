@@ -117,7 +117,7 @@ def add_profile(sub: argparse._SubParsersAction) -> None:
                         description="Profile the model of a config on random windows (no data, no training): "
                                     "only the settings that shape the model, its images and the batch apply.")
     pr.add_argument("--out", default="profile.json", metavar="FILE", help="write the profile as JSON here")
-    pr.add_argument("--batch-sizes", default="8,16,32,64,128,256", metavar="LIST",
+    pr.add_argument("--batch-sizes", default="8,16,32,64,128,256",
                     help="comma-separated batch sizes (images per step) of the sweep")
     pr.add_argument("--trace", default=None, metavar="DIR", help="folder for a torch.profiler trace (TensorBoard)")
     pr.add_argument("--steps", type=int, default=5, metavar="N", help="timed steps per measurement")
