@@ -193,6 +193,6 @@ def test_profile_help_lists_no_training_only_flags(capsys):
 
 
 def test_done_line_counts_report_and_baseline():
-    line = done_line(152.4, {"train_time_s": 73.2}, 34.0)
+    line = done_line(152.4, 73.2, 34.0)
     assert line == "done in 152 s wall (training 73 s; report 34 s, baseline included)"
-    assert done_line(80.0, {"train_time_s": 70.0}, None) == "done in 80 s wall (training 70 s)"
+    assert done_line(80.0, 70.0, None) == "done in 80 s wall (training 70 s)"
