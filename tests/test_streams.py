@@ -129,3 +129,26 @@ def test_acc_triple() -> None:
     assert acc_triple(["body_acc_x", "body_acc_y", "body_acc_z", "total_acc_x", "total_acc_y",
                        "total_acc_z"]) == (3, 4, 5)
     assert acc_triple(["a", "b"]) is None
+
+
+def test_parquet_memory_does_not_grow_with_length(tmp_path: Path) -> None:
+    """Arrow memory held while reading stays near one chunk's, however many row groups the file has."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows, groups = 50_000, 24
+    path = tmp_path / "long.parquet"
+    schema = pa.schema([("time", pa.int64()), ("acc_x", pa.float32()), ("acc_y", pa.float32()),
+                        ("acc_z", pa.float32())])
+    with pq.ParquetWriter(path, schema) as writer:
+        for g in range(groups):
+            k = np.arange(g * rows, (g + 1) * rows, dtype=np.int64)
+            z = np.ones(rows, dtype=np.float32)
+            writer.write_table(pa.table({"time": START.value + k * 10_000_000, "acc_x": z * 0, "acc_y": z * 0,
+                                         "acc_z": z}, schema=schema))
+    held = []
+    for chunk in open_recording(path, chunk_rows=rows):
+        held.append(pa.total_allocated_bytes())
+        assert len(chunk) == rows
+    one_chunk = rows * (8 + 3 * 4)
+    assert len(held) == groups and max(held) < 6 * one_chunk

@@ -16,6 +16,7 @@ Times are the device's own clock: local wall-clock time, no time zone, as int64 
 from __future__ import annotations
 
 import importlib.metadata
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,8 +154,6 @@ def _read_actfast(path: Path, hint: str = "") -> DeviceRecording:
 
 
 def _read_pygt3x(path: Path) -> DeviceRecording:
-    import zipfile
-
     from pygt3x.reader import FileReader
 
     try:

@@ -52,6 +52,9 @@ ROLE_KEYS = ("time", "label")
 G_RANGE = (0.5, 2.0)
 MS2_RANGE = (5.0, 15.0)
 """Median accelerometer magnitudes that say the unit is g, or m/s^2."""
+PARQUET_OPTIONS = {"pre_buffer": False, "buffer_size": 1 << 22}
+"""Read a parquet file's column chunks through a small buffer: with pre-buffering, pyarrow keeps every row
+group's buffers until the file is closed, so memory grew with the file's length."""
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 
@@ -287,7 +290,7 @@ def _parquet_reader(path: Path, chunk_rows: int):
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, **PARQUET_OPTIONS)
         n_rows = pf.metadata.num_rows
         head = next(pf.iter_batches(batch_size=min(chunk_rows, 100_000)), None)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a damaged file
@@ -297,7 +300,7 @@ def _parquet_reader(path: Path, chunk_rows: int):
     head = head.to_pandas()
 
     def batches(wanted: list[str]) -> Iterator[pd.DataFrame]:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted):
+        for batch in pq.ParquetFile(path, **PARQUET_OPTIONS).iter_batches(batch_size=chunk_rows, columns=wanted):
             yield batch.to_pandas()
 
     return batches, head, n_rows
