@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from real_data import absent, data_dirs
 
 HAPT_ZIP = "HAPT_Data_Set_RawData_and_labels.zip"
-
-
-def _shared_data_candidates() -> list[Path]:
-    env = os.environ.get("HARVIT_DATA_DIR", "").strip()
-    found = [Path(env)] if env else []
-    return [*found, Path(__file__).resolve().parents[2] / "shared" / "data"]
 
 
 @pytest.fixture(autouse=True)
@@ -26,19 +20,19 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The real data folder holding the HAPT zip: ``HARVIT_DATA_DIR`` or ``../shared/data``."""
-    for path in _shared_data_candidates():
+    for path in data_dirs():
         if (path / "hapt" / HAPT_ZIP).is_file():
             return path
-    pytest.skip(f"real HAPT data absent: set HARVIT_DATA_DIR to a folder holding hapt/{HAPT_ZIP}")
+    absent(f"real HAPT data absent: set HARVIT_DATA_DIR to a folder holding hapt/{HAPT_ZIP}")
 
 
 @pytest.fixture(scope="session")
 def devices_dir() -> Path:
     """The real research-device files (``devices/`` of ``HARVIT_DATA_DIR`` or ``../shared/data``)."""
-    for path in _shared_data_candidates():
+    for path in data_dirs():
         if (path / "devices" / "ax3_testfile.cwa").is_file():
             return path / "devices"
-    pytest.skip("real device files absent: set HARVIT_DATA_DIR to a folder holding devices/ax3_testfile.cwa")
+    absent("real device files absent: set HARVIT_DATA_DIR to a folder holding devices/ax3_testfile.cwa")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from real_data import absent
 
 import harvit.data
 from harvit.data import train_val_split
@@ -51,7 +52,7 @@ def test_fast_minirocket_is_the_reference_at_its_penalty_and_no_weaker_with_its_
 
     name = dataset if dataset == "hapt6" else str(DATA / dataset)
     if dataset != "hapt6" and not (DATA / dataset).is_dir():
-        pytest.skip(f"{DATA / dataset} not found")
+        absent(f"real data absent: {DATA / dataset} not found (set HARVIT_DATA_DIR)")
     monkeypatch.setenv("HARVIT_CACHE_DIR", str(tmp_path))
     ds = harvit.data.load_dataset(name, None, "error", train_stride=stride)
     fast = run_baseline(name, windows=ds, train_stride=stride, refit=False, models=("minirocket",), use_cache=False)

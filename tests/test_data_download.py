@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from real_data import absent
 
 import harvit.data.hapt as hapt
 from harvit.data import download, load_dataset, safe_extract
@@ -156,7 +157,7 @@ def test_hapt_manifest_matches_the_real_zip(shared_data_dir):
 def test_uci_har_manifest_matches_the_real_label_files(shared_data_dir):
     folder = shared_data_dir / "uci_har" / "UCI HAR Dataset"
     if not folder.is_dir():
-        pytest.skip("real UCI HAR label files absent")
+        absent(f"real UCI HAR label files absent: no {folder}")
     _, entries = load_manifest("uci_har_git_blob_sha1.tsv")
     assert len(entries) == 28
     with open_source(folder, "train/y_train.txt") as src:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from real_data import absent, data_dirs
 
 import harvit.data.uci_har as uci_har
 from harvit.data import CHANNELS, load_dataset
@@ -18,9 +18,6 @@ from harvit.utils.errors import HarvitError
 
 LABELS = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
 TOP = "UCI HAR Dataset"
-SHARED = [Path(p) for p in [os.environ.get("HARVIT_DATA_DIR", "")] if p] + [
-    Path(__file__).resolve().parents[2] / "shared" / "data"
-]
 
 
 @pytest.fixture(autouse=True)
@@ -180,10 +177,10 @@ def test_nan_policies(tmp_path):
 def test_shared_labels_and_subjects_are_the_official_ones():
     """The real label, subject and activity files (the shared copy has no signal files)."""
     folder = next(
-        (d / "uci_har" for d in SHARED if (d / "uci_har" / TOP / "train" / "y_train.txt").is_file()), None
+        (d / "uci_har" for d in data_dirs() if (d / "uci_har" / TOP / "train" / "y_train.txt").is_file()), None
     )
     if folder is None:
-        pytest.skip("real UCI HAR label files absent: set HARVIT_DATA_DIR to the shared data folder")
+        absent("real UCI HAR label files absent: set HARVIT_DATA_DIR to the shared data folder")
     with open_source(folder / TOP, uci_har.MARKER) as src:
         assert read_activity_labels(src) == LABELS
         counts = {}
