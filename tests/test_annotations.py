@@ -134,3 +134,8 @@ def test_read_annotations_sorted_with_rows(tmp_path: Path) -> None:
     assert ann.label.tolist() == ["a", "b"] and ann.row.tolist() == [2, 1]
     t = (START + pd.to_timedelta([0.5, 1.5, 2.5, 5.0], unit="min")).as_unit("ns").asi8
     assert ann.labels_at(t).tolist() == ["", "a", "", "b"]
+
+
+def test_device_file_without_annotations_says_how(devices_dir: Path) -> None:
+    with pytest.raises(HarvitError, match="--annotations TABLE"):
+        load_dataset(str(devices_dir / "ax3_testfile.cwa"))

@@ -27,6 +27,7 @@ from harvit.config.fields import split_list
 from harvit.data import annotations as annotated
 from harvit.data.arrays import read_npz
 from harvit.data.cache import cache_key, cached_dataset
+from harvit.data.devices import is_device_file
 from harvit.data.options import TEST_SPLIT_SEED, OwnOptions
 from harvit.data.recordings import TableData, read_tables, table_windows
 from harvit.data.splits import NO_SUBJECT_NOTE, stratified_split, subject_test_split
@@ -68,6 +69,9 @@ def dataset_kind(path: Path) -> str:
             return "ts"
         if any(is_table(p, named=True) for p in path.rglob("*") if p.is_file()):
             return "table"
+    if is_device_file(path) or (path.is_dir() and any(is_device_file(p) for p in path.rglob("*"))):
+        raise HarvitError(f"--dataset {path}: device files are long recordings without labels; label them with "
+                          "--annotations TABLE (start, end, label)")
     raise HarvitError(
         f"--dataset {path}: expected .csv, .tsv, .txt (optionally .gz), .parquet (or a folder of them, at any depth), "
         ".npz, or NAME_TRAIN.ts"
