@@ -1,10 +1,9 @@
 """A fast ridge classifier whose penalty is chosen on the validation subjects.
 
 The head of the MiniRocket / MultiRocket-Hydra baselines. aeon's classifiers pick the ridge penalty
-with scikit-learn's ``RidgeClassifierCV`` (leave-one-out over the training windows): on hapt6's
-11435 x 9996 MiniRocket features that search took about 12 CPU minutes. Here the penalty is chosen
-the project's way instead, on the validation subjects (no validation window is used to fit the
-candidates, only to score them), and the work is one Gram matrix in torch:
+with scikit-learn's ``RidgeClassifierCV`` (leave-one-out over the training windows, minutes on MiniRocket's
+9996 features). Here the penalty is chosen the project's way instead, on the validation subjects (no
+validation window is used to fit the candidates, only to score them), and the work is one Gram matrix:
 
 1. Standardise the features on the training windows (mean and std, as ``StandardScaler``), encode
    the labels as +-1 columns (``RidgeClassifier``'s coding) and centre them (the intercept). The
@@ -14,27 +13,32 @@ candidates, only to score them), and the work is one Gram matrix in torch:
    (primal), else ``X X^T`` [n, n] (dual). float32 when its side is over :data:`FLOAT64_MAX`
    (forming it is the dominant cost, O(n p min(n, p))), else float64. Features given as ``uint8``
    (MiniRocket's counts: the ridge is the same on counts as on their proportions, since each feature
-   is standardised) form a primal Gram exactly in 8-bit integers (``torch._int_mm``, int32 sums:
-   5.7x faster than float32 on 2 cores), centred and scaled afterwards in float64; their mean and
-   std come from the same integer sums.
+   is standardised) form a primal Gram on one of two kernels, chosen per machine by a short probe
+   (:func:`gram_kernel`; ``HARVIT_GRAM_KERNEL=int8|float32`` or ``gram_kernel=`` forces one):
+
+   * ``int8``: exactly, in 8-bit integers (``torch._int_mm``, int32 sums; fast where the CPU has int8
+     dot-product instructions such as AVX-512 VNNI, slow elsewhere), centred and scaled afterwards in
+     float64;
+   * ``float32``: a symmetric rank-k update (BLAS ``syrk``, half the products of a full multiply) of the
+     counts minus their integer-rounded means, in the Gram's dtype, row part by row part. In float64 it is
+     exact; in float32 its off-diagonal sums carry float32 rounding (the standardised Gram is float32
+     anyway). The means and the diagonal (the variances) come from exact integer sums in both kernels,
+     so a constant feature has a variance of exactly 0.
+
 3. Each penalty: a small side (<= :data:`EIGH_MAX`) is decomposed once (``eigh``) and every alpha is a
    rescaling of the eigenvalues; a large one gets a Cholesky factorisation per alpha (LAPACK's
-   ``potrf``/``potrs`` through scipy on the matrix's column-major view, no copy: 1.7 s for 9996 x 9996
-   float32 on 2 cores, against 2.7 s for ``torch.linalg.cholesky``, and 0.07 s per solve against
-   0.22 s for ``torch.cholesky_solve``), walking the
-   grid from the largest penalty down and stopping once validation accuracy has fallen below its
-   best for :data:`PATIENCE` alpha(s) in a row (or a factorisation fails: too little penalty for float32).
-   Ties go to the larger penalty.
+   ``potrf``/``potrs`` through scipy on the matrix's column-major view, no copy; faster than
+   ``torch.linalg.cholesky`` and ``torch.cholesky_solve`` on CPUs), walking the grid from the largest
+   penalty down and stopping once validation accuracy has fallen below its best for :data:`PATIENCE`
+   alpha(s) in a row (or a factorisation fails: too little penalty for float32). Ties go to the larger
+   penalty.
 4. ``refit=True``: the chosen alpha is fitted again on training + validation windows (standardised on
    both), the way harvit's model is refitted on all its training data after model selection; the
    primal Gram is updated with the validation windows rather than recomputed.
 
-Measured on hapt6 (11633 training windows, 2902 validation windows, 9996 MiniRocket features, 2 quiet
-cores, 2026-12-05; docs/BENCHMARKS.md §10c): the 8-bit Gram 2.75 s, one factorisation and solve 2.0 s,
-the whole fit with its refit 10.9 s (a full ``eigh`` took 154 CPU s). Validation accuracy by alpha 1000 /
-215: 93.80 / 93.42 -> 1000. On an earlier split of the same data (11435 windows) the walk 1000 / 215 /
-46.4 / 10 / 2.15 scored 96.97 / 97.00 / 97.03 / 96.65 / 95.58: 46.4, the alpha that
-``RidgeClassifierCV``'s leave-one-out search chose on the same windows.
+The Gram's blocks and each penalty's factorisation report progress (:class:`~harvit.utils.progress.Progress`)
+once the step runs long. Measured costs and the penalties chosen on the project's data sets are in
+docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.linalg import get_lapack_funcs
+from scipy.linalg import blas, get_lapack_funcs
 
 from harvit.utils.errors import HarvitError
+from harvit.utils.kernels import DECISIVE, choose, time_cases
 from harvit.utils.logging import log
+from harvit.utils.progress import Progress
 from harvit.utils.runtime import compute_threads
 
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 10))
@@ -59,45 +65,59 @@ FLOAT64_MAX = 4096
 """Largest Gram side computed in float64; above it float32 (half the time and memory)."""
 PATIENCE = 1
 """Alphas in a row with validation accuracy below the best before the descending search stops (each is a
-factorisation of the Gram: 1.9 s for MiniRocket's 9996 features on 2 cores)."""
+factorisation of the Gram)."""
 INT_ROWS = 1 << 17
 """Rows per 8-bit product (int32 sums of 128 x 128 products stay exact up to 2^17 rows)."""
 INT_BLOCKS = 4
-"""Column blocks of the 8-bit Gram (only the upper block triangle is multiplied: 2.0 s against 2.8 s for
-hapt6's 11633 x 9996 counts on 2 cores)."""
+"""Column blocks of the 8-bit Gram (only the upper block triangle is multiplied: 10 of 16 block products)."""
 ROWS = 2048
 """Rows per block where the raw features are multiplied in float (``X^T t``, the scores)."""
+FLOAT_ROWS = 2048
+"""Rows per symmetric rank-k update of the float Gram of counts (bounds the float copy of the counts)."""
+GRAM_KERNELS = ("int8", "float32")
+"""The kernels that can form the Gram of uint8 counts (:func:`gram_kernel`)."""
+GRAM_ENV = "HARVIT_GRAM_KERNEL"
+"""Environment variable forcing the Gram kernel of counts: ``auto`` (probe), ``int8`` or ``float32``."""
+GRAM_LABELS = {"int8": "int8 (torch._int_mm)", "float32": "float32 syrk"}
+PROBE_SHAPES = ((1024, 256), (2048, 768))
+"""Counts [rows, features] the probe times both kernels on: the first settles a lopsided race in a fraction
+of a second; a close one is timed again on the second."""
 
 
-def _int_products(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _int_products(counts: torch.Tensor, label: str = "ridge Gram") -> tuple[torch.Tensor, torch.Tensor] | None:
     """(``Q^T Q`` [p, p], ``sum_i Q_i`` [p]), float64 and exact, of Q = ``counts`` - 128 for uint8 ``counts`` [n, p];
     None where this torch has no 8-bit product.
 
     Q is formed a part of :data:`INT_ROWS` rows at a time, already transposed ([p, rows] int8: the only copy
     of the counts), and its sums a block of :data:`ROWS` rows at a time (an int64 sum of the whole [n, p]
     would first widen it eightfold: 10 GB for 127k windows). The product is the upper block triangle only
-    (:data:`INT_BLOCKS` column blocks: 10 of 16 block products), mirrored.
+    (:data:`INT_BLOCKS` column blocks: 10 of 16 block products), mirrored. ``label`` names the step's
+    progress lines.
     """
-    p = counts.shape[1]
+    n, p = counts.shape
     edges = np.linspace(0, p, INT_BLOCKS + 1).astype(int)
     blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    parts = -(-n // INT_ROWS)
     total, sums = None, torch.zeros(p, dtype=torch.int64)
-    try:
-        for part in counts.split(INT_ROWS):
-            qt = torch.empty(p, len(part), dtype=torch.uint8)
-            torch.bitwise_xor(part.T, 128, out=qt)  # counts - 128 as int8 bits, a block's rows contiguous
-            qt = qt.view(torch.int8)
-            for a in range(0, qt.shape[1], ROWS):
-                sums += qt[:, a:a + ROWS].sum(1, dtype=torch.int64)
-            prod = torch.empty(p, p, dtype=torch.int32)
-            for a, b in blocks:
-                prod[a:b, a:] = torch._int_mm(qt[a:b], qt[a:].T)
-            for a, b in blocks:
-                prod[b:, a:b] = prod[a:b, b:].T
-            total = prod.double() if total is None else total.add_(prod)
-            del qt
-    except (RuntimeError, AttributeError, NotImplementedError):
-        return None
+    work = float(sum((b - a) * (p - a) for a, b in blocks))
+    with Progress(f"{label} (int8)", parts * len(blocks), work=n * work) as bar:
+        try:
+            for part in counts.split(INT_ROWS):
+                qt = torch.empty(p, len(part), dtype=torch.uint8)
+                torch.bitwise_xor(part.T, 128, out=qt)  # counts - 128 as int8 bits, a block's rows contiguous
+                qt = qt.view(torch.int8)
+                for a in range(0, qt.shape[1], ROWS):
+                    sums += qt[:, a:a + ROWS].sum(1, dtype=torch.int64)
+                prod = torch.empty(p, p, dtype=torch.int32)
+                for a, b in blocks:
+                    prod[a:b, a:] = torch._int_mm(qt[a:b], qt[a:].T)
+                    bar.update(work=float(len(part)) * (b - a) * (p - a))
+                for a, b in blocks:
+                    prod[b:, a:b] = prod[a:b, b:].T
+                total = prod.double() if total is None else total.add_(prod)
+                del qt
+        except (RuntimeError, AttributeError, NotImplementedError):
+            return None
     return total, sums.double()
 
 
@@ -121,15 +141,123 @@ def _int_scatter(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     return s / n + 128.0, prod, dev / (n * n)
 
 
-def _moments(x: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _mirror_lower(g: torch.Tensor) -> torch.Tensor:
+    """Fill the strict upper triangle of a square ``g`` [p, p] from its lower one, in place, a column block of
+    :data:`ROWS` at a time (no [p, p] temporary); returns ``g``."""
+    p = g.shape[0]
+    for a in range(0, p, ROWS):
+        b = min(a + ROWS, p)
+        diag = g[a:b, a:b]
+        diag.copy_(diag.tril() + diag.tril(-1).T)
+        g[a:b, b:] = g[b:, a:b].T
+    return g
+
+
+def _float_scatter(counts: torch.Tensor, dtype: torch.dtype, label: str = "ridge Gram"
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean [p] float64, ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p] in ``dtype``, variance [p] float64) of
+    uint8 counts [n, p], in floating point: the same values as :func:`_int_scatter` up to ``dtype``'s rounding.
+
+    Column sums and sums of squares are exact (float64 sums of integers, below 2^53); the counts minus their
+    integer-rounded means m0 (still integers) go through BLAS's symmetric rank-k update (``ssyrk`` /
+    ``dsyrk``) :data:`FLOAT_ROWS` rows at a time into one column-major [p, p] (its upper triangle only),
+    mirrored, shifted to the exact mean (``- n d d^T``, d = mean - m0, |d| <= 1/2) and given the exact
+    diagonal. Memory beyond the counts: the [p, p] Gram and a float copy of :data:`FLOAT_ROWS` rows.
+    """
+    x = counts.numpy()
+    n, p = x.shape
+    s = torch.zeros(p, dtype=torch.float64)
+    sq = torch.zeros(p, dtype=torch.float64)
+    for a in range(0, n, ROWS):
+        part = torch.from_numpy(x[a:a + ROWS]).double()
+        s += part.sum(0)
+        sq += part.square().sum(0)
+    m0 = torch.round(s / n)
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    syrk = blas.ssyrk if dtype == torch.float32 else blas.dsyrk
+    m0n = m0.numpy().astype(np_dtype)
+    c = np.zeros((p, p), dtype=np_dtype, order="F")
+    kind = "float32" if dtype == torch.float32 else "float64"
+    with Progress(f"{label} ({kind} syrk)", -(-n // FLOAT_ROWS)) as bar:
+        for a in range(0, n, FLOAT_ROWS):
+            v = x[a:a + FLOAT_ROWS].astype(np_dtype)
+            v -= m0n
+            c = syrk(1.0, v.T, beta=1.0, c=c, trans=0, lower=0, overwrite_c=1)  # += v^T v, upper triangle
+            bar.update()
+    g = torch.from_numpy(c.T)  # C-contiguous; column-major upper = row-major lower
+    d = s / n - m0
+    g.addr_(d.to(dtype), d.to(dtype), alpha=-float(n))
+    _mirror_lower(g)  # after the shift, so that the matrix is exactly symmetric
+    dev = n * sq - s * s  # n^2 x variance, an integer
+    g.diagonal().copy_(dev / n)
+    return s / n, g, dev / (n * n)
+
+
+def gram_kernel(forced: str | None = None) -> str:
+    """The kernel that forms the Gram of uint8 counts here: ``int8`` or ``float32``.
+
+    ``forced`` (``int8``, ``float32``; None or ``auto``: not forced) wins, then the environment variable
+    :data:`GRAM_ENV`, then the machine's cached probe, else a probe now (:func:`_probe_gram`, a fraction of a
+    second); the choice is logged once with the ratio measured. ``int8`` falls back to ``float32`` where this
+    torch has no 8-bit product.
+
+    Raises:
+        HarvitError: ``forced`` or :data:`GRAM_ENV` names another kernel.
+    """
+    return choose("ridge Gram", GRAM_KERNELS, _probe_gram, GRAM_ENV, forced, GRAM_LABELS)
+
+
+def _probe_gram() -> dict[str, float | str]:
+    """Best wall seconds of each Gram kernel's product on random counts of :data:`PROBE_SHAPES`: int8's upper
+    block triangle (``torch._int_mm``) against float32's ``ssyrk``, inputs prepared outside the timing; the
+    second shape only where the first is a close race. int8 is left out where this torch has no 8-bit
+    product, and is reported unusable where its sums are not exact (oneDNN's int8 products without VNNI
+    instructions add pairs of products in saturating 16-bit integers). Timed on one thread (torch's and the
+    BLAS's): both kernels scale alike with threads, and one thread is what a busy machine disturbs least."""
+    with compute_threads(1):
+        return _probe_gram_1()
+
+
+def _probe_gram_1() -> dict[str, float | str]:
+    rng = np.random.default_rng(0)
+    counts = torch.from_numpy(rng.integers(0, 256, (512, 96), dtype=np.uint8))
+    q = counts.double() - 128
+    try:
+        products = _int_products(counts)
+    except Exception:  # noqa: BLE001 - any failure of a private function means: not usable
+        products = None
+    exact = products is not None and torch.equal(products[0], q.T @ q)
+    seconds: dict[str, float | str] = {}
+    for rows, cols in PROBE_SHAPES:
+        x = rng.integers(0, 256, (rows, cols), dtype=np.uint8)
+        qt = torch.from_numpy((x.T ^ 128).view(np.int8).copy())  # [cols, rows] int8, as _int_products forms it
+        v = x.astype(np.float32) - 128
+        edges = np.linspace(0, cols, INT_BLOCKS + 1).astype(int)
+        blocks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+        cases = {"float32": lambda v=v: blas.ssyrk(1.0, v.T, trans=0, lower=0)}
+        if exact:
+            cases["int8"] = lambda qt=qt, blocks=blocks: [torch._int_mm(qt[a:b], qt[a:].T) for a, b in blocks]
+        seconds = dict(time_cases(cases))
+        if len(seconds) < 2 or max(seconds.values()) >= DECISIVE * min(seconds.values()):
+            break
+    if products is not None and not exact:
+        seconds["int8"] = "inexact sums here"
+    return seconds
+
+
+def _moments(x: np.ndarray, dtype: torch.dtype, kernel: str = "int8"
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mean [p] float64, ``sum_i (x_i - mean)(x_i - mean)^T`` [p, p] in ``dtype``, variance [p] float64) of raw
-    features ``x`` [n, p]: exact, in 8-bit integers, for uint8 counts; else in row blocks (no centred copy of
-    all the features), the mean and variance in float64."""
+    features ``x`` [n, p]. uint8 counts: on ``kernel`` (``int8``: exact in 8-bit integers, falling back to
+    ``float32`` where torch has no 8-bit product; ``float32``: :func:`_float_scatter`). Other features: in row
+    blocks (no centred copy of all the features), the mean and variance in float64."""
     if x.dtype == np.uint8 and len(x):
-        exact = _int_scatter(torch.from_numpy(x))
+        counts = torch.from_numpy(np.ascontiguousarray(x))
+        exact = _int_scatter(counts) if kernel == "int8" else None
         if exact is not None:
             mean, c, var = exact
             return mean, c.to(dtype), var
+        return _float_scatter(counts, dtype)
     n = max(len(x), 1)
     mean = _cross(x, torch.ones(len(x), 1, dtype=torch.float64))[:, 0] / n
     c = torch.zeros(x.shape[1], x.shape[1], dtype=dtype)
@@ -189,6 +317,7 @@ class RidgeModel:
         refit: whether ``coef`` was fitted on training + validation windows.
         val_pred: int [M] the training-only fit's predictions of the validation windows at ``alpha``.
         timings: CPU seconds by step (gram, search, refit).
+        gram_kernel: the kernel that formed the Gram of uint8 counts (None for float features or a dual Gram).
     """
 
     mean: torch.Tensor
@@ -201,6 +330,7 @@ class RidgeModel:
     refit: bool = False
     val_pred: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    gram_kernel: str | None = None
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """Class scores float64 [N, k] of raw features ``x`` [N, p] (float or uint8 counts)."""
@@ -239,17 +369,18 @@ class _Problem:
     """A standardised, centred ridge problem with its Gram matrix (primal or dual), solvable per alpha.
 
     Args:
-        x: raw features [n, p] (float, or uint8 counts: the primal Gram and the mean in 8-bit integers).
+        x: raw features [n, p] (float, or uint8 counts: the primal Gram on ``kernel``, :func:`_moments`).
         t: +-1 targets [n, k] in the Gram's dtype.
+        kernel: the Gram kernel of uint8 counts (:data:`GRAM_KERNELS`).
     """
 
-    def __init__(self, x: np.ndarray, t: torch.Tensor) -> None:
+    def __init__(self, x: np.ndarray, t: torch.Tensor, kernel: str = "int8") -> None:
         dtype = t.dtype
         self.t_mean = t.mean(0)
         self.tc = t - self.t_mean  # [n, k]
         self.primal = x.shape[0] >= x.shape[1]
         if self.primal:
-            self.mean, c, self.var = _moments(x, dtype)
+            self.mean, c, self.var = _moments(x, dtype, kernel)
             self.scale = _safe_scale(self.var, self.mean, len(x))
             self.gram = _rescale(c, 1.0 / self.scale)
         else:
@@ -286,7 +417,7 @@ def _gram_dtype(n: int, p: int) -> torch.dtype:
 
 def fit_ridge(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
               n_classes: int | None = None, alphas: tuple[float, ...] = RIDGE_ALPHAS, refit: bool = True,
-              name: str = "ridge", threads: int | None = None) -> RidgeModel:
+              name: str = "ridge", threads: int | None = None, gram_kernel: str | None = None) -> RidgeModel:
     """Fit ridge classifiers on the training windows, choose the penalty on the validation windows.
 
     Args:
@@ -300,16 +431,18 @@ def fit_ridge(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
         name: how log lines call this fit.
         threads: torch's and the BLAS's threads for the Gram matrix and the factorisations (None: torch's
             as set); restored after.
+        gram_kernel: the Gram kernel of uint8 counts, ``int8`` or ``float32`` (None or ``auto``: the
+            environment variable :data:`GRAM_ENV`, else the machine's probe; :func:`gram_kernel`).
 
     Returns:
         :class:`RidgeModel`.
     """
     with compute_threads(threads):
-        return _fit(x_train, y_train, x_val, y_val, n_classes, alphas, refit, name)
+        return _fit(x_train, y_train, x_val, y_val, n_classes, alphas, refit, name, gram_kernel)
 
 
 def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n_classes: int | None,
-         alphas: tuple[float, ...], refit: bool, name: str) -> RidgeModel:
+         alphas: tuple[float, ...], refit: bool, name: str, forced: str | None = None) -> RidgeModel:
     x_train, x_val = np.asarray(x_train), np.asarray(x_val)
     if x_train.ndim != 2 or x_val.ndim != 2 or x_train.shape[1] != x_val.shape[1]:
         raise HarvitError(f"{name}: features must be [N, p] with the same p; got {x_train.shape} and {x_val.shape}")
@@ -322,15 +455,19 @@ def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.
     dtype = _gram_dtype(n + len(x_val), p)
     timings: dict[str, float] = {}
     t0 = time.process_time()
-    prob = _Problem(x_train, _targets(y_train, k, dtype))
+    counts = x_train.dtype == np.uint8 and n >= p
+    kernel = gram_kernel(forced) if counts else "float32"
+    prob = _Problem(x_train, _targets(y_train, k, dtype), kernel)
     timings["gram_cpu_s"] = time.process_time() - t0
     yv = torch.as_tensor(np.asarray(y_val), dtype=torch.long)
     t0 = time.process_time()
     best: tuple[float, float, torch.Tensor] | None = None
     searched: dict[float, float] = {}
     worse = 0
+    bar = Progress(f"{name} ridge penalties", len(alphas), unit="penalties")
     for alpha in sorted(alphas, reverse=True):
         coef = prob.coef(alpha)
+        bar.update()
         if coef is None:
             break
         pred = _scores(x_val, prob.mean, prob.scale, coef, prob.t_mean).argmax(1)
@@ -342,6 +479,7 @@ def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.
             worse += 1
             if worse >= PATIENCE and prob.gram.shape[0] > EIGH_MAX:
                 break
+    bar.close()
     timings["search_cpu_s"] = time.process_time() - t0
     if best is None:
         raise HarvitError(f"{name}: no penalty of {sorted(alphas)} gave a solvable ridge problem")
@@ -349,15 +487,17 @@ def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.
     model = prob.model(coef, alpha, val_acc)
     if refit:
         t0 = time.process_time()
-        model = _refit(prob, x_train, x_val, _targets(y_train, k, dtype), _targets(y_val, k, dtype), alpha, val_acc)
+        model = _refit(prob, x_train, x_val, _targets(y_train, k, dtype), _targets(y_val, k, dtype), alpha, val_acc,
+                       kernel)
         timings["refit_cpu_s"] = time.process_time() - t0
     model.searched, model.refit, model.val_pred = searched, refit, val_pred
     model.timings = {k: round(v, 3) for k, v in timings.items()}
+    model.gram_kernel = kernel if counts else None
     return model
 
 
 def _refit(prob: _Problem, x_train: np.ndarray, x_val: np.ndarray, t_train: torch.Tensor, t_val: torch.Tensor,
-           alpha: float, val_acc: float) -> RidgeModel:
+           alpha: float, val_acc: float, kernel: str = "int8") -> RidgeModel:
     """The ridge of ``alpha`` on training + validation windows [n_t + n_v, p], standardised on both.
 
     With a primal Gram, reuses the training windows' centred Gram C_t (unscaled: ``prob.gram`` is
@@ -372,7 +512,7 @@ def _refit(prob: _Problem, x_train: np.ndarray, x_val: np.ndarray, t_train: torc
             raise HarvitError(f"ridge refit: alpha {alpha:g} is not solvable on training + validation windows")
         return joint.model(coef, alpha, val_acc)
     n_t, n_v = len(x_train), len(x_val)
-    mean_v, c_v, var_v = _moments(x_val, prob.gram.dtype)
+    mean_v, c_v, var_v = _moments(x_val, prob.gram.dtype, kernel)
     mean = (n_t * prob.mean + n_v * mean_v) / (n_t + n_v)
     d, e = prob.mean - mean, mean_v - mean
     var = (n_t * (prob.var + d * d) + n_v * (var_v + e * e)) / (n_t + n_v)
@@ -391,9 +531,9 @@ def _refit(prob: _Problem, x_train: np.ndarray, x_val: np.ndarray, t_train: torc
 
 
 def describe(model: RidgeModel) -> dict[str, Any]:
-    """The JSON-able summary of a fit: alpha, the searched grid, refit, CPU seconds by step."""
+    """The JSON-able summary of a fit: alpha, the searched grid, refit, CPU seconds by step, the Gram kernel."""
     return {"alpha": model.alpha, "alpha_val_accuracy": {f"{a:.4g}": v for a, v in model.searched.items()},
-            "refit_on_train_val": model.refit, "ridge_cpu_s": model.timings}
+            "refit_on_train_val": model.refit, "ridge_cpu_s": model.timings, "gram_kernel": model.gram_kernel}
 
 
 def log_fit(name: str, model: RidgeModel) -> None:
