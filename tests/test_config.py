@@ -243,3 +243,32 @@ def test_cv_and_baseline_point_to_train_for_the_shared_settings_and_still_take_t
     assert ns.label_column == "act" and ns.preset == "pix2seq"
     with pytest.raises(HarvitError, match="report"):
         build_parser().parse_args(["cv", "--no-report"])  # cv_report.md is always written
+
+
+def test_the_training_stride_is_resolved_in_one_place():
+    """`train_stride` is read (0 or absent: the data set's own) and fitted to a data set's windowing only in
+    harvit.config.groups; every other module asks it."""
+    import re
+    from pathlib import Path
+
+    from harvit.config import training_stride
+
+    assert training_stride({}) is None and training_stride({"train_stride": 0}) is None
+    assert training_stride({"train_stride": 32}) == 32 == Config(train_stride=32).train_stride_or_none
+    assert Config().train_stride_or_none is None
+
+    def kind(k):
+        return lambda name: k
+
+    cfg, _ = resolve({"preset": "cpu", "dataset": "mine.csv"}, False, kind("table"))
+    assert (cfg.train_stride, cfg.train_overlap) == (0, 1 - PRESETS["cpu"]["train_stride"] / 128)
+    cfg, _ = resolve({"preset": "cpu", "dataset": "mine.csv", "train_overlap": 0.6}, False, kind("table"))
+    assert (cfg.train_stride, cfg.train_overlap) == (0, 0.6)  # an explicit overlap is kept
+    cfg, _ = resolve({"preset": "cpu", "dataset": "mine.csv", "overlap": 0.9}, False, kind("table"))
+    assert cfg.train_overlap == 0.9  # never sparser than the test windows
+    assert resolve({"preset": "cpu"}, False, kind("windows"))[0].train_stride == 0
+    assert resolve({"preset": "cpu"}, False, kind("recordings"))[0].train_stride == PRESETS["cpu"]["train_stride"]
+    src = Path(__file__).resolve().parents[1] / "src" / "harvit"
+    readers = [p.relative_to(src).as_posix() for p in src.rglob("*.py")
+               if re.search(r"train_stride\W{0,3}\s*or None", p.read_text(encoding="utf-8"))]
+    assert readers == ["config/groups.py"], readers

@@ -20,6 +20,7 @@ from harvit.config.choices import (
     SUBJECT_SOURCES,
     TIME_UNITS,
 )
+from harvit.config.groups import training_stride
 from harvit.config.own_data import OwnDataSettings
 from harvit.config.presets import GPU_PRESET, PRESET_ALIASES, PRESET_DESCRIPTIONS, PRESETS, preset_name
 from harvit.config.settings import (
@@ -62,4 +63,5 @@ __all__ = [
     "Config",
     "OwnDataSettings",
     "resolve",
+    "training_stride",
 ]

@@ -8,8 +8,10 @@ one flag and one ``config.json`` key per setting. The user's own data has its gr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harvit.config.choices import (
     AMP_DTYPES,
@@ -17,12 +19,14 @@ from harvit.config.choices import (
     BASELINE_SETS,
     CLASS_BALANCES,
     DEVICES,
+    HAPT_WINDOW,
     MODES,
     NAN_POLICIES,
     SCALE_RANGES,
     SCALINGS,
 )
 from harvit.config.fields import check, check_at_least_zero, check_choices, in_group, setting, split_list, subject_list
+from harvit.config.own_data import OwnDataSettings
 from harvit.config.presets import (
     DEFAULT_DATASET,
     DEFAULT_ENCODINGS,
@@ -32,6 +36,35 @@ from harvit.config.presets import (
     preset_name,
 )
 from harvit.utils.errors import HarvitError
+
+
+def training_stride(settings: Mapping[str, Any]) -> int | None:
+    """The step between training-window starts that a run's settings ask for, in samples, or None for the data
+    set's own stride (``train_stride`` 0, or absent from an older ``config.json``). The one reading of the
+    setting: the data layer loads with it, the baselines record it."""
+    return int(settings.get("train_stride") or 0) or None
+
+
+def stride_for_windowing(values: dict[str, Any], explicit: Mapping[str, Any], windowing: str) -> dict[str, Any]:
+    """What a preset's ``train_stride`` (in samples of the built-in :data:`HAPT_WINDOW`-sample windows) becomes
+    for a data set that comes as ``windowing`` (:data:`harvit.config.settings.WINDOWINGS`); an explicit
+    ``--train-stride`` or ``--train-overlap`` is kept as given.
+
+    Returns ``values`` changed: fixed windows take no stride (0); a table, whose windows have their own length,
+    takes no stride either, and its ``train_overlap``, unless given, becomes the same share of a window (never
+    below its ``overlap``); raw recordings keep the stride.
+    """
+    values = dict(values)
+    if "train_stride" in explicit or windowing == "recordings":
+        return values
+    if windowing == "windows":
+        values["train_stride"] = 0  # a preset's denser windows need raw recordings; these ship fixed windows
+    elif values.get("train_stride"):
+        if "train_overlap" not in explicit:  # the training windows stay denser than the test windows
+            overlap = values.get("overlap", OwnDataSettings.overlap)
+            values["train_overlap"] = max(1 - values["train_stride"] / HAPT_WINDOW, overlap)
+        values["train_stride"] = 0
+    return values
 
 
 @dataclass(frozen=True)
@@ -55,8 +88,8 @@ class DataSettings:
 
     @property
     def train_stride_or_none(self) -> int | None:
-        """``train_stride``, or None for the data set's own stride."""
-        return self.train_stride or None
+        """``train_stride``, or None for the data set's own stride (:func:`training_stride`)."""
+        return training_stride({"train_stride": self.train_stride})
 
     @property
     def val_subject_list(self) -> list[int | str] | None:

@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harvit.config.choices import HAPT_WINDOW
 from harvit.config.fields import tagged
-from harvit.config.groups import DataSettings, ImageSettings, ModelSettings, OptimSettings, RunSettings
+from harvit.config.groups import (
+    DataSettings,
+    ImageSettings,
+    ModelSettings,
+    OptimSettings,
+    RunSettings,
+    stride_for_windowing,
+)
 from harvit.config.own_data import OwnDataSettings
 from harvit.config.presets import PRESETS, device_preset, preset_name
 from harvit.utils.atomic import write_json
@@ -114,13 +120,5 @@ def resolve(explicit: dict[str, Any], cuda_available: bool, windowing: Callable[
     """
     preset = preset_name(explicit.get("preset") or device_preset(cuda_available))  # a former name: its preset
     values = {**PRESETS[preset], **explicit, "preset": preset}
-    kind = windowing(values.get("dataset", Config.dataset))
-    if kind == "windows" and "train_stride" not in explicit:
-        values["train_stride"] = 0  # a preset's denser windows need raw recordings; these ship fixed windows
-    elif (kind == "table" and values.get("train_stride") and "train_stride" not in explicit
-          and "train_overlap" not in explicit):
-        # a table's windows have their own length: the preset's stride (in samples of HAPT's 128-sample
-        # windows) becomes the same overlap, so training windows stay denser than the test windows
-        values["train_overlap"] = max(1 - values["train_stride"] / HAPT_WINDOW, values.get("overlap", Config.overlap))
-        values["train_stride"] = 0
+    values = stride_for_windowing(values, explicit, windowing(values.get("dataset", Config.dataset)))
     return Config.from_dict(values, source="settings").validate(), preset

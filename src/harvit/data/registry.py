@@ -11,7 +11,7 @@ from typing import Any
 
 import harvit.data.hapt  # noqa: F401 - registers hapt6 and hapt12
 import harvit.data.uci_har  # noqa: F401 - registers uci_har
-from harvit.config import Config
+from harvit.config import Config, training_stride
 from harvit.data.cache import resolve_data_dir
 from harvit.data.catalog import DATASETS, DatasetSpec
 from harvit.data.options import OwnOptions
@@ -168,7 +168,7 @@ def load_run_dataset(
     own_name = values["dataset"]
     name = dataset or own_name
     options = OwnOptions.from_settings(values) if name == own_name or not is_builtin(name) else None
-    stride = (values.get("train_stride") or None) if dense_train and name == own_name else None
+    stride = training_stride(values) if dense_train and name == own_name else None
     folder = data_dir if data_dir is not None else values.get("data_dir")
     return load_dataset(name, folder, values.get("nan_policy") or "error", train_stride=stride, options=options,
                         use_cache=use_cache)
