@@ -39,8 +39,8 @@ def user_pages() -> list[Path]:
 
 
 def linked_pages() -> list[Path]:
-    """Every page whose links must resolve: the user pages and the record pages."""
-    return [*user_pages(), *(DOCS / name for name in sorted(RECORD_PAGES))]
+    """Every page whose links must resolve: the user pages, the record pages and the changelog."""
+    return [*user_pages(), *(DOCS / name for name in sorted(RECORD_PAGES)), ROOT / "CHANGELOG.md"]
 
 
 def _generator():
