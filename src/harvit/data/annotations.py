@@ -7,7 +7,8 @@
 time; a date-time written with an offset is read as written. Samples outside every interval are unlabelled
 (no window touches them). A folder of recordings takes a folder of annotation tables: each recording
 ``NAME.<ext>`` is labelled by the table named ``NAME`` (or ``NAME-annotations``, ``NAME_annotations``), and
-each recording is one subject, named ``NAME``.
+each recording is one subject, named ``NAME`` (a single recording names no subject: its windows are split as a
+table without subjects is).
 
 The recordings are read chunk by chunk and only their labelled samples are kept; they then go through the
 same steps as any table of recordings (:func:`harvit.data.recordings.table_windows`: gaps, rate, resampling,
@@ -35,6 +36,7 @@ from harvit.data.streams import open_recording
 from harvit.data.table_time import file_rate
 from harvit.data.tables import TABLE_SUFFIXES, Columns, is_table, read_table
 from harvit.data.timebase import UNITS, epoch_unit, gap_pieces
+from harvit.data.windows import NO_SUBJECT
 from harvit.utils.errors import HarvitError
 
 log = logging.getLogger(__name__)
@@ -231,7 +233,8 @@ def read_annotated(path: Path, options: OwnOptions) -> TableData:
     channels: list[str] | None = None
     rates: dict[str, float] = {}
     units: dict[str, str] = {}
-    ids = {name: k + 1 for k, name in enumerate(sorted(_stem(r) for r in recordings))}
+    single = len(recordings) == 1  # one recording names no subjects, as a table without a subject column
+    ids = {name: (NO_SUBJECT if single else k + 1) for k, name in enumerate(sorted(_stem(r) for r in recordings))}
     for rec_path in recordings:
         ann = read_annotations(annotation_file(rec_path, ann_root, len(recordings) == 1))
         stream = open_recording(rec_path, columns=None if is_device_file(rec_path) else _columns(options),
@@ -276,7 +279,8 @@ def read_annotated(path: Path, options: OwnOptions) -> TableData:
         codes = pd.Categorical(labels, categories=classes).codes.astype(np.int64)
         piece.labels = codes[idx]
     return TableData(Columns("annotations", "recording file", None, "time", channels), [p for p, _, _ in pieces],
-                     classes, {v: k for k, v in ids.items()}, rates, units, "file")
+                     classes, {} if single else {v: k for k, v in ids.items()}, rates, units,
+                     "none" if single else "file")
 
 
 def _check_inside(ann: Annotations, first: int | None, last: int | None, name: str) -> None:
