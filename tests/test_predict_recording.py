@@ -162,6 +162,16 @@ def test_gap_splits_segments_and_is_said(run: Path, tmp_path: Path):
     assert len(series.info["gaps"]) == 1 and abs(series.info["gaps"][0]["minutes"] - 30) < 0.1
 
 
+def test_clock_set_back_is_a_new_segment_and_said(run: Path, tmp_path: Path):
+    a = recording(tmp_path / "a.csv", [("walk", 20), ("sit", 20)])
+    b = recording(tmp_path / "b.csv", [("sit", 30)], start=START + np.timedelta64(40 - 60, "m"))  # summer time ends
+    joined = tmp_path / "autumn.csv"
+    pd.concat([pd.read_csv(a), pd.read_csv(b)]).to_csv(joined, index=False)
+    series = predict_recording_file(load_trained(run), joined, RecordingOptions(smooth="none"))
+    assert series.info["segments"] == 2 and not series.info["gaps"]
+    assert len(series.info["clock_changes"]) == 1 and series.info["clock_changes"][0]["shift_min"] < -59
+
+
 def test_device_file_end_to_end(run: Path, tmp_path: Path, data_dir: Path | None = None):
     root = Path(os.environ.get("HARVIT_DATA_DIR", "")) / "devices" / "ax3_testfile.cwa"
     if not root.is_file():
