@@ -15,6 +15,13 @@ from harvit.data.streams import open_recording
 RATE = 10.0
 START = pd.Timestamp("2024-05-01 08:00")
 
+@pytest.fixture(scope="module")
+def small_gt3x(devices_dir: Path):
+    """The real 13.6 h ActiGraph file as a stream (read once: the stream keeps the device's samples)."""
+    pytest.importorskip("pygt3x")
+    return open_recording(devices_dir / "small.gt3x")
+
+
 
 def _recording(path: Path, blocks: list[tuple[float, bool]]) -> None:
     """A table of (minutes, still) blocks at :data:`RATE` Hz: moving blocks have 0.1 g noise, still ones 2 mg."""
@@ -54,12 +61,27 @@ def test_gap_ends_a_run() -> None:
     assert len(intervals(nonwear_mask(stats, min_minutes=30), t, 10.0)) == 2
 
 
-def test_small_gt3x_still_minutes(devices_dir: Path) -> None:
+def test_small_gt3x_still_minutes(small_gt3x) -> None:
     """The data README: 215 of the file's 815 minutes are still (every axis' SD below 13 mg per minute)."""
-    pytest.importorskip("pygt3x")
-    stats = epoch_stats(open_recording(devices_dir / "small.gt3x"), 60.0)
+    stats = epoch_stats(small_gt3x, 60.0)
     still = int(still_epochs(stats).sum())
     assert abs(len(stats) - 815) <= 3 and abs(still - 215) <= 5
     # its still minutes are scattered (the longest run is 19 min): worn throughout, no 60-min non-wear
     assert not nonwear_mask(stats).any()
     assert len(intervals(nonwear_mask(stats, min_minutes=15), stats.time_ns, 60.0)) == 1
+
+
+def test_small_gt3x_still_runs_match_actipy(small_gt3x) -> None:
+    """actipy's ``find_nonwear_segments`` (3.8.3, ``stdtol=0.013``, 10 s windows) on the samples pygt3x reads:
+    no still run of 15 min; with ``patience="10m"`` three, starting 12:55:08, 13:08:08 and 13:28:18 and lasting
+    12:40, 12:00 and 10:40 (actipy aligns windows to the first sample, at :08, and counts a run one window
+    short; epochs here align to the clock and count every epoch)."""
+    stats = epoch_stats(small_gt3x, 10.0)
+    assert not nonwear_mask(stats, min_minutes=15).any()
+    found = intervals(nonwear_mask(stats, min_minutes=10), stats.time_ns, 10.0)
+    reference = [("2019-05-06 12:55:08", 12 * 60 + 40), ("2019-05-06 13:08:08", 12 * 60),
+                 ("2019-05-06 13:28:18", 10 * 60 + 40)]
+    assert len(found) == len(reference)
+    for (a, b), (start, seconds) in zip(found, reference, strict=True):
+        assert abs(a - pd.Timestamp(start).value) <= 10 * 10**9
+        assert abs((b - a) / 1e9 - seconds) <= 20

@@ -17,8 +17,9 @@ and kept for the rest; numbers since 1970 are instants (UTC), ISO date-times are
 ``timezone`` (an IANA name such as ``Europe/London``), instants and date-times that carry an offset become that
 zone's local wall-clock time; without it they are kept as given (UTC wall-clock for epoch numbers, the written
 wall-clock for date-times with an offset). Date-times without an offset are local already and are never
-shifted. Numbers that are not since 1970 (seconds from the start) count from 1970-01-01. A table without a time
-column needs ``rate_hz``: its samples then count from 1970-01-01 00:00 at that rate.
+shifted; device files carry the device's local clock and are never shifted either. Numbers that are not since
+1970 (seconds from the start) count from 1970-01-01. A table without a time column needs ``rate_hz``: its
+samples then count from 1970-01-01 00:00 at that rate.
 
 Acceleration unit: ``g`` for device files; for tables, from the median magnitude of the accelerometer triple in
 the first chunk (0.5-2: ``g``; 5-15: ``m/s2``), else ``unknown``.
@@ -377,7 +378,7 @@ class _Clock:
         if self.column is None:
             return f"no time column: samples at {self.rate_hz:g} Hz from 1970-01-01"
         if self.unit == "datetime":
-            return f"{self.column!r}: ISO date-times" + (f", converted to {self.timezone}" if self.timezone else "")
+            return f"{self.column!r}: date-times" + (f", converted to {self.timezone}" if self.timezone else "")
         since = "since 1970" if self.epoch else "from the start (counted from 1970-01-01)"
         zone = f", converted to {self.timezone}" if self.timezone and self.epoch else (", UTC" if self.epoch else "")
         return f"{self.column!r}: {self.unit} {since}{zone}"
