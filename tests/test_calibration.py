@@ -16,12 +16,12 @@ RATE = 25.0
 OFFSET = np.array([0.04, -0.03, 0.02])
 SCALE = np.array([1.03, 0.98, 1.01])
 
+
 @pytest.fixture(scope="module")
 def small_gt3x(devices_dir: Path):
     """The real 13.6 h ActiGraph file as a stream (read once: the stream keeps the device's samples)."""
     pytest.importorskip("pygt3x")
     return open_recording(devices_dir / "small.gt3x")
-
 
 
 def _orientations(k: int, rng: np.random.Generator) -> np.ndarray:

@@ -15,12 +15,12 @@ from harvit.data.streams import open_recording
 RATE = 10.0
 START = pd.Timestamp("2024-05-01 08:00")
 
+
 @pytest.fixture(scope="module")
 def small_gt3x(devices_dir: Path):
     """The real 13.6 h ActiGraph file as a stream (read once: the stream keeps the device's samples)."""
     pytest.importorskip("pygt3x")
     return open_recording(devices_dir / "small.gt3x")
-
 
 
 def _recording(path: Path, blocks: list[tuple[float, bool]]) -> None:
