@@ -152,3 +152,21 @@ def test_parquet_memory_does_not_grow_with_length(tmp_path: Path) -> None:
         assert len(chunk) == rows
     one_chunk = rows * (8 + 3 * 4)
     assert len(held) == groups and max(held) < 6 * one_chunk
+
+
+def test_device_read_once_while_a_stream_lives(devices_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harvit.data import streams
+
+    reads = []
+    real = streams.read_device
+    monkeypatch.setattr(streams, "read_device", lambda p: reads.append(p) or real(p))
+    path = devices_dir / "ax3_testfile.cwa"
+    first = open_recording(path)
+    second = open_recording(path, chunk_rows=1000)
+    assert len(reads) == 1 and np.array_equal(_all(first)[1], _all(second)[1])
+    del first, second
+    import gc
+
+    gc.collect()
+    open_recording(path)
+    assert len(reads) == 2  # nothing kept once the streams are gone

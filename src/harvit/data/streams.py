@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,7 @@ def open_recording(path: str | Path, chunk_rows: int = 1_000_000, columns: dict 
     if is_device_file(path):
         if columns:
             raise HarvitError(f"{path.name}: a device file's channels are fixed; columns are for tables only")
-        return _device_stream(path, read_device(path), chunk_rows, rate_hz)
+        return _device_stream(path, _device_samples(path), chunk_rows, rate_hz)
     if path.name.lower().endswith(TABLE_SUFFIXES):
         return _table_stream(path, chunk_rows, dict(columns or {}), timezone, rate_hz)
     raise HarvitError(f"--recording {path.name}: unknown file type; expected a device file "
@@ -167,6 +168,21 @@ def _check_timezone(timezone: str) -> None:
     except Exception:  # pytz / zoneinfo raise different types for an unknown zone
         raise HarvitError(f"--timezone {timezone}: unknown time zone; expected an IANA name such as "
                           "Europe/London or America/New_York") from None
+
+
+_OPEN_DEVICES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+"""Device files held by a live stream, by (path, size, modification time): opening one again while its first
+stream lives shares the samples rather than reading the file twice (nothing is kept after the streams go)."""
+
+
+def _device_samples(path: Path) -> DeviceRecording:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    rec = _OPEN_DEVICES.get(key)
+    if rec is None:
+        rec = read_device(path)
+        _OPEN_DEVICES[key] = rec
+    return rec
 
 
 def _device_stream(path: Path, rec: DeviceRecording, chunk_rows: int, rate_hz: float | None) -> RecordingStream:
