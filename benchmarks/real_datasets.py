@@ -1,7 +1,7 @@
 """Real-data benchmark (issue 19 item 3): harvit's cpu preset against the strongest baseline, per real data set.
 
 For each data set found (hapt6, hapt12, ``$HARVIT_DATA_DIR/uea/Epilepsy``, aeon's bundled BasicMotions, and
-the public data sets fetched under ``--extra DIR`` / ``$HARVIT_EXTRA_DATA``, described in docs/ACCURACY.md)
+the public data sets fetched under ``--extra DIR`` / ``$HARVIT_EXTRA_DATA``, described in docs/results.md)
 it runs, as subprocesses of ``python -m harvit`` (so it runs on a GPU machine too with ``PYTHONPATH=src``):
 
 1. ``harvit train --preset cpu --seed 42`` with the defaults, plus only the flags the data set's layout
@@ -52,7 +52,7 @@ class Spec:
         flags: ``(flag, value or None, why)``: only what the layout needs.
         optional: the same, given only when this harvit has the flag (newer own-data options).
         windowing: the windows used and why.
-        source: where the data come from (docs/ACCURACY.md has the full record).
+        source: where the data come from (docs/results.md has the full record).
     """
 
     name: str

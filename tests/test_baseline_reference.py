@@ -2,10 +2,10 @@
 leave-one-out penalty search) on the same MiniRocket features, on real data (issue 20): at the reference's
 penalty the fast ridge is the same classifier (test accuracy within 0.1 points), and with the penalty it
 chooses on the validation subjects it is no weaker a bar than the reference (at most 0.3 points below). On
-hapt6 the two choices differ: leave-one-out 46.4 (96.30%), validation 1000 (96.93%; docs/ACCURACY.md
+hapt6 the two choices differ: leave-one-out 46.4 (96.30%), validation 1000 (96.93%; docs/results.md
 round 7). The features are harvit's MiniRocket transform with the draws the baseline uses (those of the
 model's convolution branch); aeon's transform with its own draws differs by the draws alone
-(docs/ACCURACY.md, round 6). Slow: minutes to a quarter of an hour of CPU each (hapt6's reference alone
+(docs/history.md, round 6). Slow: minutes to a quarter of an hour of CPU each (hapt6's reference alone
 about 12 CPU minutes)."""
 
 import os

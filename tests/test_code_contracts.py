@@ -1,8 +1,8 @@
 """Docstrings and comments in ``src/harvit`` state contracts, not history.
 
 A docstring says what a function takes, returns and guarantees, and the paper it implements; a
-measured figure goes stale the day the code changes, so measurements live in ``docs/BENCHMARKS.md``
-and ``docs/ACCURACY.md``, and the story of how the code got here lives in ``CHANGELOG.md``. This test
+measured figure goes stale the day the code changes, so measurements live in ``docs/benchmarks.md``
+and ``docs/results.md``, and the story of how the code got here lives in ``CHANGELOG.md``. This test
 reads every comment and every docstring (a string standing alone as a statement: module, class,
 function and attribute docstrings) of every ``.py`` file under ``src/harvit`` and fails naming
 ``file:line`` and the words for each date, workshop word (session, round N, issue N, section sign) and
@@ -87,7 +87,7 @@ def test_docstrings_and_comments_hold_no_dates_workshop_words_or_measurements() 
     files = sorted(SRC.rglob("*.py"))
     assert files, f"no source files under {SRC}"
     hits = [hit for path in files for hit in findings(path)]
-    assert not hits, ("docstrings and comments state contracts; measurements go to docs/BENCHMARKS.md, history to "
+    assert not hits, ("docstrings and comments state contracts; measurements go to docs/benchmarks.md, history to "
                       "CHANGELOG.md:\n" + "\n".join(hits))
 
 
@@ -123,7 +123,7 @@ def test_each_pattern_catches_its_kind(tmp_path: Path, text: str) -> None:
     "# a step over 1 s splits the recording into pieces\n",
     '"""time_ns: int64 [N] ns since 1970-01-01; the rate measured from the median step."""\n',
     '"""Autocorrelation lags in samples (at 50 Hz: 40, 160, 320 ms)."""\n',
-    '"""Round half to even; the WISDM 2019 data set; see docs/BENCHMARKS.md for measurements."""\n',
+    '"""Round half to even; the WISDM 2019 data set; see docs/benchmarks.md for measurements."""\n',
     'msg = f"took {secs:.1f} s on {n} cores"\n',
 ])
 def test_legitimate_code_and_units_pass(tmp_path: Path, source: str) -> None:

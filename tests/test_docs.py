@@ -275,3 +275,17 @@ WORKSHOP = re.compile(r"\bround[ -]?\d|\brounds\b|\b(?:this|that|each|every|next
 def test_user_pages_hold_no_workshop_words(page):
     hits = [ln.strip() for ln in page.read_text(encoding="utf-8").splitlines() if WORKSHOP.search(ln)]
     assert hits == [], hits
+
+
+def test_code_points_only_to_pages_that_exist():
+    """A ``docs/<page>.md`` named in the code, tests, benchmarks, scripts, examples or --help exists."""
+    missing = []
+    for folder in ("src", "tests", "benchmarks", "scripts", "examples"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix not in (".py", ".sh", ".md") or "egg-info" in str(path):
+                continue
+            for name in re.findall(r"\bdocs/([\w.-]+\.md)\b", path.read_text(encoding="utf-8", errors="replace")):
+                if not (DOCS / name).is_file():
+                    missing.append(f"{path.relative_to(ROOT)}: docs/{name}")
+    assert missing == [], "pages renamed: ACCURACY.md -> results.md (history.md for rounds), BENCHMARKS.md -> " \
+                          f"benchmarks.md, RELIABILITY.md -> reliability.md: {missing}"

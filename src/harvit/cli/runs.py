@@ -75,7 +75,7 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     pd.add_argument("--out", default=None, help="write window predictions as CSV here (--table: default "
                     "RUN/predict_<table>.csv)")
     pd.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default; on a busy "
-                    "machine 1 can be faster, docs/BENCHMARKS.md)")
+                    "machine 1 can be faster, docs/benchmarks.md)")
     pd.add_argument("--timeline", default=None, help="--table: the timeline PNG (default: beside the CSV, "
                     "<csv name>_timeline.png)")
     rec = pd.add_argument_group("recordings of days (--recording)")

@@ -246,7 +246,7 @@ class OptimSettings:
                           "shape) and test that model (best.pt; the selection's best is kept as selected.pt); "
                           "--no-refit: test the selection's best.pt", tags={"resume"})
     class_balance: str = setting("none", "rare classes in training: none (plain loss; the default: class weights "
-                                 "collapsed hapt12, docs/ACCURACY.md), weights (class-weighted loss, weight "
+                                 "collapsed hapt12, docs/results.md), weights (class-weighted loss, weight "
                                  "N / (K * n_class)) or sampler (each epoch draws windows with probability "
                                  "1 / n_class)",
                                  choices=CLASS_BALANCES, tags={"resume"})

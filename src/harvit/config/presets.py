@@ -54,9 +54,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         hidden_dims="128",
         eval_batch_size=512,
         train_stride=32,  # twice the training windows (75% overlap); test windows keep stride 64 (tables: 0.75 overlap)
-        ema_decay=0.998,  # a smooth validation curve: selection picks less noise (docs/ACCURACY.md)
+        ema_decay=0.998,  # a smooth validation curve: selection picks less noise (docs/results.md)
         image_dropout=0.5,  # the head also learns to decide from the statistics alone
-        rocket_features=9996,  # MiniRocket-style convolution features in the model: +2 points (docs/ACCURACY.md)
+        rocket_features=9996,  # MiniRocket-style convolution features in the model: +2 points (docs/results.md)
     ),
 }
 

@@ -38,7 +38,7 @@ validation window is used to fit the candidates, only to score them), and the wo
 
 The Gram's blocks and each penalty's factorisation report progress (:class:`~harvit.utils.progress.Progress`)
 once the step runs long. Measured costs and the penalties chosen on the project's data sets are in
-docs/BENCHMARKS.md.
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 * ``logreg``: StandardScaler + logistic regression (fast tier);
 * ``gbt``: gradient-boosted trees, scikit-learn's ``HistGradientBoostingClassifier`` (full tier: an
-  order of magnitude slower than logistic regression; timings in docs/BENCHMARKS.md).
+  order of magnitude slower than logistic regression; timings in docs/benchmarks.md).
 
 Both read :meth:`~harvit.evaluation.baseline_registry.BaselineInputs.statistics` ([N, F] per split,
 computed once), are fitted on the training windows, predict the validation windows, and with ``refit``
