@@ -120,12 +120,12 @@ def test_train_evaluate_report_export(tmp_path: Path, case: str):
     cfg = tiny_config(tmp_path / "runs", dataset=str(path), epochs=1, **spec["extra"]).validate()
     results = train(cfg)
     run = cfg.run_dir
-    assert len(results["classes"]) == spec["classes"] and 0.0 <= results["test_accuracy"] <= 1.0
+    assert len(results.classes) == spec["classes"] and 0.0 <= results.test["accuracy"] <= 1.0
     saved = json.loads((run / "training_results.json").read_text())
     assert isinstance(saved["dataset_notes"], list)
 
     ev = evaluate_checkpoint(str(run), split="test", device="cpu")
-    assert ev["accuracy"] == pytest.approx(results["test_accuracy"])
+    assert ev["accuracy"] == pytest.approx(results.test["accuracy"])
 
     report = create_training_report(run).read_text()
     assert "## Test results" in report
@@ -153,7 +153,7 @@ def test_notes_reach_the_report(tmp_path: Path):
     np.savez(path, **data)
     cfg = tiny_config(tmp_path / "runs", dataset=str(path), epochs=1).validate()
     results = train(cfg)
-    assert any("no subjects" in n for n in results["dataset_notes"])
+    assert any("no subjects" in n for n in results.dataset_notes)
     report = create_training_report(cfg.run_dir, baseline=False).read_text()
     assert "> **Note:** the data name no subjects" in report
     assert "No subject is in two splits" not in report

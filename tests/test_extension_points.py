@@ -142,13 +142,13 @@ def test_the_toys_train_and_evaluate(plugins: None, tmp_path: Path, capsys: pyte
     monkeypatch.setattr(sm, "MINIROCKET_FEATURES", 168)  # the fast tier at a toy size
     cfg = tiny_config(tmp_path, dataset="toy_walks", encodings="toy_outer,gasf", epochs=1, baseline_set="fast")
     results = train(cfg)  # loads the data set by name, images through both encodings
-    assert results["dataset"] == "synthetic" and len(results["classes"]) == 4
-    assert results["config"]["encodings"] == "toy_outer,gasf"
+    assert results.dataset == "synthetic" and len(results.classes) == 4
+    assert results.config.encodings == "toy_outer,gasf"
     # the toy metric in the run's results: test, and the selected epoch's validation scores
-    wrong = np.mean(np.asarray(results["test_y_true"]) != np.asarray(results["test_y_pred"]))
-    assert results["test_toy_error_rate"] == pytest.approx(wrong) == pytest.approx(1 - results["test_accuracy"])
-    assert results["best_val_toy_error_rate"] is not None
-    assert "toy_error_rate" in results["test_per_subject"]["subjects"][str(results["split"]["test"]["subjects"][0])]
+    wrong = np.mean(np.asarray(results.test_y_true) != np.asarray(results.test_y_pred))
+    assert results.test["toy_error_rate"] == pytest.approx(wrong) == pytest.approx(1 - results.test["accuracy"])
+    assert results.best_val["toy_error_rate"] is not None
+    assert "toy_error_rate" in results.test_per_subject["subjects"][str(results.split["test"].subjects[0])]
     capsys.readouterr()
     assert main(["evaluate", str(cfg.run_dir), "--device", "cpu"]) == 0  # the run's data set, by its name
     out = capsys.readouterr().out

@@ -17,6 +17,7 @@ from harvit.models import checkpoint as ck
 from harvit.training import build_run, fit, loop, train
 from harvit.training.interrupts import Interrupted
 from harvit.training.optim import class_weights, epoch_order
+from harvit.training.results import RefitPhase
 from harvit.training.step import train_step
 
 
@@ -28,20 +29,19 @@ def test_refit_is_the_default_and_trains_on_the_validation_windows_too(tmp_path)
     run = cfg.run_dir
     assert (run / "selected.pt").is_file() and (run / "refit_metrics.jsonl").is_file()
     # the tested model is the refit: all training windows, for the selected number of epochs
-    assert res["refit"] == {"windows": len(ds.train), "epochs": res["best_epoch"],
-                            "steps_per_epoch": res["refit"]["steps_per_epoch"]}
-    assert res["refit"]["steps_per_epoch"] == -(-len(ds.train) // cfg.batch_size)
+    assert res.refit == RefitPhase(windows=len(ds.train), epochs=res.best_epoch,
+                                   steps_per_epoch=-(-len(ds.train) // cfg.batch_size))
     best, selected = ck.load_checkpoint(run / "best.pt"), ck.load_checkpoint(run / "selected.pt")
     assert (best["phase"], selected["phase"]) == ("refit", "select")
-    assert best["epoch"] == res["best_epoch"] == selected["best_epoch"]
+    assert best["epoch"] == res.best_epoch == selected["best_epoch"]
     # the scaler of the refit is fitted on training + validation windows, the selection's on training only
     both = np.concatenate([train_w.x, val_w.x])
     for state, x in ((best["model"], both), (selected["model"], train_w.x)):
         want = Scaler.fit(x, mode=cfg.scaling, out_range=cfg.scale_range).state_dict()
         assert all(torch.allclose(state[f"imager.scaler.{k}"], v) for k, v in want.items())
     # the record keeps the selection's split and scores, and says the test model was refit
-    assert res["split"]["train"]["windows"] == len(train_w) and res["split"]["val"]["windows"] == len(val_w)
-    assert 0 <= res["best_val_balanced_accuracy"] <= 1 and res["test_model"].startswith("refit")
+    assert res.split["train"].windows == len(train_w) and res.split["val"].windows == len(val_w)
+    assert 0 <= res.best_val["balanced_accuracy"] <= 1 and res.test_model.startswith("refit")
     # evaluate --split val of the refit model says it trained on those windows
     assert "note" in evaluate_checkpoint(run, split="val", dataset=ds, device="cpu")
     assert "note" not in evaluate_checkpoint(run / "selected.pt", split="val", dataset=ds, device="cpu")
@@ -51,10 +51,10 @@ def test_no_refit_tests_the_selection_best(tmp_path):
     ds = make_dataset()
     res = train(tiny_config(tmp_path, epochs=2, refit=False), dataset=ds)
     run = tmp_path / "tiny"
-    assert res["refit"] is None and not (run / "selected.pt").exists()
+    assert res.refit is None and not (run / "selected.pt").exists()
     assert ck.load_checkpoint(run / "best.pt")["phase"] == "select"
     again = evaluate_checkpoint(run, split="test", dataset=ds, device="cpu")
-    assert again["accuracy"] == res["test_accuracy"]
+    assert again["accuracy"] == res.test["accuracy"]
 
 
 def test_selection_tie_goes_to_the_lower_validation_loss(tmp_path):
@@ -63,7 +63,7 @@ def test_selection_tie_goes_to_the_lower_validation_loss(tmp_path):
     hist = [h for h in (ck.load_checkpoint(tmp_path / "tiny" / "latest.pt")["history"])]
     top = max(h["val_acc"] for h in hist)
     at_top = [h for h in hist if h["val_acc"] == top]
-    assert res["best_epoch"] == min(at_top, key=lambda h: h["val_loss"])["epoch"]
+    assert res.best_epoch == min(at_top, key=lambda h: h["val_loss"])["epoch"]
     assert all("val_balanced_accuracy" in h and "val_macro_f1" in h for h in hist)
 
 
@@ -89,14 +89,14 @@ def test_resume_inside_the_refit_continues_the_refit_exactly(tmp_path, monkeypat
     monkeypatch.setattr(loop, "train_step", real_step)
     cut = ck.load_checkpoint(tmp_path / "cut" / "latest.pt")
     assert (cut["phase"], cut["epoch"], cut["step_in_epoch"]) == ("refit", 1, 1)
-    assert cut["selection"]["best_epoch"] == full["best_epoch"]
+    assert cut["selection"]["best_epoch"] == full.best_epoch
     resumed_run = build_run(tiny_config(tmp_path, run_name="cut", epochs=2, deterministic=True, resume=True),
                             dataset=ds)
     assert resumed_run.state.phase == "refit" and not resumed_run.validates
     assert len(resumed_run.splits["train"]) == len(ds.train)
     resumed = fit(resumed_run)
-    for key in ("test_accuracy", "test_loss", "best_epoch", "best_val_acc", "confusion_matrix", "refit"):
-        assert resumed[key] == full[key], key
+    for key in ("test", "test_loss", "best_epoch", "best_val_acc", "confusion_matrix", "refit"):
+        assert getattr(resumed, key) == getattr(full, key), key
     a = ck.load_checkpoint(tmp_path / "full" / "best.pt")["model"]
     b = ck.load_checkpoint(tmp_path / "cut" / "best.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -116,7 +116,7 @@ def test_resume_after_the_selection_finished_starts_the_refit(tmp_path, monkeypa
     latest = ck.load_checkpoint(tmp_path / "tiny" / "latest.pt")
     assert (latest["phase"], latest["finished"]) == ("select", True)
     res = train(tiny_config(tmp_path, epochs=2, resume=True), dataset=ds)
-    assert res["refit"]["windows"] == len(ds.train) and res["epochs_run"] == 2
+    assert res.refit.windows == len(ds.train) and res.epochs_run == 2
     assert ck.load_checkpoint(tmp_path / "tiny" / "latest.pt")["phase"] == "refit"
 
 

@@ -310,10 +310,10 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(tiny
     t = build_run(tiny_cfg("oom"), dataset=data)
     t.model.net.register_forward_pre_hook(oom_above(16))
     res = fit(t)
-    assert res["events"] == ["out of memory: retrying the step at micro-batch 16 (x2 accumulation, same "
+    assert res.events == ["out of memory: retrying the step at micro-batch 16 (x2 accumulation, same "
                              "effective batch)"]
     saved = json.loads((tmp_path / "oom" / "training_results.json").read_text())
-    assert saved["events"] == res["events"]
+    assert saved["events"] == res.events
     history = [json.loads(s) for s in (tmp_path / "oom" / "metrics.jsonl").read_text().splitlines()]
     assert [h["micro_batch"] for h in history] == [16, 16]
     assert ck.load_checkpoint(tmp_path / "oom" / "latest.pt")["micro_batch"] == 16
@@ -324,7 +324,7 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(tiny
     strip = {"epoch_time_s", "train_time_s", "samples_per_s"}
     assert [{k: v for k, v in h.items() if k not in strip} for h in ref.state.history] == \
            [{k: v for k, v in h.items() if k not in strip} for h in t.state.history]
-    assert ref_res["test_loss"] == res["test_loss"]
+    assert ref_res.test_loss == res.test_loss
 
 
 def test_out_of_memory_at_micro_batch_1_is_one_clear_error(tiny_cfg):

@@ -44,7 +44,7 @@ def test_train_writes_run_folder(tmp_path):
     for key in ("test_accuracy", "test_macro_f1", "per_class_accuracy", "confusion_matrix", "best_epoch",
                 "total_time_s", "config"):
         assert key in saved, key
-    assert saved["test_accuracy"] == res["test_accuracy"]
+    assert saved["test_accuracy"] == res.test["accuracy"]
     assert sum(map(sum, saved["confusion_matrix"])) == 90
     # validation holds out whole training subjects; test subjects are the dataset's own
     split = saved["split"]
@@ -54,7 +54,7 @@ def test_train_writes_run_folder(tmp_path):
 
 def test_learns_the_synthetic_task(tmp_path):
     res = train(tiny(tmp_path, epochs=6, lr=3e-3), dataset=make_dataset())
-    assert res["test_accuracy"] > 0.8
+    assert res.test["accuracy"] > 0.8
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
@@ -84,7 +84,7 @@ def test_feature_cache_matches_uncached_path(tmp_path, monkeypatch):
     ha = [h["val_acc"] for h in a.state.history]
     hb = [h["val_acc"] for h in b.state.history]
     assert max(abs(x - y) for x, y in zip(ha, hb, strict=True)) <= 0.002
-    assert abs(ra["test_accuracy"] - rb["test_accuracy"]) <= 0.002
+    assert abs(ra.test["accuracy"] - rb.test["accuracy"]) <= 0.002
     assert list((tmp_path / "cache" / "features").glob("*.npy"))
 
 

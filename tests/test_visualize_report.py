@@ -1,5 +1,6 @@
 """Plots are valid PNGs; the report names every class, links its plots and states the baseline comparison."""
 
+import dataclasses
 import json
 import re
 
@@ -10,9 +11,11 @@ from sklearn.metrics import classification_report
 
 import harvit.data
 from harvit.cli import main
+from harvit.config import Config
 from harvit.models.loading import load_trained
 from harvit.reporting import plots as viz
 from harvit.reporting.report import create_training_report, verdict
+from harvit.training.results import TrainingResults, saved_config
 from harvit.utils.errors import HarvitError
 
 
@@ -55,9 +58,9 @@ def test_history_and_lr_plots(tiny_run, tmp_path):
 def test_lr_curve_matches_recorded_lr(tiny_run):
     run, _ = tiny_run
     records, _ = viz.load_history(run)
-    config = json.loads((run / "config.json").read_text())
+    config = Config.load(run / "config.json")
     spe = viz.steps_per_epoch(run, records, config)
-    assert spe == -(-160 // config["batch_size"])  # 160 training windows, one view each
+    assert spe == -(-160 // config.batch_size)  # 160 training windows, one view each
     x, lr = viz.schedule_curve(config, spe)
     for r in records:
         assert lr[r["epoch"] * spe] == pytest.approx(r["lr"], rel=1e-6)
@@ -153,9 +156,9 @@ def _verdict_inputs(vit_right: int, logreg_right: int, gbt_right: int, n: int = 
     def preds(k: int) -> list[int]:
         return [0] * k + [1] * (n - k)
 
-    results = {"test_accuracy": vit_right / n, "split": {"test": {"windows": n}}, "test_y_true": y,
-               "test_y_pred": preds(vit_right),
-               "config": {"images": True, "window_stats": True, "rocket_features": 9996}}
+    results = TrainingResults.from_json({"test_accuracy": vit_right / n, "split": {"test": {"windows": n}},
+                                         "test_y_true": y, "test_y_pred": preds(vit_right),
+                                         "config": {"images": True, "window_stats": True, "rocket_features": 9996}})
     base = {"best": "logreg", "test_y_true": y, "models": {
         "logreg": {"name": "logistic-regression", "test_accuracy": logreg_right / n, "test_pred": preds(logreg_right),
                    "val_accuracy": 0.95},
@@ -187,11 +190,11 @@ def test_verdict_wording():
     base["models"]["gbt"]["val_accuracy"] = 0.96
     assert "the strongest baseline, gradient-boosted trees" in verdict(results, base)
     # only the branches the run has
-    results["config"] = {"images": False, "window_stats": True, "rocket_features": 0}
+    results.config = Config(images=False, window_stats=True, rocket_features=0)
     assert verdict(results, base).startswith("**Harvit's model (window statistics) is ")
     # without per-window predictions (an older run): the intervals alone, and it says so
     results, base = _verdict_inputs(2877, 2874, 2850)
-    del results["test_y_pred"]
+    results.test_y_pred = None
     text = verdict(results, base)
     assert "are level within noise" in text and "intervals only" in text
 
@@ -211,7 +214,7 @@ def _ablation_pair(tmp_path, without_images_right: int, n: int = 400):
         res = {"config": {**same, "images": images}, "test_y_true": y, "test_y_pred": [0] * right + [1] * (n - right),
                "test_accuracy": right / n}
         (d / "training_results.json").write_text(_json.dumps(res))
-        out[name] = (d, res)
+        out[name] = (d, TrainingResults.from_json(res))
     return out
 
 
@@ -220,7 +223,7 @@ def test_ablation_says_which_branch_carried_the_result(tmp_path):
 
     runs = _ablation_pair(tmp_path, 389)
     run, res = runs["full"]
-    text = ablation_sentence(run, res["config"], res)
+    text = ablation_sentence(run, res)
     assert text.startswith("Ablation: run `noimg` (same data, split and seed, without the image encoder) scores 97.2%")
     assert "the image encoder adds nothing measurable here; the window statistics + convolution features carry" in text
 
@@ -230,12 +233,12 @@ def test_ablation_names_a_branch_that_carries_part_of_it(tmp_path):
 
     runs = _ablation_pair(tmp_path, 340)
     run, res = runs["full"]
-    assert "the image encoder carries part of the result" in ablation_sentence(run, res["config"], res)
+    assert "the image encoder carries part of the result" in ablation_sentence(run, res)
     # a sibling with other test windows, another split or more branches is no ablation
-    res_other = {**res, "config": {**res["config"], "seed": 7}}
-    assert ablation_sentence(run, res_other["config"], res_other) is None
+    res_other = dataclasses.replace(res, config=dataclasses.replace(res.config, seed=7))
+    assert ablation_sentence(run, res_other) is None
     nrun, nres = runs["noimg"]
-    assert ablation_sentence(nrun, nres["config"], nres) is None
+    assert ablation_sentence(nrun, nres) is None
 
 
 def test_report_without_baselines_says_so(tiny_run, tmp_path):
@@ -279,7 +282,7 @@ def test_report_without_data_still_writes(tiny_run, monkeypatch, tmp_path):
 def test_report_names_the_augmentation_that_ran():
     from harvit.reporting.sections import augmentation as _augmentation
 
-    assert _augmentation({"augment": False}) == "off"
-    line = _augmentation({"augment": True, "augment_axis": "lying", "augment_rotation": 180.0, "augment_shift": 0.0})
+    assert _augmentation(Config(augment=False)) == "off"
+    line = _augmentation(Config(augment=True, augment_axis="lying", augment_rotation=180.0, augment_shift=0.0))
     assert "+-180 deg about x for lying windows" in line and "shift up to 0 of" in line
-    assert "random axis" in _augmentation({"augment": True})  # an older run's config: the defaults
+    assert "random axis" in _augmentation(saved_config({"augment": True}))  # an older run's config: the defaults

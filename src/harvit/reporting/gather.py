@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import harvit.data
-from harvit.config.fields import subject_list
+from harvit.config import Config
 from harvit.evaluation.baseline import BASELINE_VERSION, choose_baselines, run_baseline
+from harvit.training.results import TrainingResults, saved_config
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 
@@ -39,8 +40,8 @@ def read_json(path: Path) -> Any:
 class RunData:
     """Loads the run's data set at most once; remembers why it could not."""
 
-    config: dict[str, Any]
-    results: dict[str, Any]
+    config: Config
+    results: TrainingResults
     given: Dataset | None = None
     loaded: Dataset | None = None
     problem: str | None = None
@@ -60,10 +61,9 @@ class RunData:
         except HarvitError as e:
             self.problem = f"the data set could not be loaded ({e})"
             return None
-        recorded = self.results.get("split", {}).get("test", {})
-        if list(ds.test.classes) != list(self.results["classes"]) or (
-                recorded and (len(ds.test) != recorded.get("windows")
-                              or ds.test.subjects() != recorded.get("subjects"))):
+        recorded = self.results.split.get("test")
+        if list(ds.test.classes) != list(self.results.classes) or (
+                recorded and (len(ds.test) != recorded.windows or ds.test.subjects() != recorded.subjects)):
             self.problem = (f"the data set loaded now ({getattr(ds, 'name', '?')}: {len(ds.test)} test "
                             "windows) is not the one this run was trained on")
             return None
@@ -81,12 +81,11 @@ def baseline_matches(saved: dict[str, Any], dataset: str, seed: int, val_fractio
             and saved.get("refit", True) == refit)
 
 
-def _run_settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The settings a run's baselines follow, from its config dict: seed, fraction, stride, subjects, refit."""
-    return {"seed": int(cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"]),
-            "val_fraction": float(cfg["val_fraction"]), "train_stride": cfg.get("train_stride") or None,
-            "val_subjects": subject_list(cfg.get("val_subjects")),  # names or ids
-            "refit": cfg.get("refit", True) is not False}  # refitted on train + val as the model is
+def _run_settings(cfg: Config) -> dict[str, Any]:
+    """The settings a run's baselines follow: seed, fraction, stride, subjects, refit."""
+    return {"seed": cfg.val_seed, "val_fraction": cfg.val_fraction, "train_stride": cfg.train_stride_or_none,
+            "val_subjects": cfg.val_subject_list,  # names or ids
+            "refit": cfg.refit}  # refitted on train + val as the model is
 
 
 def _covers(saved: dict[str, Any], wanted: list[str] | None) -> bool:
@@ -94,7 +93,7 @@ def _covers(saved: dict[str, Any], wanted: list[str] | None) -> bool:
     return wanted is None or set(wanted) <= set(saved.get("models", {})) | set(saved.get("skipped") or {})
 
 
-def _saved(run: Path, name: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
+def _saved(run: Path, name: str, cfg: Config) -> dict[str, Any] | None:
     """The run's ``baseline.json`` when it was made with the run's settings, else None."""
     path = run / BASELINE_FILE
     if not path.is_file():
@@ -114,8 +113,8 @@ def load_or_run_baseline(run: Path, data: RunData) -> tuple[dict[str, Any] | Non
         (baseline result or None, a note on where it came from or why it is missing).
     """
     cfg = data.config
-    name = data.given.name if data.given is not None else cfg["dataset"]
-    baseline_set = cfg.get("baseline_set", "all")
+    name = data.given.name if data.given is not None else cfg.dataset
+    baseline_set = cfg.baseline_set
     ds = None
     if baseline_set == "auto":  # the set depends on the windows' size: the data set is needed to know it
         ds = data.get()
@@ -139,7 +138,8 @@ def keep_in_run(run: Path, result: dict[str, Any]) -> str:
     """After ``harvit baseline --run RUN``: write the result to ``RUN/baseline.json`` (what the run's report
     reads) unless that already holds a matching result with every model of this one; returns one line saying
     which."""
-    saved = _saved(run, result["dataset"], read_json(run / "config.json")) if (run / "config.json").is_file() else None
+    config = run / "config.json"
+    saved = _saved(run, result["dataset"], saved_config(read_json(config), str(config))) if config.is_file() else None
     if saved is not None and set(result["models"]) <= set(saved.get("models", {})):
         return f"kept {run / BASELINE_FILE}: it already holds these models"
     write_json(run / BASELINE_FILE, result)

@@ -28,6 +28,7 @@ from harvit.reporting.encoded import (
     plot_encoded_images,
 )
 from harvit.training.optim import build_scheduler
+from harvit.training.results import TRAINING_RESULTS_FILE, TrainingResults, saved_config
 from harvit.utils.errors import HarvitError
 from harvit.utils.figures import LABEL_CHARS, new_figure, save_figure, short_labels
 
@@ -143,31 +144,30 @@ def plot_training_history(results_json_or_run_dir: str | Path | dict[str, Any], 
     return save_figure(fig, _default_out(run, out, "training_history.png"))
 
 
-def steps_per_epoch(run: Path | None, records: list[dict[str, Any]], config: dict[str, Any]) -> int | None:
+def steps_per_epoch(run: Path | None, records: list[dict[str, Any]], config: Config) -> int | None:
     """Optimiser steps per epoch of a run, or None when it cannot be told.
 
     From ``training_results.json`` (``steps_per_epoch``, or the training windows) and the first
     epoch's samples (``samples_per_s * train_time_s`` = windows x views), with the config's batch
     size and accumulation.
     """
-    if run is None or not (run / "training_results.json").is_file():
+    if run is None or not (run / TRAINING_RESULTS_FILE).is_file():
         return None
     try:
-        results = json.loads((run / "training_results.json").read_text(encoding="utf-8"))
-        if results.get("steps_per_epoch"):
-            return int(results["steps_per_epoch"])
-        n_train = int(results["split"]["train"]["windows"])
+        results = TrainingResults.load(run / TRAINING_RESULTS_FILE)
+        if results.steps_per_epoch:
+            return int(results.steps_per_epoch)
+        n_train = results.split["train"].windows
         samples = float(records[0]["samples_per_s"]) * float(records[0]["train_time_s"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+    except (HarvitError, KeyError, TypeError, ValueError, IndexError):
         return None
     if n_train <= 0 or samples <= 0:
         return None
     views = max(1, round(samples / n_train))
-    per_step = int(config.get("batch_size", 1)) * int(config.get("accum_steps", 1))
-    return max(1, math.ceil(n_train * views / max(1, per_step)))
+    return max(1, math.ceil(n_train * views / max(1, config.batch_size * config.accum_steps)))
 
 
-def schedule_curve(config: dict[str, Any], steps_per_epoch: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def schedule_curve(cfg: Config, steps_per_epoch: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """The LR schedule of a config, per optimiser step.
 
     Rebuilds the trainer's scheduler (:func:`harvit.training.optim.build_scheduler`) on a dummy optimiser.
@@ -176,8 +176,6 @@ def schedule_curve(config: dict[str, Any], steps_per_epoch: int = 50) -> tuple[n
         (epoch [P + 1], lr [P + 1]): the LR in effect after each of the P = epochs * steps_per_epoch
         steps (and before the first), against fractional epochs.
     """
-
-    cfg = Config.from_dict(config, source="config")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
     sched = build_scheduler(opt, cfg, steps_per_epoch)
     lrs = [opt.param_groups[0]["lr"]]
@@ -189,18 +187,21 @@ def schedule_curve(config: dict[str, Any], steps_per_epoch: int = 50) -> tuple[n
 
 
 def plot_lr_schedule(results_json_or_run_dir: str | Path | dict[str, Any], out: str | Path | None = None,
-                     config: dict[str, Any] | None = None) -> Path:
+                     config: Config | dict[str, Any] | None = None) -> Path:
     """The learning rate: the configured schedule per step (rebuilt from the config) and the LR
     recorded at the end of every epoch.
 
     Args:
         results_json_or_run_dir: see :func:`load_history`.
         out: PNG path (default ``<run>/plots/lr_schedule.png``).
-        config: the run's settings (default: the run's ``config.json`` when there is one).
+        config: the run's settings, or a saved ``config.json`` as a dict (default: the run's ``config.json``
+            when there is one).
     """
     records, run = load_history(results_json_or_run_dir)
+    if isinstance(config, dict):
+        config = saved_config(config)
     if config is None and run is not None and (run / "config.json").is_file():
-        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        config = saved_config(json.loads((run / "config.json").read_text(encoding="utf-8")), str(run / "config.json"))
     fig = new_figure(6.5, 3.5)
     ax = fig.subplots()
     if config is not None:

@@ -34,6 +34,7 @@ from harvit.reporting.sections import (
     timing_section,
 )
 from harvit.reporting.verdict import ablation_sentence, model_name, verdict
+from harvit.training.results import TRAINING_RESULTS_FILE, TrainingResults
 from harvit.utils.atomic import write_text
 from harvit.utils.errors import HarvitError
 
@@ -53,7 +54,7 @@ PLOTS = {
 """Plot key -> (file name under ``plots/``, heading in the report)."""
 
 
-def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | None, data: RunData
+def make_plots(run: Path, results: TrainingResults, baseline: dict[str, Any] | None, data: RunData
                ) -> tuple[dict[str, Path], list[str]]:
     """Draw every plot it can into ``run/plots``; returns (key -> path, notes on skipped plots)."""
     plots_dir = run / "plots"
@@ -66,17 +67,17 @@ def make_plots(run: Path, results: dict[str, Any], baseline: dict[str, Any] | No
         except HarvitError as e:
             notes.append(f"{PLOTS[key][1]}: not drawn ({e})")
 
-    classes = list(results["classes"])
+    classes = results.classes
     attempt("training_history", lambda p: viz.plot_training_history(run, p))
-    attempt("lr_schedule", lambda p: viz.plot_lr_schedule(run, p, config=results.get("config")))
-    cm = results["confusion_matrix"]
+    attempt("lr_schedule", lambda p: viz.plot_lr_schedule(run, p, config=results.config))
+    cm = results.confusion_matrix
     attempt("confusion_matrix", lambda p: viz.plot_confusion_matrices(cm, classes, p))
     reference = None
     if baseline is not None:
         reference = {m["name"]: m["per_class_accuracy"] for m in baseline["models"].values()}
-    attempt("per_class_accuracy", lambda p: viz.plot_per_class_accuracy(results["per_class_accuracy"], p,
+    attempt("per_class_accuracy", lambda p: viz.plot_per_class_accuracy(results.per_class_accuracy, p,
                                                                          reference))
-    ps = (results.get("test_per_subject") or {}).get("subjects")
+    ps = (results.test_per_subject or {}).get("subjects")
     if ps:
         ref_s = None if baseline is None else {m["name"]: m["per_subject"]["subjects"]
                                                for m in baseline["models"].values() if m.get("per_subject")}
@@ -113,17 +114,20 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
     run = Path(run_dir)
     if not run.is_dir():
         raise HarvitError(f"{run}: no such run folder")
-    if not (run / "training_results.json").is_file():
-        raise HarvitError(f"{run}: no training_results.json; the run has not finished (resume it with "
+    if not (run / TRAINING_RESULTS_FILE).is_file():
+        raise HarvitError(f"{run}: no {TRAINING_RESULTS_FILE}; the run has not finished (resume it with "
                           "`harvit train ... --resume`)")
-    results = read_json(run / "training_results.json")
-    cfg = results.get("config") or read_json(run / "config.json")
+    saved = read_json(run / TRAINING_RESULTS_FILE)
+    if isinstance(saved, dict) and not saved.get("config"):  # results written without their settings
+        saved["config"] = read_json(run / "config.json")
+    results = TrainingResults.from_json(saved, source=str(run / TRAINING_RESULTS_FILE))
+    cfg = results.config
     history: list[dict[str, Any]] = []
     if (run / "metrics.jsonl").is_file():
         history, _ = load_history(run / "metrics.jsonl")
     data = RunData(cfg, results, given=dataset)
     if baseline is None:
-        baseline = cfg.get("baselines", True) is not False
+        baseline = cfg.baselines
     base, base_note = (None, "turned off (--no-baselines)") if not baseline else load_or_run_baseline(run, data)
     out_path = Path(out)
     if not out_path.is_absolute():
@@ -132,23 +136,23 @@ def create_training_report(run_dir: str | Path, out: str | Path = "report.md", d
 
     lines = [
         f"# Training report: `{run.name}`", "",
-        f"{model_name(cfg)}, encoder {cfg['encoder']} on `{cfg['dataset']}`, mode `{cfg['mode']}`, "
-        f"encodings `{cfg['encodings']}`, {cfg['img_size']} px; generated {time.strftime('%Y-%m-%d %H:%M')}.", "",
+        f"{model_name(cfg)}, encoder {cfg.encoder} on `{cfg.dataset}`, mode `{cfg.mode}`, "
+        f"encodings `{cfg.encodings}`, {cfg.img_size} px; generated {time.strftime('%Y-%m-%d %H:%M')}.", "",
         *summary_section(results),
-        *([test_model_line(results), ""] if results.get("test_model") else []),
+        *([test_model_line(results), ""] if results.test_model else []),
     ]
     if base is not None:
-        lines += [verdict(results, base, cfg), ""]
+        lines += [verdict(results, base), ""]
     else:
         lines += [f"**No baseline comparison: the baseline is {base_note}.**", ""]
-    carried = ablation_sentence(run, cfg, results)
+    carried = ablation_sentence(run, results)
     if carried:
         lines += [carried, ""]
-    lines += config_section(cfg, results)
-    lines += split_section(cfg, results)
+    lines += config_section(results)
+    lines += split_section(results)
     lines += results_section(results)
     lines += per_subject_section(results, base)
-    lines += baseline_section(results, base, base_note, cfg)
+    lines += baseline_section(results, base, base_note)
     lines += timing_section(results, history)
     lines += plots_section(plots, {k: v[1] for k, v in PLOTS.items()}, notes, out_path)
     lines += [f"_Report written by `harvit report` in {time.perf_counter() - t0:.1f} s._", ""]

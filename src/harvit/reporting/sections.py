@@ -16,31 +16,26 @@ from harvit.evaluation.metrics import HEADLINE, METRICS, metric_value
 from harvit.evaluation.significance import wilson_interval
 from harvit.reporting.markdown import md_table, p_value, pct
 from harvit.reporting.verdict import model_name, paired_comparisons, strongest, verdict
+from harvit.training.results import TrainingResults
 
 
-def run_metric(results: dict[str, Any], name: str, prefix: str = "test_") -> float | None:
-    """A registered metric of the run: recorded, or from its per-window test predictions (older runs)."""
-    y, pred = (results.get("test_y_true"), results.get("test_y_pred")) if prefix == "test_" else (None, None)
-    return metric_value(results, METRICS.get(name), prefix, y, pred, len(results.get("classes") or []) or None)
-
-
-def summary_section(results: dict[str, Any]) -> list[str]:
+def summary_section(results: TrainingResults) -> list[str]:
     """The summary table: every registered metric on test (the headline one bold), the mean of subjects,
     the view accuracy and loss, and the selection's validation scores."""
     rows = []
     for m in METRICS.values():
-        v = run_metric(results, m.name)
+        v = results.metric(m.name)
         if v is not None:
             rows.append([f"test {m.display}", f"**{m.format(v)}**" if m.name == HEADLINE else m.format(v)])
-    ps = results.get("test_per_subject")
+    ps = results.test_per_subject
     if ps:
         rows.append([f"test {METRICS.get(HEADLINE).display}, mean of subjects",
                      METRICS.get(HEADLINE).format(ps[f"mean_{HEADLINE}"])])
-    rows += [["test view accuracy", pct(results.get("test_view_accuracy", 0.0))],
-             ["test loss", f"{results.get('test_loss', 0.0):.4f}"],
-             ["best validation accuracy", f"{pct(results['best_val_acc'])} (epoch {results['best_epoch']} of "
-                                          f"{results['epochs_run']})"]]
-    val = [(m, results.get(f"best_val_{m.name}")) for m in METRICS.values() if m.name != HEADLINE]
+    rows += [["test view accuracy", pct(results.test_view_accuracy)],
+             ["test loss", f"{results.test_loss:.4f}"],
+             ["best validation accuracy", f"{pct(results.best_val_acc)} (epoch {results.best_epoch} of "
+                                          f"{results.epochs_run})"]]
+    val = [(m, results.metric(m.name, "val")) for m in METRICS.values() if m.name != HEADLINE]
     val = [(m, v) for m, v in val if v is not None]
     if val:
         rows.append([f"validation {', '.join(m.display for m, _ in val)} (that epoch)",
@@ -48,101 +43,104 @@ def summary_section(results: dict[str, Any]) -> list[str]:
     return ["## Summary", "", md_table(["metric", "value"], rows), ""]
 
 
-def augmentation(cfg: dict[str, Any]) -> str:
-    """One line for the report's settings table, from a saved config dict (older runs: defaults)."""
-    cfg = {**Config().to_dict(), **cfg}
-    if not cfg["augment"]:
+def augmentation(cfg: Config) -> str:
+    """One line for the report's settings table: the augmentation a run's settings turn on."""
+    if not cfg.augment:
         return "off"
-    rot = float(cfg["augment_rotation"])
-    axis = cfg["augment_axis"]
+    rot = cfg.augment_rotation
+    axis = cfg.augment_axis
     turn = "no rotation" if rot <= 0 else (
         f"rotation up to {rot:g} deg about a random axis" if axis == "any" else
         f"roll up to +-{rot:g} deg about x for lying windows" if axis == "lying" else
         f"rotation up to +-{rot:g} deg about {axis}")
-    return (f"on: {turn}, magnitude x(1 +- {cfg['augment_scale']:g}), shift up to "
-            f"{cfg['augment_shift']:g} of the window, jitter {cfg['augment_jitter']:g} std; "
+    return (f"on: {turn}, magnitude x(1 +- {cfg.augment_scale:g}), shift up to "
+            f"{cfg.augment_shift:g} of the window, jitter {cfg.augment_jitter:g} std; "
             "statistics recomputed on the augmented window")
 
 
-def config_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
-    head = "none (linear)" if not str(cfg.get("hidden_dims", "")).strip() else cfg["hidden_dims"]
-    on_cuda = str(results.get("device", "")).startswith("cuda")
-    vit_shape = ", ".join(f"{k.replace('_', ' ')} {cfg[k]}" for k in ("patch_size", "embed_dim", "depth",
-                                                                         "num_heads") if cfg.get(k))
+def config_section(results: TrainingResults) -> list[str]:
+    """The settings table (the model, its images, the optimisation) and every setting as ``config.json``."""
+    cfg = results.config
+    head = "none (linear)" if not cfg.hidden_dims.strip() else cfg.hidden_dims
+    on_cuda = results.device.startswith("cuda")
+    vit_shape = ", ".join(f"{k.replace('_', ' ')} {getattr(cfg, k)}" for k in ("patch_size", "embed_dim", "depth",
+                                                                                  "num_heads") if getattr(cfg, k))
     rows = [
-        ["preset", cfg.get("preset")],
-        ["encoder", f"`{cfg['encoder']}`" + (f" ({vit_shape})" if vit_shape else "")],
-        ["weights", "pretrained" if cfg.get("pretrained") or cfg.get("pretrained_path") else "random init"],
-        ["encoder training", "frozen (head only)" if cfg.get("freeze_encoder") else "fine-tuned"],
-        ["head", f"MLP hidden {head}, dropout {cfg.get('dropout')}"],
-        *([["window statistics", "on: the head also reads the baseline's per-window statistics"
-            if cfg["window_stats"] else "off: the head reads image features only"]] if "window_stats" in cfg else []),
-        *([["convolution features", f"{cfg['rocket_features']} MiniRocket-style features computed in the model "
-            "(harvit.features.rocket)"]] if cfg.get("rocket_features") else []),
-        *([["images", "off (--no-images): the encoder does not run"]] if cfg.get("images") is False else []),
-        ["images", f"mode `{cfg['mode']}`, encodings `{cfg['encodings']}`, {cfg['img_size']} px, "
-                   f"scaling {cfg.get('scaling')} ({cfg.get('scale_range')})"],
+        ["preset", cfg.preset],
+        ["encoder", f"`{cfg.encoder}`" + (f" ({vit_shape})" if vit_shape else "")],
+        ["weights", "pretrained" if cfg.pretrained or cfg.pretrained_path else "random init"],
+        ["encoder training", "frozen (head only)" if cfg.freeze_encoder else "fine-tuned"],
+        ["head", f"MLP hidden {head}, dropout {cfg.dropout}"],
+        ["window statistics", "on: the head also reads the baseline's per-window statistics"
+            if cfg.window_stats else "off: the head reads image features only"],
+        *([["convolution features", f"{cfg.rocket_features} MiniRocket-style features computed in the model "
+            "(harvit.features.rocket)"]] if cfg.rocket_features else []),
+        *([["images", "off (--no-images): the encoder does not run"]] if not cfg.images else []),
+        ["images", f"mode `{cfg.mode}`, encodings `{cfg.encodings}`, {cfg.img_size} px, "
+                   f"scaling {cfg.scaling} ({cfg.scale_range})"],
         ["augmentation", augmentation(cfg)],
-        ["optimiser", f"AdamW lr {cfg['lr']:g} (min {cfg.get('min_lr', 0):g}), weight decay "
-                      f"{cfg.get('weight_decay'):g}, warmup {cfg.get('warmup_epochs'):g} epochs, cosine"],
-        ["batch", f"{cfg['batch_size']} images x {cfg.get('accum_steps', 1)} accumulation"],
-        ["epochs", f"{results.get('epochs_run')} run of {cfg['epochs']} (early-stopping patience "
-                   f"{cfg.get('early_stopping_patience')})"],
-        ["loss", f"cross-entropy, label smoothing {cfg.get('label_smoothing')}"],
-        ["precision", f"AMP {cfg.get('amp_dtype')}" if cfg.get("amp") and on_cuda else "fp32"],
-        ["parameters", f"{results.get('params_total', 0) / 1e6:.2f} M total, "
-                       f"{results.get('params_trainable', 0) / 1e6:.3f} M trainable"],
-        ["seed", cfg.get("seed")],
+        ["optimiser", f"AdamW lr {cfg.lr:g} (min {cfg.min_lr:g}), weight decay "
+                      f"{cfg.weight_decay:g}, warmup {cfg.warmup_epochs:g} epochs, cosine"],
+        ["batch", f"{cfg.batch_size} images x {cfg.accum_steps} accumulation"],
+        ["epochs", f"{results.epochs_run} run of {cfg.epochs} (early-stopping patience "
+                   f"{cfg.early_stopping_patience})"],
+        ["loss", f"cross-entropy, label smoothing {cfg.label_smoothing}"],
+        ["precision", f"AMP {cfg.amp_dtype}" if cfg.amp and on_cuda else "fp32"],
+        ["parameters", f"{results.params_total / 1e6:.2f} M total, "
+                       f"{results.params_trainable / 1e6:.3f} M trainable"],
+        ["seed", cfg.seed],
     ]
     return ["## Configuration", "", md_table(["setting", "value"], rows, "ll"), "",
             "<details><summary>All settings (<code>config.json</code>)</summary>", "", "```json",
-            json.dumps(cfg, indent=2), "```", "", "</details>", ""]
+            json.dumps(cfg.to_dict(), indent=2), "```", "", "</details>", ""]
 
 
-def val_choice(results: dict[str, Any], cfg: dict[str, Any]) -> str:
+def val_choice(results: TrainingResults) -> str:
     """What validation held out: subjects, windows, share of the training windows, and how they were chosen."""
-    split, choice = results.get("split", {}), results.get("val_choice") or {}
-    n_val, n_train = split.get("val", {}).get("windows", 0), split.get("train", {}).get("windows", 0)
-    names = choice.get("subjects") or split.get("val", {}).get("subjects", [])
-    seed = cfg["seed"] if cfg.get("split_seed") is None else cfg["split_seed"]
+    cfg, split, choice = results.config, results.split, results.val_choice or {}
+    val, train = split.get("val"), split.get("train")
+    n_val, n_train = (val.windows if val else 0), (train.windows if train else 0)
+    names = choice.get("subjects") or (val.subjects if val else [])
     how = ("named by `--val-subjects`" if choice.get("how") == "--val-subjects" else
-           f"chosen (seed {seed}) to come closest to {pct(cfg['val_fraction'])} of the training windows")
+           f"chosen (seed {cfg.val_seed}) to come closest to {pct(cfg.val_fraction)} of the training windows")
     return (f"{', '.join(str(n) for n in names)} ({n_val} windows, {pct(n_val / max(1, n_val + n_train))} of the "
             f"training windows; {how})")
 
 
-def split_section(cfg: dict[str, Any], results: dict[str, Any]) -> list[str]:
-    split = results.get("split", {})
-    classes = list(results["classes"])
+def split_section(results: TrainingResults) -> list[str]:
+    """The data set, how validation and test were split off, the windows and subjects of each split."""
+    cfg, split, classes = results.config, results.split, results.classes
     rows = []
     for k in ("train", "val", "test"):
         s = split.get(k)
         if s:
-            rows.append([k, s["windows"], len(s["subjects"]), ", ".join(str(x) for x in s["subjects"])])
-    notes = [str(n) for n in results.get("dataset_notes") or []]  # e.g. the data name no subjects
-    if split.get("train", {}).get("subjects") == [-1]:  # NO_SUBJECT only: windows were split, not people
-        how = (f"Validation holds out {pct(cfg['val_fraction'])} of the training windows (seed {cfg['seed']}, "
+            rows.append([k, s.windows, len(s.subjects), ", ".join(str(x) for x in s.subjects)])
+    notes = [str(n) for n in results.dataset_notes]  # e.g. the data name no subjects
+    train = split.get("train")
+    if train is not None and train.subjects == [-1]:  # NO_SUBJECT only: windows were split, not people
+        how = (f"Validation holds out {pct(cfg.val_fraction)} of the training windows (seed {cfg.seed}, "
                "stratified by class); test is the data set's own split or a stratified share of windows. "
                "**The data name no subjects**: one person's windows can sit on both sides of the validation "
                "split, so validation scores (which pick `best.pt`) are optimistic.")
     else:
-        how = (f"Validation holds out whole training subjects {val_choice(results, cfg)}; "
+        how = (f"Validation holds out whole training subjects {val_choice(results)}; "
                "test is the data set's test subjects. No subject is in two splits.")
-    out = ["## Data set and split", "", f"Data set `{cfg['dataset']}`. {how}", ""]
+    out = ["## Data set and split", "", f"Data set `{cfg.dataset}`. {how}", ""]
     out += [f"> **Note:** {n}" for n in notes] + ([""] if notes else [])
     out += [md_table(["split", "windows", "subjects", "subject ids"], rows, "lrrl"), ""]
-    if all(split.get(k, {}).get("class_counts") for k in ("train", "val", "test")):
-        crow = [[c] + [split[k]["class_counts"][i] for k in ("train", "val", "test")]
+    if all(k in split and split[k].class_counts for k in ("train", "val", "test")):
+        crow = [[c] + [split[k].class_counts[i] for k in ("train", "val", "test")]
                 for i, c in enumerate(classes)]
         out += [md_table(["class", "train", "val", "test"], crow), ""]
     return out
 
 
-def results_section(results: dict[str, Any]) -> list[str]:
-    classes = list(results["classes"])
+def results_section(results: TrainingResults) -> list[str]:
+    """Per-class precision, recall, F1 and support on test, and the confusion matrix."""
+    classes = results.classes
     rows = [[c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
-            for c, m in results["per_class"].items()]
-    cm = results["confusion_matrix"]
+            for c, m in results.per_class.items()]
+    cm = results.confusion_matrix
     cm_rows = [[f"**{c}**"] + [f"**{v}**" if i == j else v for j, v in enumerate(row)]
                for i, (c, row) in enumerate(zip(classes, cm, strict=True))]
     return [
@@ -154,9 +152,9 @@ def results_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def per_subject_section(results: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
+def per_subject_section(results: TrainingResults, baseline: dict[str, Any] | None) -> list[str]:
     """Each test subject's scores (every registered metric of the model, the headline one of each baseline)."""
-    ps = results.get("test_per_subject")
+    ps = results.test_per_subject
     if not ps:
         return []
     models = [] if baseline is None else [m for m in baseline["models"].values() if m.get("per_subject")]
@@ -181,21 +179,22 @@ def per_subject_section(results: dict[str, Any], baseline: dict[str, Any] | None
             "window equally.", "", md_table(header, rows), ""]
 
 
-def timing_section(results: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
+def timing_section(results: TrainingResults, history: list[dict[str, Any]]) -> list[str]:
+    """Device, total, training and feature-cache times, throughput, the mean epoch time, and the run's events."""
     epoch_times = [h["epoch_time_s"] for h in history if "epoch_time_s" in h]
     rows = [
-        ["device", f"{results.get('device')} ({results.get('device_name')})"],
-        ["total time", f"{results.get('total_time_s', 0):.1f} s"],
-        ["training time (steps only)", f"{results.get('train_time_s', 0):.1f} s"],
-        ["feature cache", f"{results['feature_cache_s']:.1f} s" if results.get("feature_cache_s") else "not used"],
-        ["throughput", f"{results.get('samples_per_s', 0):.0f} images/s (training)"],
+        ["device", f"{results.device} ({results.device_name})"],
+        ["total time", f"{results.total_time_s:.1f} s"],
+        ["training time (steps only)", f"{results.train_time_s:.1f} s"],
+        ["feature cache", f"{results.feature_cache_s:.1f} s" if results.feature_cache_s else "not used"],
+        ["throughput", f"{results.samples_per_s:.0f} images/s (training)"],
     ]
     if epoch_times:
         mean = sum(epoch_times) / len(epoch_times)
         rows.append(["epoch time", f"{mean:.1f} s mean over {len(epoch_times)} epochs (with validation)"])
     out = ["## Timings and throughput", "", md_table(["", ""], rows, "ll"), ""]
-    if results.get("events"):
-        out += ["Events:", ""] + [f"- {e}" for e in results["events"]] + [""]
+    if results.events:
+        out += ["Events:", ""] + [f"- {e}" for e in results.events] + [""]
     return out
 
 
@@ -213,28 +212,26 @@ def plots_section(plots: dict[str, Path], titles: dict[str, str], notes: list[st
     return out
 
 
-def test_model_line(results: dict[str, Any]) -> str:
+def test_model_line(results: TrainingResults) -> str:
     """The one line saying which model the test scores are of: the refit on all training windows, or not."""
-    r = results.get("refit")
+    r = results.refit
     if r:
-        return (f"**Test model: refit** on training + validation windows ({r['windows']}) for {r['epochs']} epochs, "
+        return (f"**Test model: refit** on training + validation windows ({r.windows}) for {r.epochs} epochs, "
                 f"the epoch selected on validation; the validation scores above are of the selection's model "
                 f"(selected.pt).")
-    return f"**Test model: {results['test_model']}** (`--no-refit`)."
+    return f"**Test model: {results.test_model}** (`--no-refit`)."
 
 
-def baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, note: str,
-                     cfg: dict[str, Any] | None = None) -> list[str]:
+def baseline_section(results: TrainingResults, baseline: dict[str, Any] | None, note: str) -> list[str]:
     """The report's "Baseline comparison" section: the verdict, a table of every model fitted (every registered
     metric), which baselines were left out and the command that adds them."""
-    cfg = cfg if cfg is not None else results.get("config") or {}
     out = ["## Baseline comparison", ""]
-    name = model_name(cfg)
+    name = model_name(results.config)
     if baseline is None:
         return out + [f"**No baseline comparison: the baseline is {note}.** {name[0].upper()}{name[1:]} scores "
-                      f"{pct(results[f'test_{HEADLINE}'])} test accuracy.", ""]
-    n = results.get("split", {}).get("test", {}).get("windows")
-    k = len(results.get("classes") or []) or None
+                      f"{pct(results.test[HEADLINE])} test accuracy.", ""]
+    n = results.test_windows
+    k = len(results.classes) or None
 
     def ci(acc: float) -> str:
         if not n:
@@ -243,15 +240,15 @@ def baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, n
         return f"{100 * lo:.1f}-{pct(hi)}"
 
     def scores(record: dict[str, Any], y: list[int] | None, pred: list[int] | None) -> list[str]:
-        vals = [(m, metric_value(record, m, "test_", y, pred, k)) for m in METRICS.values()]
-        return [f"**{m.format(v)}**" if m.name == HEADLINE and record is results else m.format(v) for m, v in vals]
+        return [m.format(metric_value(record, m, "test_", y, pred, k)) for m in METRICS.values()]
 
     paired = paired_comparisons(results, baseline)
     best_key = strongest(baseline)
     head = METRICS.get(HEADLINE)
-    rows = [[f"**{name} (this run)**", head.format(results["best_val_acc"]),
-             *scores(results, results.get("test_y_true"), results.get("test_y_pred")),
-             ci(results[f"test_{HEADLINE}"]), "", f"{results.get('train_time_s', 0):.1f} s"]]
+    ours = [f"**{m.format(v)}**" if m.name == HEADLINE else m.format(v)
+            for m, v in ((m, results.metric(m.name)) for m in METRICS.values())]
+    rows = [[f"**{name} (this run)**", head.format(results.best_val_acc), *ours,
+             ci(results.test[HEADLINE]), "", f"{results.train_time_s:.1f} s"]]
     for key, m in baseline["models"].items():
         p = f"{paired[key]['verdict']} ({p_value(paired[key]['p_value'])})" if paired else "-"
         cpu = f" ({m['fit_cpu_s']:.0f} CPU s)" if m.get("fit_cpu_s") is not None else ""
@@ -263,7 +260,7 @@ def baseline_section(results: dict[str, Any], baseline: dict[str, Any] | None, n
     refit = ("then refitted on training + validation windows for the test (as the model's refit)"
              if baseline.get("refit") else "tested as fitted on the training windows")
     return out + [
-        verdict(results, baseline, cfg), "",
+        verdict(results, baseline), "",
         md_table(["model", f"val {head.display}", *(f"test {m.display}" for m in METRICS.values()),
                   "test 95% CI (Wilson)", "harvit against it (McNemar)", "fit / train time"], rows), "",
         f"Baselines: {baseline_wording(baseline)}. All fitted on the same training windows ({windows}) and subjects "

@@ -13,17 +13,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from harvit.config import Config
 from harvit.evaluation.baseline import strongest as strongest_model
 from harvit.evaluation.baseline_registry import display_name
 from harvit.evaluation.metrics import HEADLINE
 from harvit.evaluation.significance import ALPHA, compare, wilson_interval
 from harvit.reporting.markdown import p_value, pct, with_ci
+from harvit.training.results import TRAINING_RESULTS_FILE, TrainingResults
+from harvit.utils.errors import HarvitError
 
-#: The model's branches: config test -> how the report names it.
+#: The model's branches: setting -> how the report names it.
 BRANCHES = {
     "images": "image encoder",
     "window_stats": "window statistics",
@@ -33,28 +35,22 @@ BRANCHES = {
 ABLATION_SAME = ("dataset", "seed", "split_seed", "val_fraction", "val_subjects", "train_stride")
 
 
-def branches(cfg: dict[str, Any]) -> list[str]:
-    """The branch keys of :data:`BRANCHES` a run's config has (older configs: images on)."""
-    have = {"images": cfg.get("images", True) is not False, "window_stats": bool(cfg.get("window_stats")),
-            "rocket_features": int(cfg.get("rocket_features") or 0) > 0}
+def branches(cfg: Config) -> list[str]:
+    """The branch keys of :data:`BRANCHES` a run's settings turn on."""
+    have = {"images": cfg.images, "window_stats": cfg.window_stats, "rocket_features": cfg.rocket_features > 0}
     return [k for k in BRANCHES if have[k]]
 
 
-def model_name(cfg: dict[str, Any]) -> str:
+def model_name(cfg: Config) -> str:
     """``harvit's model (image encoder + window statistics + convolution features)``: only its branches."""
     return f"harvit's model ({' + '.join(BRANCHES[k] for k in branches(cfg))})"
 
 
-def test_windows(results: dict[str, Any]) -> int | None:
-    """The number of test windows a run was scored on (None when not recorded)."""
-    return results.get("split", {}).get("test", {}).get("windows") or len(results.get("test_y_true") or []) or None
-
-
-def paired_comparisons(results: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+def paired_comparisons(results: TrainingResults, baseline: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
     """Baseline key -> :func:`harvit.evaluation.significance.compare` of the model (A) against that baseline
     (B) on the same test windows; None when the run or the baseline kept no per-window test predictions, or
     their test windows differ."""
-    y, ours = results.get("test_y_true"), results.get("test_y_pred")
+    y, ours = results.test_y_true, results.test_y_pred
     if y is None or ours is None or baseline.get("test_y_true") != y:
         return None
     out = {}
@@ -79,7 +75,7 @@ def strongest(baseline: dict[str, Any]) -> str:
     return strongest_model(baseline["models"])
 
 
-def verdict(results: dict[str, Any], baseline: dict[str, Any], cfg: dict[str, Any] | None = None) -> str:
+def verdict(results: TrainingResults, baseline: dict[str, Any]) -> str:
     """One bold sentence: is harvit's model (named by its branches) ahead of, level with or behind the
     strongest baseline (named; the best validation accuracy), by McNemar's exact test on the same test
     windows (p < 0.05), with each accuracy's Wilson 95% interval; then the other baselines in one sentence each.
@@ -87,9 +83,8 @@ def verdict(results: dict[str, Any], baseline: dict[str, Any], cfg: dict[str, An
     Without per-window predictions (a run from before they were saved) the verdict rests on the
     intervals alone: "ahead" or "behind" only when they do not overlap, and it says so.
     """
-    cfg = cfg if cfg is not None else results.get("config") or {}
-    ours_acc = results["test_accuracy"]
-    n = test_windows(results)
+    ours_acc = results.test[HEADLINE]
+    n = results.test_windows
     models = baseline["models"]
     best_key = strongest(baseline)
     paired = paired_comparisons(results, baseline)
@@ -108,7 +103,7 @@ def verdict(results: dict[str, Any], baseline: dict[str, Any], cfg: dict[str, An
     left = baseline.get("left_out") or {}
     diff = 100 * (ours_acc - best["test_accuracy"])
     ours, ref = with_ci(ours_acc, n), with_ci(best["test_accuracy"], n)
-    name = model_name(cfg)
+    name = model_name(results.config)
     fitted = f"{len(models)} baseline{'s' if len(models) > 1 else ''}" + (" fitted" if left else "")
     not_fitted = (f"; {', '.join(display_name(k) for k in left)} not fitted (`--baseline-set all` fits "
                   f"{'them' if len(left) > 1 else 'it'})") if left else ""
@@ -131,10 +126,10 @@ def verdict(results: dict[str, Any], baseline: dict[str, Any], cfg: dict[str, An
     return head + tail + " (Test accuracy; same data set, windows, subject split and seed.)"
 
 
-def find_ablations(run: Path, cfg: dict[str, Any], results: dict[str, Any]) -> list[tuple[Path, dict[str, Any],
-                                                                                          dict[str, Any]]]:
+def find_ablations(run: Path, results: TrainingResults) -> list[tuple[Path, TrainingResults]]:
     """Sibling runs (folders beside ``run``) with the same data, split, seed and test windows and a strict
-    subset of this run's branches: [(folder, its config, its training results)]."""
+    subset of this run's branches: [(folder, its training results)]."""
+    cfg = results.config
     mine = set(branches(cfg))
     found = []
     try:
@@ -142,34 +137,36 @@ def find_ablations(run: Path, cfg: dict[str, Any], results: dict[str, Any]) -> l
     except OSError:
         return []
     for other in siblings:
+        if not (other / TRAINING_RESULTS_FILE).is_file():
+            continue
         try:
-            res = json.loads((other / "training_results.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            res = TrainingResults.load(other / TRAINING_RESULTS_FILE)
+        except HarvitError:
             continue
-        ocfg = res.get("config") if isinstance(res, dict) else None
-        if not isinstance(ocfg, dict) or any(ocfg.get(k) != cfg.get(k) for k in ABLATION_SAME):
+        if any(getattr(res.config, k) != getattr(cfg, k) for k in ABLATION_SAME):
             continue
-        if res.get("test_y_true") is None or res.get("test_y_true") != results.get("test_y_true"):
+        if res.test_y_true is None or res.test_y_true != results.test_y_true:
             continue
-        if set(branches(ocfg)) < mine:
-            found.append((other, ocfg, res))
+        if set(branches(res.config)) < mine:
+            found.append((other, res))
     return found
 
 
-def ablation_sentence(run: Path, cfg: dict[str, Any], results: dict[str, Any]) -> str | None:
+def ablation_sentence(run: Path, results: TrainingResults) -> str | None:
     """Which branch carried the result, where a sibling run lacks some of this run's branches; None without one.
 
     Per ablation: the same paired test of this run against the sibling. "level" means the missing
     branches add nothing measurable (the sibling's branches carry the result); "ahead" that they carry part of it.
     """
-    if results.get("test_y_pred") is None:
+    if results.test_y_true is None or results.test_y_pred is None:
         return None
-    mine = branches(cfg)
+    mine = branches(results.config)
     out = []
-    for other, ocfg, ores in find_ablations(run, cfg, results):
-        missing = [BRANCHES[k] for k in mine if k not in branches(ocfg)]
-        kept = " + ".join(BRANCHES[k] for k in branches(ocfg))
-        t = compare(results["test_y_true"], results["test_y_pred"], ores["test_y_pred"])
+    for other, ores in find_ablations(run, results):
+        theirs = branches(ores.config)
+        missing = [BRANCHES[k] for k in mine if k not in theirs]
+        kept = " + ".join(BRANCHES[k] for k in theirs)
+        t = compare(results.test_y_true, results.test_y_pred, ores.test_y_pred)
         head = (f"Ablation: run `{other.name}` (same data, split and seed, without the {' and '.join(missing)}) "
                 f"scores {pct(t['acc_b'])} against this run's {pct(t['acc_a'])} ({p_value(t['p_value'])}): ")
         if t["verdict"] == "level":

@@ -3,6 +3,7 @@ state and checkpoints, optimiser and schedule, the feature cache, interrupts and
 
 from harvit.training.interrupts import Interrupted
 from harvit.training.loop import fit, train
+from harvit.training.results import TrainingResults
 from harvit.training.run import Run, build_run
 
-__all__ = ["Interrupted", "Run", "build_run", "fit", "train"]
+__all__ = ["Interrupted", "Run", "TrainingResults", "build_run", "fit", "train"]

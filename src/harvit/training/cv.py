@@ -38,6 +38,7 @@ from harvit.evaluation.ensemble import FOLD_PREFIX, evaluate_ensemble
 from harvit.evaluation.evaluate import evaluate_checkpoint
 from harvit.evaluation.metrics import HEADLINE, METRICS, metric_record, metric_value
 from harvit.training.loop import train
+from harvit.training.results import TRAINING_RESULTS_FILE, TrainingResults
 from harvit.utils.atomic import write_json, write_text
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log
@@ -96,11 +97,11 @@ def _check_plan(parent: Path, plan: dict[str, Any]) -> None:
                           "same flags to resume it, or another --run-name")
 
 
-def run_fold(cfg: Config, ds: Dataset) -> tuple[dict[str, Any], str]:
+def run_fold(cfg: Config, ds: Dataset) -> tuple[TrainingResults, str]:
     """Train (or resume, or read back) one fold run; returns (training results, what happened)."""
     run = cfg.run_dir
-    if (run / "training_results.json").is_file():
-        return _read_json(run / "training_results.json"), "done before"
+    if (run / TRAINING_RESULTS_FILE).is_file():
+        return TrainingResults.load(run / TRAINING_RESULTS_FILE), "done before"
     resume = (run / "latest.pt").is_file()
     results = train(dataclasses.replace(cfg, resume=resume), dataset=ds)
     return results, "resumed" if resume else "trained"
@@ -142,12 +143,11 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
         val = evaluate_checkpoint(selected if selected.is_file() else fcfg.run_dir, split="val", dataset=ds,
                                   device=cfg.device, json_path=fcfg.run_dir / "evaluation_val.json")
         n_classes = len(ds.train.classes)
-        test = {f"test_{m.name}": metric_value(results, m, "test_", results.get("test_y_true"),
-                                               results.get("test_y_pred"), n_classes) for m in METRICS.values()}
+        test = {f"test_{m}": results.metric(m) for m in METRICS}
         rows.append({"fold": k, "val_subjects": subjects, "run_dir": str(fcfg.run_dir), "status": how,
                      **{f"val_{m}": val.get(m) for m in METRICS},
-                     "best_epoch": results["best_epoch"], "refit": bool(results.get("refit")),
-                     **test, "train_time_s": results.get("train_time_s")})
+                     "best_epoch": results.best_epoch, "refit": results.refit is not None,
+                     **test, "train_time_s": results.train_time_s})
         if baselines:
             b = run_baseline(cfg.dataset, seed=cfg.val_seed, val_subjects=subjects, windows=ds,
                              train_stride=cfg.train_stride_or_none, minirocket=minirocket,

@@ -36,7 +36,7 @@ from harvit.models.encoder import describe_encoder
 from harvit.training.feature_cache import build_feature_cache
 from harvit.training.interrupts import Interrupted, StopFlag
 from harvit.training.optim import epoch_order
-from harvit.training.results import RESULTS_FILE, RefitPhase, SplitCounts, TrainingResults
+from harvit.training.results import TRAINING_RESULTS_FILE, RefitPhase, SplitCounts, TrainingResults
 from harvit.training.run import Run, build_run
 from harvit.training.smoother import fit_run_smoother
 from harvit.training.step import train_step
@@ -107,8 +107,8 @@ def run_epochs(run: Run) -> None:
                 tally["seen"] += len(idx)
                 state.step_in_epoch = step + 1
                 if bar is not None:
-                    bar.set_postfix(loss=f"{tally['loss_sum'] / tally['seen']:.4f}", acc=f"{tally['correct'] / tally['seen']:.3f}",
-                                    refresh=False)
+                    bar.set_postfix(loss=f"{tally['loss_sum'] / tally['seen']:.4f}",
+                                    acc=f"{tally['correct'] / tally['seen']:.3f}", refresh=False)
                     bar.update(1)
                 signum = dist.agreed_signal(stop.signum)  # all ranks stop after the same step
                 if signum is not None and state.step_in_epoch < run.steps_per_epoch:
@@ -131,8 +131,8 @@ def run_epochs(run: Run) -> None:
             improved = val is not None and (val["val_acc"] > state.best_val_acc or (
                 val["val_acc"] == state.best_val_acc and val["val_loss"] < state.best_val_loss))
             if improved:
-                state.best_val_acc, state.best_val_loss, state.best_epoch, state.bad_epochs = (val["val_acc"], val["val_loss"],
-                                                                                   state.epoch, 0)
+                state.best_val_acc, state.best_val_loss = val["val_acc"], val["val_loss"]
+                state.best_epoch, state.bad_epochs = state.epoch, 0
             elif val is not None:
                 state.bad_epochs += 1
             state.history.append({
@@ -301,10 +301,10 @@ def test_best(run: Run) -> TrainingResults:
         test_y_true=[int(v) for v in test["y_true"].tolist()],
         test_y_pred=[int(v) for v in test["y_pred"].tolist()],
     )
-    dist.on_main(results.save, run.run_dir / RESULTS_FILE)
+    dist.on_main(results.save, run.run_dir / TRAINING_RESULTS_FILE)
     scores = ", ".join(f"{m.display} {results.test[m.name]:.4f}" for m in METRICS.values())
     log(f"test: {scores} ({results.test_model}); run "
-        f"{results.total_time_s:.0f}s (data, training, test) -> {run.run_dir / RESULTS_FILE}")
+        f"{results.total_time_s:.0f}s (data, training, test) -> {run.run_dir / TRAINING_RESULTS_FILE}")
     return results
 
 

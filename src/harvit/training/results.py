@@ -21,7 +21,7 @@ from harvit.evaluation.metrics import METRICS, metric_value
 from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 
-RESULTS_FILE = "training_results.json"
+TRAINING_RESULTS_FILE = "training_results.json"
 """The results' file name in a run folder."""
 
 
@@ -133,7 +133,7 @@ class TrainingResults:
         return out
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], source: str = RESULTS_FILE) -> TrainingResults:
+    def from_json(cls, d: dict[str, Any], source: str = TRAINING_RESULTS_FILE) -> TrainingResults:
         """Read a ``training_results.json`` object; keys it lacks take their defaults, keys it has that this
         version does not know are ignored. A value of the wrong kind raises :class:`HarvitError` naming it."""
         if not isinstance(d, dict):
@@ -173,9 +173,11 @@ class TrainingResults:
 
 
 def saved_config(d: dict[str, Any], source: str = "config") -> Config:
-    """A run's saved settings as a :class:`Config`: settings it lacks take their defaults, and settings this
-    version no longer has (an older run's) are left out; a value of the wrong type raises :class:`HarvitError`."""
+    """A run's saved settings as a :class:`Config`: settings it lacks, or holds as null where this version takes
+    no null, take their defaults; settings this version no longer has (an older run's) are left out; any
+    other value of the wrong type raises :class:`HarvitError`."""
     if not isinstance(d, dict):
         raise HarvitError(f"{source}: expected a JSON object of settings, got {type(d).__name__}")
-    known = {f.name for f in dataclasses.fields(Config)}
-    return Config.from_dict({k: v for k, v in d.items() if k in known}, source=source)
+    nullable = {f.name: "None" in str(f.type) for f in dataclasses.fields(Config)}
+    return Config.from_dict({k: v for k, v in d.items() if k in nullable and (v is not None or nullable[k])},
+                            source=source)
