@@ -210,3 +210,24 @@ def test_machine_info_names_the_cpu_its_flags_and_the_chosen_kernels(monkeypatch
     assert info["kernels"]["ridge Gram"] == "float32" and isinstance(info["cpu_flags"], list)
     json.dumps(info)
     assert info["cpu_model"] in describe_machine(info) and "ridge Gram: float32" in describe_machine(info)
+
+
+def test_transforms_and_forests_show_progress_in_a_piped_log(monkeypatch, capsys):
+    """The baselines' chunked transforms and their forests' fits (grown in warm-started steps: the same trees
+    as one fit) log blocks done once past the threshold."""
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    import harvit.evaluation.series_models as series
+
+    monkeypatch.setattr(progress, "AFTER_S", 0.0)
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)
+    monkeypatch.setattr(series, "TRANSFORM_ROWS", 10)
+    x = np.random.default_rng(0).normal(size=(35, 2, 8)).astype(np.float32)
+    feats = series._in_chunks(lambda w: w.reshape(len(w), -1) * 2, x, "QUANT features")
+    assert np.array_equal(feats, x.reshape(35, -1) * 2)
+    y = np.arange(35) % 3
+    one = ExtraTreesClassifier(n_estimators=25, random_state=1).fit(feats, y)
+    grown = series._grow(ExtraTreesClassifier(n_estimators=25, random_state=1), feats, y, "QUANT trees")
+    assert np.array_equal(one.predict_proba(feats), grown.predict_proba(feats)) and not grown.warm_start
+    out = capsys.readouterr().out
+    assert "QUANT features: 20/35 windows" in out and "QUANT trees: 20/25 trees" in out

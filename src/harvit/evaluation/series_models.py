@@ -8,7 +8,7 @@ Each is registered (:func:`~harvit.evaluation.baseline_registry.register_baselin
   on the validation subjects) on its exact counts. Its random draws (channel subsets, bias windows) are
   those of harvit's convolution branch with the same seed, so on a run's windows it reads the counts the
   model stored (:func:`~harvit.features.store.rocket_counts`) and costs only its ridge. aeon's own
-  ``MiniRocket`` + ``RidgeClassifierCV`` stays the reference in a slow test and in docs/ACCURACY.md.
+  ``MiniRocket`` + ``RidgeClassifierCV`` stays the reference in a slow test and in docs/results.md.
 * ``mrhydra`` (full): MultiRocket-Hydra (aeon's ``MultiRocket`` + ``HydraTransformer``, Hydra's counts
   scaled as aeon's ``MultiRocketHydraClassifier`` does: sqrt, clipped at 0), then the same ridge.
 * ``quant`` (full): aeon's ``QUANTTransformer`` (interval quantiles) and extremely randomised trees as
@@ -24,7 +24,7 @@ data after model selection. The transforms are not refitted.
 aeon is an optional extra (``pip install 'harvit[minirocket]'``): :func:`load_aeon` returns None
 without it, and the baselines that need it (MultiRocket-Hydra, QUANT) are skipped with one line.
 Sizes (:data:`MINIROCKET_FEATURES`, :data:`MULTIROCKET_KERNELS`, :data:`HYDRA_GROUPS`,
-:data:`QUANT_TREES`) are chosen to keep the baseline step cheap; see docs/ACCURACY.md for what each
+:data:`QUANT_TREES`) are chosen to keep the baseline step cheap; see docs/results.md for what each
 costs on hapt6.
 """
 
@@ -42,6 +42,7 @@ from harvit.evaluation.ridge import describe, fit_ridge, log_fit
 from harvit.features.rocket import RocketFeatures
 from harvit.features.store import rocket_counts
 from harvit.utils.logging import log
+from harvit.utils.progress import Progress
 from harvit.utils.runtime import compute_threads
 
 MINIROCKET_FEATURES = 9_996
@@ -55,6 +56,8 @@ QUANT_TREES = 100
 TRANSFORM_ROWS = 2048
 """Windows per call of aeon's transforms: Hydra convolves a whole call at once (on WISDM 2019's 43,393 windows
 of 200 samples that held 20 GB and the kernel killed the run)."""
+TREE_STEP = 10
+"""Trees grown per step of a forest's fit (a warm start: the same forest as one fit, with progress between)."""
 QUANT_MAX_FEATURES = "sqrt"
 """Features tried per split (aeon's default 0.1 of ~10k: measured on hapt6, 50 trees took 65 CPU s for 91.5%
 test; sqrt: 8 s for 91.8%, 100 trees 16 s for 92.1%)."""
@@ -88,9 +91,14 @@ def _shape(x: np.ndarray) -> str:
     return f"{x.shape[0]} windows x {x.shape[1]} channels x {x.shape[2]} samples"
 
 
-def _in_chunks(transform: Callable[[np.ndarray], Any], x: np.ndarray) -> np.ndarray:
-    """``transform`` of windows x [N, C, T] in chunks of :data:`TRANSFORM_ROWS`, as float32 [N, F]."""
-    parts = [np.asarray(transform(x[a:a + TRANSFORM_ROWS]), dtype=np.float32) for a in range(0, len(x), TRANSFORM_ROWS)]
+def _in_chunks(transform: Callable[[np.ndarray], Any], x: np.ndarray, desc: str = "transform") -> np.ndarray:
+    """``transform`` of windows x [N, C, T] in chunks of :data:`TRANSFORM_ROWS`, as float32 [N, F]; a long one
+    shows its progress as ``desc``."""
+    parts = []
+    with Progress(desc, len(x), unit="windows") as bar:
+        for a in range(0, len(x), TRANSFORM_ROWS):
+            parts.append(np.asarray(transform(x[a:a + TRANSFORM_ROWS]), dtype=np.float32))
+            bar.update(len(parts[-1]))
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
@@ -100,7 +108,7 @@ def _transform_all(name: str, make: Callable[[], Any], xs: dict[str, np.ndarray]
     are its own); returns (features, CPU s)."""
     def run() -> dict[str, np.ndarray]:
         tr = make().fit(xs["train"], y_train)
-        return {k: _in_chunks(tr.transform, x) for k, x in xs.items()}
+        return {k: _in_chunks(tr.transform, x, f"baseline: {name} features of the {k} windows") for k, x in xs.items()}
 
     total = sum(len(v) for v in xs.values())
     return _timed(f"{name} features of {total} windows ({_shape(xs['train'])} to fit)", run)
@@ -180,21 +188,38 @@ def quant(data: BaselineInputs) -> Fitted:
     ys, seed, refit = data.ys, data.seed, data.refit
     feats, cpu_t = _transform_all("QUANT", lambda: data.aeon.QUANT(), data.xs, ys["train"])
 
-    def trees() -> ExtraTreesClassifier:
-        return ExtraTreesClassifier(n_estimators=QUANT_TREES, max_features=QUANT_MAX_FEATURES, criterion="entropy",
-                                    random_state=seed, n_jobs=1)
+    def trees(x: np.ndarray, y: np.ndarray) -> ExtraTreesClassifier:
+        est = ExtraTreesClassifier(n_estimators=QUANT_TREES, max_features=QUANT_MAX_FEATURES, criterion="entropy",
+                                   random_state=seed, n_jobs=1)
+        return _grow(est, x, y, "baseline: QUANT trees")
 
     n, p = feats["train"].shape
     est, cpu_h = _timed(f"QUANT trees ({QUANT_TREES}) on {n} windows x {p} features",
-                        lambda: trees().fit(feats["train"], ys["train"]))
+                        lambda: trees(feats["train"], ys["train"]))
     val_pred = est.predict(feats["val"])
     if refit:
         est, cpu_r = _timed(f"QUANT trees refit on {n + len(ys['val'])} training + validation windows",
-                            lambda: trees().fit(np.vstack([feats["train"], feats["val"]]),
-                                                np.concatenate([ys["train"], ys["val"]])))
+                            lambda: trees(np.vstack([feats["train"], feats["val"]]),
+                                          np.concatenate([ys["train"], ys["val"]])))
         cpu_h += cpu_r
     return _entry(val_pred, est.predict(feats["test"]), {"n_features": int(p), "trees": QUANT_TREES},
                   cpu_t, cpu_h, refit)
+
+
+def _grow(forest: Any, x: np.ndarray, y: np.ndarray, desc: str) -> Any:
+    """Fit a scikit-learn forest ``forest`` on ``x`` [N, F], ``y`` [N] :data:`TREE_STEP` trees at a time (warm
+    start: the trees and their random states are those of one fit), showing progress as ``desc``."""
+    total = int(forest.n_estimators)
+    forest.set_params(warm_start=True)
+    with Progress(desc, total, unit="trees") as bar:
+        for k in range(min(TREE_STEP, total), total + TREE_STEP, TREE_STEP):
+            grown = len(getattr(forest, "estimators_", []))
+            forest.set_params(n_estimators=min(k, total))
+            forest.fit(x, y)
+            bar.update(len(forest.estimators_) - grown)
+            if len(forest.estimators_) >= total:
+                break
+    return forest.set_params(warm_start=False)
 
 
 def _entry(val_pred: np.ndarray, test_pred: np.ndarray, extra: dict[str, Any], cpu_transform: float,

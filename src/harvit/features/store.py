@@ -28,7 +28,8 @@ import torch
 from harvit.data.cache import cache_dir
 from harvit.utils.atomic import write_with
 from harvit.utils.errors import HarvitError
-from harvit.utils.logging import log, progress_bar
+from harvit.utils.logging import log
+from harvit.utils.progress import Progress
 
 __all__ = ["MIN_WINDOWS", "STORE_VERSION", "rocket_counts", "rocket_raw", "statistics_raw", "windows_digest"]
 
@@ -100,18 +101,14 @@ def _compute(label: str, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Ten
     if loud:
         log(f"features: {label} of {n} windows ...")
     t0 = time.perf_counter()
-    bar = progress_bar(loud, n, "features", unit="window")
     out = None
-    with torch.no_grad():
+    with torch.no_grad(), Progress(f"features: {label}", n, unit="windows") as bar:
         for start in range(0, n, CHUNK):
             part = fn(x[start:start + CHUNK])
             if out is None:
                 out = part.new_empty((n, *part.shape[1:]))
             out[start:start + len(part)] = part
-            if bar is not None:
-                bar.update(len(part))
-    if bar is not None:
-        bar.close()
+            bar.update(len(part))
     if loud:
         log(f"features: {label} of {n} windows in {time.perf_counter() - t0:.1f} s")
     return out
