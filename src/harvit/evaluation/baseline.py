@@ -20,11 +20,8 @@ Results (with every window's prediction) are cached under ``cache_dir()/baseline
 checksum of the windows, the split's subjects, the seed, the models, ``refit`` and
 :data:`BASELINE_VERSION`, so a run's report does not refit them.
 
-Measured on hapt6 (the ``cpu`` preset's windows, ``--train-stride 32``: 11435 training windows, seed
-42, one thread): see docs/results.md for each model's accuracy and CPU seconds. MiniRocket with
-scikit-learn's ``RidgeClassifierCV`` (leave-one-out search) took about 12 CPU minutes there; with the
-validation-chosen ridge, 107 CPU s (transform 17, ridge 90 with the refit), 97.33% test. All five
-models: 482 CPU s.
+Each model's accuracy and CPU seconds on the project's data sets, and the machines they were measured on,
+are in docs/ACCURACY.md and docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
