@@ -100,3 +100,16 @@ def test_truncated_cwa_keeps_whole_blocks(devices_dir: Path, tmp_path: Path) -> 
     cut.write_bytes((devices_dir / "ax3_testfile.cwa").read_bytes()[:40_000])
     rec = read_device(cut)
     assert 0 < len(rec) < 17_400 and rec.info["truncated_bytes"] == 40_000 % 512
+
+
+def test_reader_warnings_gathered_not_logged_each(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from harvit.data.devices import _collected
+
+    with caplog.at_level(logging.WARNING), _collected("pygt3x") as notes:
+        for second in range(50):
+            logging.getLogger("pygt3x.reader").warning("Timestamp (second) %d has 29 samples instead of 30", second)
+    assert len(notes) == 50 and not caplog.records
+    logging.getLogger("pygt3x.reader").warning("after")
+    assert len(caplog.records) == 1 and len(notes) == 50

@@ -16,13 +16,18 @@ Times are the device's own clock: local wall-clock time, no time zone, as int64 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from harvit.utils.errors import HarvitError
+
+log = logging.getLogger(__name__)
 
 DEVICE_SUFFIXES: tuple[str, ...] = (".cwa", ".bin", ".gt3x")
 GT3X_EXTRA = "pip install 'harvit[gt3x]'"
@@ -153,11 +158,31 @@ def _read_actfast(path: Path, hint: str = "") -> DeviceRecording:
     return DeviceRecording(time_ns, acc, gyro, rate, device, info)
 
 
+@contextmanager
+def _collected(logger_name: str) -> Iterator[list[str]]:
+    """Gather a library logger's warnings in a list (said once, counted) instead of one log line each."""
+    notes: list[str] = []
+
+    class _Gather(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            notes.append(record.getMessage())
+
+    logger = logging.getLogger(logger_name)
+    handler, propagate = _Gather(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield notes
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _read_pygt3x(path: Path) -> DeviceRecording:
     from pygt3x.reader import FileReader
 
     try:
-        with FileReader(str(path)) as reader:
+        with _collected("pygt3x") as notes, FileReader(str(path)) as reader:
             frame = reader.to_pandas()
             rate = float(reader.info.sample_rate or 0)
             serial = reader.info.serial_number
@@ -181,6 +206,9 @@ def _read_pygt3x(path: Path) -> DeviceRecording:
         "utc_offset": str(tz) if tz is not None else None,
         "idle_sleep_samples": idle,
         "blocks_skipped": 0,
-        "warnings": [],
+        "warnings": notes[:20],
+        "reader_warnings": len(notes),
     }
+    if notes:
+        log.warning("%s: the reader warned %d time(s), e.g. %s", path.name, len(notes), notes[0])
     return DeviceRecording(time_ns, acc, None, rate or _median_rate(time_ns), "ActiGraph GT3X", info)
