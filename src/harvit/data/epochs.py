@@ -10,12 +10,15 @@ epoch reached.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from harvit.data.streams import G, RecordingStream
 from harvit.utils.errors import HarvitError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -120,6 +123,9 @@ def epoch_stats(stream: RecordingStream, epoch_s: float = 10.0) -> EpochStats:
         raise HarvitError(f"epoch {epoch_s} s: expected a length in seconds > 0")
     triple = list(stream.acc_index())
     scale = 1.0 / G if stream.acc_unit == "m/s2" else 1.0
+    if stream.acc_unit not in ("g", "m/s2"):
+        log.warning("%s: acceleration unit %s (its magnitude is neither about 1 g nor about 9.8 m/s^2); taken as g "
+                    "for the epoch statistics", stream.source, stream.acc_unit)
     acc = _Accumulator(epoch_ns)
     for chunk in stream:
         xyz = chunk.values[:, triple].astype(np.float64) * scale
