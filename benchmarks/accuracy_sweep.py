@@ -22,6 +22,7 @@ from harvit.data import load_dataset
 from harvit.evaluation.baseline import run_baseline
 from harvit.training import train
 from harvit.utils.atomic import write_json
+from harvit.utils.machine import describe_machine, machine_info
 
 
 def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], seeds: list[int],
@@ -51,6 +52,7 @@ def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], s
                 "best_epoch": res["best_epoch"], "time_s": round(time.perf_counter() - t0, 1),
                 "baseline": {k: {"val_acc": v["val_accuracy"], "test_acc": v["test_accuracy"],
                                  "test_macro_f1": v["test_macro_f1"]} for k, v in b["models"].items()},
+                "machine": machine_info(),
             })
             print(json.dumps(rows[-1]), flush=True)
             if json_path:
@@ -90,8 +92,10 @@ def main() -> None:
     variants = [(n, json.loads(j)) for n, j in (a.variant or [("base", "{}")])]
     seeds = [int(s) for s in a.seeds.split(",")]
     out_dir = a.out_dir or Path(tempfile.mkdtemp(prefix="harvit-sweep-"))
+    print(f"machine: {describe_machine()}", flush=True)
     rows = run(a.dataset, a.preset, variants, seeds, out_dir, a.json, minirocket=not a.no_minirocket)
     print(table(rows))
+    print(f"machine: {describe_machine()}")
 
 
 if __name__ == "__main__":

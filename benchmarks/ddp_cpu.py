@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harvit.utils.machine import describe_machine, machine_info
+
 
 def train(out: Path, name: str, nproc: int, flags: list[str]) -> dict:
     cmd = [sys.executable, "-m", "harvit", "train", *flags, "--output-dir", str(out), "--run-name", name]
@@ -31,7 +33,7 @@ def train(out: Path, name: str, nproc: int, flags: list[str]) -> dict:
     history = [json.loads(s) for s in (out / name / "metrics.jsonl").read_text().splitlines()]
     return {"processes": nproc, "wall_s": round(wall, 1), "train_time_s": res["train_time_s"],
             "last_epoch_train_s": history[-1]["train_time_s"], "samples_per_s": res["samples_per_s"],
-            "test_accuracy": res["test_accuracy"]}
+            "test_accuracy": res["test_accuracy"], "machine": machine_info()}
 
 
 def main() -> None:
@@ -54,6 +56,7 @@ def main() -> None:
               f"{r['samples_per_s']} | {r['test_accuracy']:.4f} |")
     print(f"speed-up of training: {one['train_time_s'] / many['train_time_s']:.2f}x; "
           f"of the whole command: {one['wall_s'] / many['wall_s']:.2f}x")
+    print(f"machine: {describe_machine()}")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from harvit.imaging.encodings import encode
+from harvit.utils.machine import machine_info
 
 ENCODERS = ("gasf", "gadf", "mtf", "rp")
 
@@ -119,7 +120,7 @@ def bench_one(name: str, size: int, x_np: np.ndarray, x_t: torch.Tensor, batch: 
     def run_harvit() -> None:
         with torch.no_grad():
             for p in parts:
-                encode(x_t[p], [name], size, mtf_bins=8)
+                encode(x_t[p], [name], size, {"mtf_bins": 8})
 
     def run_pyts() -> None:
         for p in parts:
@@ -129,7 +130,7 @@ def bench_one(name: str, size: int, x_np: np.ndarray, x_t: torch.Tensor, batch: 
     max_diff, n_off = 0.0, 0
     for p in parts:
         with torch.no_grad():
-            ours = encode(x_t[p], [name], size, mtf_bins=8)[:, 0].double().cpu().numpy()
+            ours = encode(x_t[p], [name], size, {"mtf_bins": 8})[:, 0].double().cpu().numpy()
         diff = np.abs(ours - pyts.transform(x_np[p])).reshape(len(ours), -1).max(axis=1)
         max_diff, n_off = max(max_diff, float(diff.max())), n_off + int((diff > 1e-3).sum())
     best_h = best_p = float("inf")
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "source": source, "windows": n, "series_length": t, "sizes": sizes, "batch": args.batch or n,
         "repeats": args.repeats, "device": str(device), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "pyts": pyts.__version__, "cpu_count": os.cpu_count(),
-        "load_average": os.getloadavg()[0],
+        "load_average": os.getloadavg()[0], "machine": machine_info(),
         "note": "windows/s = univariate series per second, same series on both sides; keys 'name@S' are "
                 "at the smaller image side S; series_differing = series whose image differs from pyts by "
                 "> 1e-3 anywhere (float32 vs float64 near a quantile edge can move one MTF bin)",

@@ -5,6 +5,8 @@ fresh processes with a fresh ``HARVIT_CACHE_DIR``: the first run pays every cach
 side features, baselines), the second finds them. Each step's time is read from the log's own lines
 (every line is timestamped as it arrives), and the run's ``done in ... s wall`` line and
 ``training_results.json`` give the totals. Goals (issue 20, 2 quiet cores): cold <= 180 s, warm <= 120 s.
+The JSON and the printout name the machine (CPU model and flags, cores, library versions, BLAS, the
+instruction-set caps set) and the kernel each probe chose in the runs (read from their logs).
 
     HARVIT_DATA_DIR=../shared/data PYTHONPATH=src python benchmarks/first_run.py [--threads 2] [--json first_run.json]
     HARVIT_DATA_DIR=../shared/data PYTHONPATH=src python benchmarks/first_run.py -- --no-baselines --epochs 2
@@ -24,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harvit.utils.machine import describe_machine, kernels_from_log, machine_info
+
 #: (step name, regex of the line that ends it), in the order a run logs them.
 STEPS: list[tuple[str, str]] = [
     ("start and data", r"^features: window statistics of \d+ windows \.\.\.$"),
@@ -33,6 +37,7 @@ STEPS: list[tuple[str, str]] = [
     ("epochs", r"^epoch \d+/\d+:"),
     ("refit epochs", r"^refit epoch \d+/\d+:"),
     ("test", r"^test: accuracy"),
+    ("baseline", r"^baseline: done in "),
     ("report", r"^report: "),
     ("done", r"^done in "),
 ]
@@ -68,7 +73,8 @@ def run_once(cmd: list[str], env: dict[str, str]) -> dict:
         raise SystemExit(f"first_run: the run failed (exit {rc})")
     done = next((text for _, text in reversed(lines) if text.startswith("done in ")), "")
     acc = next((float(m.group(1)) for _, text in lines if (m := re.search(r"^test: accuracy ([\d.]+)", text))), None)
-    return {"wall_s": round(wall, 1), "steps_s": step_times(lines), "done_line": done, "test_accuracy": acc}
+    return {"wall_s": round(wall, 1), "steps_s": step_times(lines), "done_line": done, "test_accuracy": acc,
+            "kernels": kernels_from_log(text for _, text in lines)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "HARVIT_CACHE_DIR": str(folder / "cache"), "PYTHONUNBUFFERED": "1"}
         results = {"command": "harvit train --preset cpu --dataset hapt6 " + " ".join(extra), "threads": args.threads,
                    "load_before": os.getloadavg()[0]}
+        print(f"machine: {describe_machine(machine_info())}", flush=True)
         for name in ("cold", "warm"):
             cmd = [sys.executable, "-m", "harvit", "train", "--preset", "cpu", "--dataset", "hapt6", "--threads",
                    str(args.threads), "--no-progress", "--output-dir", str(folder / "runs"), "--run-name", name, *extra]
@@ -95,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = run_once(cmd, env)
             print(f"{name}: {results[name]['wall_s']} s wall, steps {results[name]['steps_s']}", flush=True)
         results["load_after"] = os.getloadavg()[0]
+    results["machine"] = machine_info(kernels={**results["cold"]["kernels"], **results["warm"]["kernels"]})
     print(json.dumps(results, indent=2))
+    print(f"machine: {describe_machine(results['machine'])}")
     if args.json:
         from harvit.utils.atomic import write_json
 

@@ -95,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             results[kind] = r
             print(f"{kind:8s} {r['seconds']:6.1f} s  {r['rows_per_s'] / 1e6:5.2f} M rows/s  peak RSS "
                   f"{r['peak_rss_gb']:.2f} GB  {r['windows']:,} windows {r['shape']}", flush=True)
+    from harvit.utils.machine import describe_machine, machine_info  # not in the measured child's imports
+
+    results["machine"] = machine_info()
+    print(f"machine: {describe_machine(results['machine'])}")
     if args.json:
         from harvit.utils.atomic import write_json
 

@@ -112,12 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         peak_kib = [int(line.split()[1]) for line in out.stderr.splitlines() if line.startswith("PEAK_KIB")]
         peak_gb = peak_kib[-1] / 2**20  # the predict process's own peak (KiB on Linux)
         windows = sum(1 for _ in open(folder / "day.csv")) - 1
+        from harvit.utils.machine import describe_machine, kernels_from_log, machine_info
+
         results = {"hours": args.hours, "rows": rows, "rate_hz": RATE_HZ, "channels": len(AXES),
                    "threads": args.threads, "seconds": round(seconds, 1), "windows": windows,
                    "windows_per_s": round(windows / seconds), "rows_per_s": round(rows / seconds),
                    "peak_rss_gb": round(peak_gb, 2), "file_mb": round(day.stat().st_size / 1e6, 1),
                    "csv_mb": round((folder / "day.csv").stat().st_size / 1e6, 1),
-                   "timeline_kb": round((folder / "day_timeline.png").stat().st_size / 1e3, 1)}
+                   "timeline_kb": round((folder / "day_timeline.png").stat().st_size / 1e3, 1),
+                   "machine": machine_info(kernels=kernels_from_log(out.stdout.splitlines()))}
+        print(f"machine: {describe_machine(results['machine'])}", flush=True)
         print(out.stdout.strip(), flush=True)
         print(f"predict: {seconds:.1f} s for {rows:,} rows ({windows:,} windows, {windows / seconds:.0f} windows/s), "
               f"peak RSS {peak_gb:.2f} GB", flush=True)

@@ -36,6 +36,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from harvit.evaluation.significance import compare
 from harvit.utils.atomic import write_json, write_text, write_with
+from harvit.utils.machine import describe_machine, machine_info
 
 SEED = 42
 MISSING = "-"
@@ -389,9 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         dataset, why = resolve_dataset(spec, data_dir, extra, a.out)
         record = {"note": why} if dataset is None else run_dataset(h, spec, dataset, a.out, a.quick)
         rows.append(summarize(spec, record))
-        write_json(a.out / f"{stem}.json", {"seed": SEED, "quick": a.quick, "threads": a.threads, "rows": rows})
+        write_json(a.out / f"{stem}.json", {"seed": SEED, "quick": a.quick, "threads": a.threads, "rows": rows,
+                                            "machine": machine_info()})
         write_text(a.out / f"{stem}.md", table(rows) + "\n")
     print(table(rows))
+    print(f"machine: {describe_machine()}")
     print(f"\n-> {a.out / (stem + '.md')}, {a.out / (stem + '.json')}")
     return 0
 

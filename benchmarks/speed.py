@@ -38,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from harvit.config import Config, resolve
 from harvit.models.net import build_net
 from harvit.utils.atomic import write_json
+from harvit.utils.machine import describe_machine, machine_info
 
 REFERENCE = dict(encoder="vit_base_patch8_224", img_size=224, in_chans=3, label="reference ViT-B/8 224px")
 
@@ -230,7 +231,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "torch": torch.__version__, "matmul": rate,
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine_info(),
     }
+    print(f"machine: {describe_machine(result['machine'])}", flush=True)
     result["throughput"] = throughput(args, device, rate)
     if not args.skip_e2e:
         result["cache"] = e2e(args, device, reference=False)

@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import platform
+import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,23 @@ def record_kernel(task: str, choice: str) -> None:
 def chosen() -> dict[str, str]:
     """The kernel each task chose so far in this process, by task."""
     return dict(_CHOSEN)
+
+
+KERNEL_LINE = re.compile(r"^(?P<task>[A-Za-z][\w ]*?): (?P<choice>[\w.]+)\b.*\((?:forced|.*probed (?:now|earlier on "
+                         r"this machine))\)$")
+"""A line that :func:`harvit.utils.kernels.choose` logs: ``ridge Gram: float32 syrk (int8 ... slower here; probed
+now)``."""
+
+
+def kernels_from_log(lines: Iterable[str]) -> dict[str, str]:
+    """The kernel each task chose, read from a harvit log's lines (for a benchmark that ran harvit in a child
+    process), by task."""
+    found = {}
+    for line in lines:
+        m = KERNEL_LINE.match(line.strip())
+        if m:
+            found[m.group("task")] = m.group("choice")
+    return found
 
 
 @lru_cache(maxsize=1)
