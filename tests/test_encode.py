@@ -227,7 +227,7 @@ def test_float64_input_keeps_dtype() -> None:
 # ---- SignalImager -------------------------------------------------------------------------------
 def _imager(mode: str, encodings: list[str], size: int = 16, scaling: str = "global") -> SignalImager:
     x = np.random.default_rng(0).normal(size=(20, 9, 32)).astype(np.float32)
-    return SignalImager(CHANNELS, mode, encodings, size, Scaler.fit(x, mode=scaling), mtf_bins=4)
+    return SignalImager(CHANNELS, mode, encodings, size, Scaler.fit(x, mode=scaling), {"mtf_bins": 4})
 
 
 @pytest.mark.parametrize(("mode", "views", "k"), [("flatten", 9, 1), ("sensor", 3, 3), ("stack", 1, 9)])

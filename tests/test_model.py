@@ -26,7 +26,7 @@ def test_window_classifier_shapes_per_mode():
     x = torch.from_numpy(w.x)
     for mode, views, in_chans in (("flatten", 9, 2), ("sensor", 3, 6), ("stack", 1, 18)):
         cfg = Config(mode=mode, encodings="gasf,mtf", **TINY)
-        imager = SignalImager(CHANNELS, mode, cfg.encoding_list, cfg.img_size, Scaler.fit(w.x), cfg.mtf_bins)
+        imager = SignalImager(CHANNELS, mode, cfg.encoding_list, cfg.img_size, Scaler.fit(w.x), cfg.to_dict())
         assert imager.in_chans == in_chans and imager.n_views == views
         model = WindowClassifier(imager, build_net(cfg, imager.in_chans, 5)).eval()
         assert model.view_logits(x).shape == (4, views, 5)

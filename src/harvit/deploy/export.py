@@ -229,7 +229,7 @@ def sidecar(trained: TrainedModel, what: str, onnx_path: Path, exporter: str, di
         "rate_hz": trained.rate_hz, "window_length": t, "stride": _preprocessing(trained, t)["stride"],
         "img_size": s, "encodings": list(imager.encodings), "mode": imager.mode, "n_views": imager.n_views,
         "views": [[trained.channels[i] for i in g] for g in imager.groups], "in_chans": imager.in_chans,
-        "mtf_bins": imager.mtf_bins, "encoder": cfg.encoder,
+        "encoding_settings": imager.settings, "encoder": cfg.encoder,
         "scaler": {"mode": scaler.mode, "out_range": scaler.out_range,
                    "lo": scaler.lo.float().cpu().tolist(), "hi": scaler.hi.float().cpu().tolist()},
         "window_stats": None if stats is None else {

@@ -32,8 +32,8 @@ at opset 18 with a dynamic batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,28 +51,31 @@ class Encoding:
 
     ``full_length``: ``fn`` reads the full-length series and takes ``image_size=S`` itself (else it
     reads the series shrunk to S points and returns [B, K, S, S], resized when S > T).
-    ``binned``: ``fn`` takes ``n_bins`` (``--mtf-bins``).
+    ``settings``: the run's settings ``fn`` reads, as its keyword -> the setting's name in
+    :class:`harvit.config.Config` (mtf: ``{"n_bins": "mtf_bins"}``); :func:`encoding_settings` gathers their values.
     """
 
     name: str
     fn: Callable[..., Tensor]
     description: str
     full_length: bool = False
-    binned: bool = False
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 #: The encodings: name -> :class:`Encoding`, each registered once below with :func:`register_encoding`.
 ENCODINGS: Registry[Encoding] = Registry("encoding", "--encodings")
 
 
-def register_encoding(description: str, *, full_length: bool = False, binned: bool = False
+def register_encoding(description: str, *, full_length: bool = False, settings: Mapping[str, str] | None = None
                       ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Decorator: register a batched encoding under its function's name (as timm's ``register_model``).
 
     It is then a valid ``--encodings`` value, listed by ``harvit train --help``, and runs on the device.
+    ``settings`` declares the run settings it reads (its keyword -> a :class:`harvit.config.Config` field): the
+    imager passes their values, and the feature cache and the ONNX metadata record them.
     """
     def add(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        ENCODINGS.add(Encoding(fn.__name__, fn, description, full_length, binned))
+        ENCODINGS.add(Encoding(fn.__name__, fn, description, full_length, dict(settings or {})))
         return fn
 
     return add
@@ -235,7 +238,8 @@ def transition_matrix(bins: Tensor, n_bins: int, dtype: torch.dtype = torch.floa
     return counts / counts.sum(dim=-1, keepdim=True).clamp_min(1.0)
 
 
-@register_encoding("Markov transition field of quantile bins (--mtf-bins)", full_length=True, binned=True)
+@register_encoding("Markov transition field of quantile bins (--mtf-bins)", full_length=True,
+                   settings={"n_bins": "mtf_bins"})
 def mtf(x: Tensor, n_bins: int = 8, image_size: int | None = None) -> Tensor:
     """Markov transition field (pyts ``MarkovTransitionField(strategy="quantile")``).
 
@@ -357,14 +361,24 @@ def paa(x: Tensor, size: int) -> Tensor:
     return x @ _constant(("paa", t, size, x.dtype, x.device), lambda: paa_matrix(t, size, x.dtype, x.device))
 
 
-def encode(x: Tensor, encodings: list[str], img_size: int, mtf_bins: int = 8) -> Tensor:
+def encoding_settings(encodings: list[str], settings: Any) -> dict[str, Any]:
+    """The values of the settings ``encodings`` read (each :class:`Encoding`'s ``settings``), by setting name,
+    from a :class:`harvit.config.Config` or a mapping of settings (e.g. a run's ``config.json``); a setting the
+    mapping lacks is left out (the encoding's own default applies)."""
+    values = settings if isinstance(settings, Mapping) else vars(settings)
+    names = [name for e in encodings for name in ENCODINGS.get(e).settings.values()]
+    return {name: values[name] for name in dict.fromkeys(names) if name in values}
+
+
+def encode(x: Tensor, encodings: list[str], img_size: int, settings: Mapping[str, Any] | None = None) -> Tensor:
     """Encode K signals as images.
 
     Args:
         x: [B, K, T] scaled signals in [-1, 1] (or [0, 1]).
         encodings: E names from :data:`ENCODINGS`.
         img_size: image side S in pixels.
-        mtf_bins: quantile bins of ``mtf``.
+        settings: the values of the settings the encodings read (:func:`encoding_settings`, e.g.
+            ``{"mtf_bins": 8}``); one left out takes the encoding function's default.
 
     Returns:
         [B, K*E, S, S] in x's dtype; channel ``k*E + e`` is signal k under encoding e.
@@ -376,7 +390,7 @@ def encode(x: Tensor, encodings: list[str], img_size: int, mtf_bins: int = 8) ->
     short = paa(x, side) if any(not e.full_length for e in chosen) else x
     images = []
     for e in chosen:
-        kw = {"n_bins": mtf_bins} if e.binned else {}
+        kw = {arg: settings[name] for arg, name in e.settings.items() if settings and name in settings}
         img = e.fn(x, image_size=s, **kw) if e.full_length else e.fn(short, **kw)
         if img.shape[-1] != s:
             img = F.interpolate(img, size=(s, s), mode="bilinear", align_corners=False)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from harvit.imaging.encodings import check_encodings, encode
+from harvit.imaging.encodings import check_encodings, encode, encoding_settings
 from harvit.imaging.scaling import Scaler
 from harvit.imaging.views import view_groups
 from harvit.utils.errors import HarvitError
@@ -20,18 +23,19 @@ class SignalImager(nn.Module):
         in_chans: K * E, the image channels the encoder sees.
         view_index: int64 buffer [V, K] (not saved; rebuilt from channels and mode).
         scaler: the :class:`harvit.scaling.Scaler` (its buffers are in the state dict).
+        settings: the values of the run settings its encodings read, by name (``{"mtf_bins": 8}`` with mtf).
     """
 
     view_index: Tensor
 
     def __init__(self, channels: list[str], mode: str, encodings: list[str], img_size: int, scaler: Scaler,
-                 mtf_bins: int = 8) -> None:
+                 settings: Mapping[str, Any] | None = None) -> None:
+        """``settings``: the values of the run settings the encodings read (:func:`encoding_settings`, e.g.
+        ``{"mtf_bins": 8}``; checked by :meth:`harvit.config.Config.validate`); one left out takes its default."""
         super().__init__()
         self.encodings = check_encodings(encodings)
         if img_size < 1:
             raise HarvitError(f"--img-size: got {img_size!r}, expected a positive number of pixels")
-        if mtf_bins < 2:
-            raise HarvitError(f"--mtf-bins: got {mtf_bins!r}, expected >= 2")
         if scaler.lo.numel() != len(channels):
             raise HarvitError(
                 f"scaler: fitted on {scaler.lo.numel()} channels but the data has {len(channels)}")
@@ -42,12 +46,12 @@ class SignalImager(nn.Module):
         self.k = len(self.groups[0])
         self.in_chans = self.k * len(self.encodings)
         self.img_size = img_size
-        self.mtf_bins = mtf_bins
+        self.settings = encoding_settings(self.encodings, settings or {})
         self.scaler = scaler
         self.register_buffer("view_index", torch.tensor(self.groups, dtype=torch.int64), persistent=False)
 
     def _encode(self, signals: Tensor) -> Tensor:
-        return encode(signals, self.encodings, self.img_size, self.mtf_bins)
+        return encode(signals, self.encodings, self.img_size, self.settings)
 
     def forward(self, x: Tensor, view: Tensor) -> Tensor:
         """Images of one view per window.

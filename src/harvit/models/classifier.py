@@ -80,7 +80,7 @@ def build_classifier(cfg: Config, channels: list[str], n_classes: int, x_train: 
             rocket = RocketFeatures(len(channels), window_length, cfg.rocket_features)
     if rocket is not None:  # the head reads concat(statistics, convolution features)
         stats = SideFeatures(stats, rocket)
-    imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.mtf_bins)
+    imager = SignalImager(channels, cfg.mode, cfg.encoding_list, cfg.img_size, scaler, cfg.to_dict())
     net = build_net(cfg, imager.in_chans, n_classes, stats.n_features if stats else 0)
     return WindowClassifier(imager, net, stats)
 

@@ -148,7 +148,7 @@ def build_feature_cache(run: Run, only_missing: bool = False) -> float:
     base = {
         "encoder": cfg.encoder, "weights": module_digest(model.net.encoder), "encodings": cfg.encodings,
         "img_size": cfg.img_size, "mode": cfg.mode, "scaler": module_digest(model.imager),
-        "mtf_bins": cfg.mtf_bins, "amp": run.device.type == "cuda" and cfg.amp, "amp_dtype": cfg.amp_dtype,
+        **model.imager.settings, "amp": run.device.type == "cuda" and cfg.amp, "amp_dtype": cfg.amp_dtype,
     }
     folder = cache_dir() / "features"
     model.eval()
