@@ -14,7 +14,7 @@ Stages:
 3. ``throughput``: frozen ``vit_base_patch8_224`` forward at 224 px in bf16 with random weights:
    images/s over batch sizes, eager and compiled, fused attention on and off, peak memory, MFU; a
    profiler table of one batch when the best rate is under 2500 images/s.
-4. ``reference``: ``harvit train --preset pix2seq --dataset hapt6`` for 20 epochs with random
+4. ``reference``: ``harvit train --preset vit-b8-frozen --dataset hapt6`` for 20 epochs with random
    weights and the feature cache, its wall time split into phases.
 5. ``unfrozen``: the same with the encoder trained (``--no-freeze-encoder --compile``): images/s of a
    real training step.
@@ -89,12 +89,13 @@ DRY_TRAIN = (*COMMON_TRAIN, "--device", "cpu", "--threads", "1", "--img-size", "
 GPU_PLAN = Plan(
     device="cuda", encoder="vit_base_patch8_224", img_size=224, batches=(64, 128, 256, 512),
     compile_backend="inductor",
-    reference_args=("--preset", "pix2seq", "--no-pretrained", "--epochs", "20", "--device", "cuda", *COMMON_TRAIN),
+    reference_args=("--preset", "vit-b8-frozen", "--no-pretrained", "--epochs", "20", "--device", "cuda",
+                    *COMMON_TRAIN),
     # 2 epochs over a quarter-density training set: epoch 1 includes compilation, epoch 2 is the steady rate,
     # and both together cost less than one epoch over the full training set.
-    unfrozen_args=("--preset", "pix2seq", "--no-pretrained", "--no-freeze-encoder", "--compile", "--amp-dtype",
+    unfrozen_args=("--preset", "vit-b8-frozen", "--no-pretrained", "--no-freeze-encoder", "--compile", "--amp-dtype",
                    "bf16", "--epochs", "2", "--train-stride", "512", "--device", "cuda", *COMMON_TRAIN),
-    ddp_args=("--preset", "pix2seq", "--no-pretrained", "--epochs", "2", "--device", "cuda", *COMMON_TRAIN),
+    ddp_args=("--preset", "vit-b8-frozen", "--no-pretrained", "--epochs", "2", "--device", "cuda", *COMMON_TRAIN),
     matmul_n=8192, copy_mib=512, measure_s=1.0, compile_all_batches=True,
 )
 DRY_PLAN = Plan(

@@ -170,9 +170,9 @@ def e2e(args: argparse.Namespace, device: torch.device, reference: bool) -> list
     out = Path(tempfile.mkdtemp(prefix="harvit-speed-"))
     for cache in (True, False):
         if reference:
-            explicit = {"preset": "pix2seq", "pretrained": bool(args.pretrained_path),
+            explicit = {"preset": "vit-b8-frozen", "pretrained": bool(args.pretrained_path),
                         "pretrained_path": args.pretrained_path, "eval_batch_size": args.eval_batch_size}
-            label = "reference 20-epoch run (pix2seq)"
+            label = "reference 20-epoch run (vit-b8-frozen)"
         else:
             explicit = {"preset": "cpu", "freeze_encoder": True, "epochs": args.cache_epochs,
                         "early_stopping_patience": 0}
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--skip-reference", action="store_true", help="leave out the ViT-B/8 rows")
     p.add_argument("--skip-e2e", action="store_true")
-    p.add_argument("--e2e-reference", action="store_true", help="the 20-epoch pix2seq run (GPU)")
+    p.add_argument("--e2e-reference", action="store_true", help="the 20-epoch vit-b8-frozen run (GPU)")
     p.add_argument("--pretrained-path", default=None)
     p.add_argument("--eval-batch-size", type=int, default=1024)
     p.add_argument("--cache-epochs", type=int, default=6)

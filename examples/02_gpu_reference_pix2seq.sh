@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 02 - The GPU reference design (`pix2seq` preset): a frozen ImageNet ViT-B/8 at 224 px on
+# 02 - The GPU reference design (`vit-b8-frozen` preset, formerly `pix2seq`): a frozen ImageNet ViT-B/8 at 224 px on
 # GASF+GADF+MTF images of each channel (flatten mode, 9 views per window) and a 768(+stats)->512
 # MLP head. The frozen encoder runs once per view (feature cache), then only the head trains.
 # Needs: a CUDA GPU and local ViT-B/8 weights: PRETRAINED=/path/to/model.safetensors (e.g. timm's
@@ -17,6 +17,6 @@ if [[ -n "${PRETRAINED:-}" ]]; then
 else
     weights=(--pretrained)
 fi
-harvit train --preset pix2seq --dataset "$DATASET" --data-dir "$DATA_DIR" --device cuda \
+harvit train --preset vit-b8-frozen --dataset "$DATASET" --data-dir "$DATA_DIR" --device cuda \
     "${weights[@]}" --output-dir "$OUT" --run-name "$RUN"
 harvit evaluate "$OUT/$RUN" --data-dir "$DATA_DIR" --device cuda

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 07 - Two-stage fine-tuning with --init-from: stage 1 trains the head on a frozen pretrained
-# ViT-B/8 (pix2seq preset, fast thanks to the feature cache); stage 2 starts from stage 1's weights
+# ViT-B/8 (vit-b8-frozen preset, fast thanks to the feature cache); stage 2 starts from stage 1's weights
 # (encoder + head; --init-from takes the stage-1 run folder), unfreezes the encoder and trains
 # everything at a 20x lower learning rate, in its own run folder (a folder is never trained twice).
 # The same two commands as the README's "Two-stage fine-tuning", with a data folder and a device.
@@ -19,11 +19,11 @@ else
 fi
 
 # stage 1: frozen encoder, head only
-harvit train --preset pix2seq --dataset hapt6 --data-dir "$DATA_DIR" --device cuda \
+harvit train --preset vit-b8-frozen --dataset hapt6 --data-dir "$DATA_DIR" --device cuda \
     "${weights[@]}" --freeze-encoder --output-dir "$OUT" --run-name ft_stage1
 
 # stage 2: everything trainable, lower lr; the weights come from stage 1 (no pretrained download)
-harvit train --preset pix2seq --dataset hapt6 --data-dir "$DATA_DIR" --device cuda \
+harvit train --preset vit-b8-frozen --dataset hapt6 --data-dir "$DATA_DIR" --device cuda \
     --no-pretrained --init-from "$OUT/ft_stage1" --no-freeze-encoder \
     --epochs "$STAGE2_EPOCHS" --lr 5e-5 --output-dir "$OUT" --run-name ft_stage2
 

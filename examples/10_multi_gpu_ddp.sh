@@ -2,7 +2,7 @@
 # 10 - Many processes: DistributedDataParallel through torchrun (one process per GPU, or per CPU share).
 # `--batch-size` x `--accum-steps` stays the global batch: each process takes its share of every step,
 # so the optimisation is the one of a single process. Rank 0 alone writes the run folder.
-# With CUDA GPUs: the pix2seq preset on hapt6, one process per GPU (NCCL).
+# With CUDA GPUs: the vit-b8-frozen preset on hapt6, one process per GPU (NCCL).
 # Without: the cpu preset for 2 epochs, 2 processes on the CPU (gloo) with --device cpu.
 # Needs: HAPT in $HARVIT_DATA_DIR/hapt/. Time: as example 02 divided by ~N on N GPUs; ~2-4 min on 2 CPU cores.
 # Several machines: the same command on each, with --nnodes=M --node_rank=i --master_addr=HOST --master_port=PORT
@@ -15,7 +15,7 @@ GPUS="$(python3 -c 'import torch; print(torch.cuda.device_count())')"
 
 if [ "$GPUS" -gt 0 ]; then
     NPROC="${NPROC:-$GPUS}"
-    torchrun --standalone --nproc_per_node="$NPROC" -m harvit train --preset pix2seq --dataset hapt6 \
+    torchrun --standalone --nproc_per_node="$NPROC" -m harvit train --preset vit-b8-frozen --dataset hapt6 \
         --data-dir "$DATA_DIR" --device cuda --output-dir "$OUT" --run-name "ddp_${NPROC}gpu"
 else
     NPROC="${NPROC:-2}"
