@@ -120,7 +120,10 @@ def test_train_evaluate_report_export(tmp_path: Path, case: str):
     cfg = tiny_config(tmp_path / "runs", dataset=str(path), epochs=1, **spec["extra"]).validate()
     results = train(cfg)
     run = cfg.run_dir
-    assert len(results.classes) == spec["classes"] and 0.0 <= results.test["accuracy"] <= 1.0
+    assert len(results.classes) == spec["classes"]
+    y_true, y_pred = np.asarray(results.test_y_true), np.asarray(results.test_y_pred)
+    assert len(y_true) == len(y_pred) == results.test_windows > 0 and set(y_pred) <= set(range(spec["classes"]))
+    assert results.test["accuracy"] == pytest.approx(float(np.mean(y_true == y_pred)))
     saved = json.loads((run / "training_results.json").read_text())
     assert isinstance(saved["dataset_notes"], list)
 

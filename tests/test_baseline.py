@@ -49,7 +49,7 @@ def test_baseline_learns_synthetic_classes(tmp_path):
     assert set(res["models"]) == {"logreg", "gbt"}
     for m in res["models"].values():
         assert m["test_accuracy"] >= 0.9 and m["val_accuracy"] >= 0.9
-        assert m["fit_time_s"] >= 0 and 0 <= m["test_macro_f1"] <= 1
+        assert 0 < m["fit_time_s"] < 600 and m["test_macro_f1"] >= 0.85  # separable classes: every class found
     assert res["n_features"] == 300
     sp = res["split"]
     assert not set(sp["val"]["subjects"]) & set(sp["train"]["subjects"])
@@ -60,7 +60,7 @@ def test_baseline_learns_synthetic_classes(tmp_path):
     assert res["best_by"] == "validation accuracy" and res["refit"]
     assert res["models"][res["best"]]["val_accuracy"] == max(m["val_accuracy"] for m in res["models"].values())
     for m in res["models"].values():
-        assert 0 <= m["test_balanced_accuracy"] <= 1 and 0 <= m["val_balanced_accuracy"] <= 1
+        assert m["test_balanced_accuracy"] >= 0.85 and m["val_balanced_accuracy"] >= 0.85
 
 
 def test_baseline_split_matches_training_split():

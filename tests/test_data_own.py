@@ -539,7 +539,19 @@ def test_tiny_train_on_each_format(tmp_path: Path, fmt: str):
     results = json.loads((run / "training_results.json").read_text())
     saved = json.loads((run / "config.json").read_text())
     assert saved["dataset"] == str(path) and all(saved[k] == v for k, v in extra.items())
-    assert 0.0 <= results["test_accuracy"] <= 1.0
+    # the saved predictions are the test windows of the file, read again from the run's config alone
+    from harvit.evaluation.evaluate import evaluate_checkpoint
+
+    again = evaluate_checkpoint(str(run), split="test", device="cpu")
+    y_true, y_pred = np.asarray(results["test_y_true"]), np.asarray(results["test_y_pred"])
+    assert again["y_true"] == y_true.tolist() and again["y_pred"] == y_pred.tolist()
+    assert results["test_accuracy"] == pytest.approx(float(np.mean(y_true == y_pred)))
+    if fmt == "ts":  # the official test file: 6 windows, classes in the file's order
+        assert y_true.tolist() == [k % 3 for k in range(6)]
+    else:  # every test window comes from the held-out subjects, none from training
+        split = results["split"]
+        assert set(again["subjects"]) == set(split["test"]["subjects"]) and again["windows"] == len(y_true)
+        assert set(split["test"]["subjects"]).isdisjoint(split["train"]["subjects"] + split["val"]["subjects"])
 
 
 def _train_from_config(output_dir: Path, dataset: str, extra: dict) -> Path:

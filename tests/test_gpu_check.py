@@ -66,7 +66,8 @@ def test_dry_run_writes_every_stage_with_status_and_numbers(shared_data_dir: Pat
     assert st["reference"]["feature_images"] > 0 and st["reference"]["feature_img_per_s"] > 0
     assert st["unfrozen"]["train_img_per_s"] > 0
     ddp = summary["stages"]["ddp"]
-    assert ddp["status"] == "ok" or "DDP not implemented" in ddp["reason"]
+    assert ddp["status"] == "ok", ddp  # harvit trains under torchrun: the stage runs in the dry run too
+    assert st["ddp"]["wall_s"] > 0 and st["ddp"]["epochs_run"] >= 1, st["ddp"]
     md = (out / "summary.md").read_text()
     assert all(rec["title"] in md for rec in summary["stages"].values())
     assert "# harvit GPU check: DRY RUN" in proc.stdout  # the markdown summary is printed at the end

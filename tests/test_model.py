@@ -32,7 +32,11 @@ def test_window_classifier_shapes_per_mode():
         assert model.view_logits(x).shape == (4, views, 5)
         lp = model(x)
         assert lp.shape == (4, 5)
-        assert torch.allclose(lp.exp().sum(-1) > 0, torch.ones(4, dtype=torch.bool))
+        views_lp = torch.log_softmax(model.view_logits(x).float(), -1)
+        torch.testing.assert_close(views_lp.exp().sum(-1), torch.ones(4, views))  # each view: a distribution
+        torch.testing.assert_close(lp, views_lp.mean(1))  # the window: the mean of its views' log-probabilities
+        total = lp.exp().sum(-1)  # a geometric mean of distributions: sums to 1 for one view, at most 1 for many
+        assert torch.all(total <= 1 + 1e-5) and (views > 1 or torch.allclose(total, torch.ones(4)))
 
 
 def test_frozen_encoder_stays_eval_and_untrainable():

@@ -1,5 +1,6 @@
 """The refit on training + validation windows (issue 19), class balance, and balanced accuracy."""
 
+import json
 import os
 import signal
 
@@ -41,7 +42,9 @@ def test_refit_is_the_default_and_trains_on_the_validation_windows_too(tmp_path)
         assert all(torch.allclose(state[f"imager.scaler.{k}"], v) for k, v in want.items())
     # the record keeps the selection's split and scores, and says the test model was refit
     assert res.split["train"].windows == len(train_w) and res.split["val"].windows == len(val_w)
-    assert 0 <= res.best_val["balanced_accuracy"] <= 1 and res.test_model.startswith("refit")
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert res.best_val["balanced_accuracy"] == pytest.approx(logged[res.best_epoch - 1]["val_balanced_accuracy"])
+    assert res.test_model.startswith("refit")
     # evaluate --split val of the refit model says it trained on those windows
     assert "note" in evaluate_checkpoint(run, split="val", dataset=ds, device="cpu")
     assert "note" not in evaluate_checkpoint(run / "selected.pt", split="val", dataset=ds, device="cpu")
