@@ -172,7 +172,7 @@ def test_clock_set_back_is_a_new_segment_and_said(run: Path, tmp_path: Path):
     assert len(series.info["clock_changes"]) == 1 and series.info["clock_changes"][0]["shift_min"] < -59
 
 
-def test_device_file_end_to_end(run: Path, tmp_path: Path, data_dir: Path | None = None):
+def test_device_files_end_to_end(run: Path, tmp_path: Path):
     root = Path(os.environ.get("HARVIT_DATA_DIR", "")) / "devices" / "ax3_testfile.cwa"
     if not root.is_file():
         pytest.skip("HARVIT_DATA_DIR/devices not available")
@@ -183,6 +183,10 @@ def test_device_file_end_to_end(run: Path, tmp_path: Path, data_dir: Path | None
     summary = json.loads((out / "summary.json").read_text())
     assert summary["recording"]["rate_hz"] > 50 and summary["recording"]["acc_unit"] == "g"
     assert (out / "actogram.png").is_file() and "calendar day" in text
+    corrupt = root.with_name("ax3_testfile_corrupt_blocks_0_13_14_142_143_144.cwa")
+    predict_recordings_command(run, corrupt, tmp_path / "corrupt", RecordingOptions(smooth="none"), device="cpu")
+    summary = json.loads((tmp_path / "corrupt" / "summary.json").read_text())
+    assert summary["recording"]["reader"]["blocks_skipped"] == 6 and summary["recording"]["device"]
 
 
 @pytest.mark.parametrize("case", ["unknown type", "shorter than one window", "rate", "no wear", "missing channel"])

@@ -392,7 +392,9 @@ def predict_recording_file(trained: TrainedModel, path: str | Path, opts: Record
     log(f"pass 2/2: {len(label):,} windows from {chunks} chunks, {int(nonwear.sum()):,} in non-wear"
         + (", smoothed by the run's hidden Markov model" if smoothed else ""))
     info: dict[str, Any] = {
-        "recording": str(path), "source": getattr(stream, "source", source), "rate_hz": float(stream.rate_hz),
+        "recording": str(path), "source": stream.source, "device": stream.device,
+        "reader": {k: v for k, v in stream.info.items() if k != "warnings"},
+        "reader_warnings": list(stream.info.get("warnings", []))[:20], "rate_hz": float(stream.rate_hz),
         "channels": list(stream.channels), "acc_unit": stream_unit, "model_acc_unit": model_unit,
         "samples": n_rows, "chunks": chunks, "start": iso(int(stats.time_ns[0])),
         "end": iso(int(stats.time_ns[-1]) + int(opts.epoch_s * 1e9)),

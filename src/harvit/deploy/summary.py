@@ -189,8 +189,9 @@ def terminal_summary(daily: pd.DataFrame, classes: list[str], average: dict[str,
     lines = [f"{n} calendar days ({valid} with >= the minimum wear), {wear_h:.1f} h worn, "
              f"{daily['nonwear_min'].sum() / 60.0:.1f} h non-wear, {daily['missing_min'].sum() / 60.0:.1f} h "
              "not recorded"]
-    width = max(len(c) for c in classes)
-    lines.append(f"  {'':<{width}}  " + " ".join(f"{d[5:]:>6}" for d in daily["date"]) + "   avg day (adj.)")
+    width = max(len(c) for c in [*classes, NONWEAR])
+    lines.append(f"  {'minutes':<{width}}  " + " ".join(f"{d[5:]:>6}" for d in daily["date"])
+                 + f"   average day ({average['hours_imputable']} of 24 h seen worn; missing time imputed)")
     for c in classes:
         cells = " ".join(f"{v:6.0f}" for v in daily[c])
         lines.append(f"  {c:<{width}}  {cells}   {average['minutes'][c]:7.0f} min")
