@@ -47,7 +47,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``harvit`` parser with every subcommand's."""
-    p = Parser(prog="harvit", description="Human Activity Recognition with ViTs on signal images.")
+    p = Parser(prog="harvit", description="Human activity recognition from wearable-sensor windows: a model that "
+                                          "reads their images (GASF, GADF, MTF, ...), statistics and convolution "
+                                          "features, trained and scored subject-wise against baselines.",
+               epilog="`harvit COMMAND --help` lists a command's flags; QUICK_REFERENCE.md lists them all.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for add, _ in COMMANDS.values():
         add(sub)

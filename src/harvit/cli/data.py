@@ -19,7 +19,7 @@ from harvit.utils.errors import HarvitError
 
 def add_data(sub: argparse._SubParsersAction) -> None:
     """``harvit data``'s parser."""
-    d = sub.add_parser("data", help="dataset tools")
+    d = sub.add_parser("data", help="data set tools: `data info` describes a data set (windows, classes, subjects)")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser)
     di = dsub.add_parser("info", help="windows per split and class, subjects, channels, rate")
     di_dataset = di.add_argument("dataset", help="a built-in data set (%(registered)s) or a path to your own data "
