@@ -464,7 +464,7 @@ def _fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.
     best: tuple[float, float, torch.Tensor] | None = None
     searched: dict[float, float] = {}
     worse = 0
-    bar = Progress(f"{name} ridge penalties", len(alphas), unit="penalties")
+    bar = Progress(f"{name} ridge penalties", len(alphas), unit="penalties", at_most=True)
     for alpha in sorted(alphas, reverse=True):
         coef = prob.coef(alpha)
         bar.update()

@@ -29,11 +29,12 @@ class Progress:
         work: the step's total work in any unit, where blocks differ in cost (default: ``total``); each
             :meth:`update` then says how much of it the block did, and the ETA follows the work.
         after_s, every_s: override :data:`AFTER_S` and :data:`EVERY_S`.
+        at_most: ``total`` is an upper bound (the step may stop early): the ETA reads "at most".
     """
 
     def __init__(self, desc: str, total: int, unit: str = "blocks", work: float | None = None,
-                 after_s: float | None = None, every_s: float | None = None) -> None:
-        self.desc, self.total, self.unit = desc, int(total), unit
+                 after_s: float | None = None, every_s: float | None = None, at_most: bool = False) -> None:
+        self.desc, self.total, self.unit, self.at_most = desc, int(total), unit, at_most
         self.work = float(work if work is not None else total)
         self.after_s = AFTER_S if after_s is None else after_s
         self.every_s = EVERY_S if every_s is None else every_s
@@ -63,7 +64,8 @@ class Progress:
             self.last_line = now
             self.lines += 1
             eta = self.eta()
-            left = f", about {eta:.0f} s left" if eta is not None and self.done < self.total else ""
+            about = "at most" if self.at_most else "about"
+            left = f", {about} {eta:.0f} s left" if eta is not None and self.done < self.total else ""
             log(f"{self.desc}: {self.done}/{self.total} {self.unit}, {now - self.t0:.0f} s{left}")
 
     def close(self) -> None:
