@@ -121,13 +121,14 @@ def test_the_8_bit_gram_is_exact_over_row_parts_and_column_blocks(monkeypatch, r
     assert torch.equal(got[0], q.T @ q) and torch.equal(got[1], q.sum(0))
 
 
-@pytest.mark.parametrize("counts", [True, False])
-def test_constant_features_are_not_blown_up_by_standardising(monkeypatch, counts):
+@pytest.mark.parametrize("counts, kernel", [(True, "int8"), (True, "float32"), (False, "auto")])
+def test_constant_features_are_not_blown_up_by_standardising(monkeypatch, counts, kernel):
     """A feature that never changes (a count always 0, always the window length, or a float like 0.1 whose
     mean rounds) keeps a scale of 1, as in StandardScaler: the ridge stays solvable at every penalty and
     predicts as scikit-learn's. (A variance of ~1e-15 from rounding once scaled such a row by ~1e7 and no
     penalty of the grid was solvable, on a real chest-accelerometer data set.)"""
     monkeypatch.setattr(ridge, "EIGH_MAX", 10)  # the Cholesky path, as for MiniRocket's 9996 features
+    monkeypatch.setenv(ridge.GRAM_ENV, kernel)  # counts: each Gram kernel (int8, float32 syrk)
     rng = np.random.default_rng(5)
     y, yv = rng.integers(0, 3, 31725), rng.integers(0, 3, 2000)  # the chest set's size: s^2 / n rounds there
     centre = rng.normal(0, 1, (3, 30))
@@ -138,7 +139,7 @@ def test_constant_features_are_not_blown_up_by_standardising(monkeypatch, counts
         return x.astype(np.uint8) if counts else x.astype(np.float32) / 1000 + np.float32(0.1)
 
     x, xv = feats(y), feats(yv)
-    gram = ridge._Problem(x, ridge._targets(y, 3, torch.float32)).gram
+    gram = ridge._Problem(x, ridge._targets(y, 3, torch.float32), "float32" if kernel == "float32" else "int8").gram
     assert gram.abs().max() <= len(x) * (1 + 1e-5)  # standardised: |G_ij| <= n (Cauchy-Schwarz)
     alphas = (1000.0, 10.0, 0.1)
     fit = fit_ridge(x, y, xv, yv, 3, alphas=alphas, refit=True)
