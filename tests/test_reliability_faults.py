@@ -399,7 +399,7 @@ def test_disk_full_is_one_line_exit_2_and_the_previous_checkpoint_survives(tmp_p
     assert temp_files(run) == []
 
     again = build_run(cli_config(*argv, "--resume"))
-    assert fit(again)["epochs_run"] == 2
+    assert fit(again).epochs_run == 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,12 +34,12 @@ def test_scrambled_test_split_changes_nothing_but_the_test_score(tmp_path):
     strip = ("epoch_time_s", "train_time_s", "samples_per_s")
     clean = {n: [{k: v for k, v in json.loads(s).items() if k not in strip} for s in h] for n, h in hist.items()}
     assert clean["real"] == clean["scrambled"]
-    assert runs["real"]["best_epoch"] == runs["scrambled"]["best_epoch"]
+    assert runs["real"].best_epoch == runs["scrambled"].best_epoch
     a = torch.load(tmp_path / "real" / "best.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "scrambled" / "best.pt", weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # ... and only the test score, computed once at the end, differs
-    assert runs["real"]["test_accuracy"] > runs["scrambled"]["test_accuracy"] + 0.2
+    assert runs["real"].test["accuracy"] > runs["scrambled"].test["accuracy"] + 0.2
 
 
 def test_cv_never_looks_at_the_test_split_for_choices(tmp_path):

@@ -198,40 +198,92 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     a fresh model (same seed) whose scaler and statistics are fitted on training + validation windows
     (with the feature cache the scaler stays the selection's, so the encoder features are reused), trained
     on those windows for ``best_epoch`` epochs. A resumed ``latest.pt`` of the refit phase rebuilds it.
+
+    The steps, in order: the checks and the runtime (:func:`start_runtime`), ``latest.pt`` when resuming
+    (:func:`read_resume_checkpoint`), the windows (:func:`phase_windows`), the model (:func:`build_model`), the
+    augmentation (:func:`build_augmenter`), the splits on the device (:func:`device_splits`), the optimisation
+    (:func:`build_optimisation`), and the loop state, fresh or restored (:func:`restore`).
     """
     cfg = cfg.validate()
     dist = dist or Dist()
-    check_encoder_name(cfg.encoder)  # fail fast, before the data loads
-    check_encodings(cfg.encoding_list)
-    device = dist.device or pick_device(cfg.device)
-    setup_runtime(device, cfg.seed, cfg.threads, cfg.deterministic)
+    device = start_runtime(cfg, dist)
     t_start = time.perf_counter()
     resumed = read_resume_checkpoint(cfg) if selection is None else None
-    latest = cfg.run_dir / "latest.pt"
     if resumed is not None and resumed.get("phase", "select") == "refit":
         selection = dict(resumed["selection"])
 
-    # ---- data ---------------------------------------------------------------------------------
     ds = dataset if dataset is not None else load_run_dataset(cfg)
-    train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
-    windows = {"train": train_w, "val": val_w, "test": ds.test}
-    if selection is not None:  # refit: train on both; "val" stays for the record only (no split of it)
-        windows = {"train": joined(train_w, val_w), "val": val_w, "test": ds.test}
+    windows = phase_windows(cfg, ds, refit=selection is not None)
     epochs = int(selection["best_epoch"]) if selection is not None else cfg.epochs
     classes, channels = list(ds.train.classes), list(ds.train.channels)
-    saved_classes = list(resumed["classes"]) if resumed is not None else classes
-    if saved_classes != classes:
-        raise HarvitError(f"--resume: {latest} was trained on classes {', '.join(saved_classes)}; the data now "
-                          f"has {', '.join(classes)}; use the same data, or start a new --run-name with --init-from")
+    if resumed is not None and list(resumed["classes"]) != classes:
+        raise HarvitError(f"--resume: {cfg.run_dir / 'latest.pt'} was trained on classes "
+                          f"{', '.join(resumed['classes'])}; the data now has {', '.join(classes)}; use the same "
+                          "data, or start a new --run-name with --init-from")
+    use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
+    model = build_model(cfg, windows, channels, len(classes), device, refit=selection is not None,
+                        use_cache=use_cache, resumed=resumed)
+    augmenter = build_augmenter(cfg, channels, device, dist.rank)
+    splits = device_splits(cfg, model, windows, device, refit=selection is not None)
+    if cfg.freeze_encoder and not use_cache:
+        why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
+        log(f"feature cache: off ({why}); the frozen encoder runs on every batch")
 
-    # ---- model --------------------------------------------------------------------------------
+    samples_per_step = cfg.batch_size * cfg.accum_steps
+    steps_per_epoch = math.ceil(len(splits["train"]) * model.n_views / samples_per_step)
+    opt = build_optimisation(cfg, model, device, epochs, steps_per_epoch)
+    if dist.rank > 0:  # every rank starts from rank 0's weights (DDP broadcasts them); dropout differs per rank
+        torch.manual_seed(cfg.seed + dist.rank)
+    if resumed is not None:
+        state = restore(cfg, resumed, opt, augmenter, dist, refit=selection is not None)
+    elif selection is not None:
+        state = TrainState(micro_batch=cfg.batch_size, phase="refit", selection=selection,
+                           best_val_acc=float(selection["best_val_acc"]), best_epoch=epochs)
+    else:
+        state = TrainState(micro_batch=cfg.batch_size)
+    weights = class_weights(windows["train"].y, len(classes))
+    return Run(
+        cfg=cfg, device=device, autocast=autocast_factory(device, cfg.amp, cfg.amp_dtype), dataset=ds,
+        windows=windows, splits=splits, classes=classes, channels=channels, model=model, ema=opt.ema,
+        optimizer=opt.optimizer, scheduler=opt.scheduler, grad_scaler=opt.grad_scaler, augmenter=augmenter,
+        use_feature_cache=use_cache, samples_per_step=samples_per_step, steps_per_epoch=steps_per_epoch,
+        state=state, t_start=t_start, dist=dist, epochs=epochs,
+        class_weights=weights.to(device) if cfg.class_balance == "weights" else None,
+        sample_weights=(weights[windows["train"].y].repeat_interleave(model.n_views)
+                        if cfg.class_balance == "sampler" else None))
+
+
+def start_runtime(cfg: Config, dist: Dist) -> torch.device:
+    """Check the encoder and encodings by name (before any data loads), pick this rank's device and set the
+    seeds, threads and determinism; returns the device."""
+    check_encoder_name(cfg.encoder)
+    check_encodings(cfg.encoding_list)
+    device = dist.device or pick_device(cfg.device)
+    setup_runtime(device, cfg.seed, cfg.threads, cfg.deterministic)
+    return device
+
+
+def phase_windows(cfg: Config, ds: Dataset, refit: bool) -> dict[str, Windows]:
+    """The phase's ``train`` / ``val`` / ``test`` windows: validation holds out whole training subjects
+    (:func:`harvit.data.train_val_split`); in the refit ``train`` is training + validation, and ``val`` stays
+    for the record only."""
+    train_w, val_w = train_val_split(ds.train, cfg.val_fraction, cfg.val_seed, cfg.val_subject_list)
+    return {"train": joined(train_w, val_w) if refit else train_w, "val": val_w, "test": ds.test}
+
+
+def build_model(cfg: Config, windows: dict[str, Windows], channels: list[str], n_classes: int,
+                device: torch.device, refit: bool, use_cache: bool, resumed: dict[str, Any] | None
+                ) -> WindowClassifier:
+    """The classifier on ``device``, seeded by ``cfg.seed``: its scaler and statistics fitted on ``windows["train"]``
+    (in a refit with the feature cache the scaler is the selection's, fitted on training windows alone, so the
+    cached encoder features stay valid); then ``--init-from``'s weights for a fresh run, or ``latest.pt``'s."""
     torch.manual_seed(cfg.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = build_classifier(cfg, channels, len(classes), x_train=windows["train"].x)
-    use_cache = cfg.freeze_encoder and not cfg.augment and cfg.feature_cache
-    if selection is not None and use_cache:  # the selection's images, so its encoder features are reused
-        model.imager.scaler.load_state_dict(Scaler.fit(train_w.x, mode=cfg.scaling, out_range=cfg.scale_range)
+        model = build_classifier(cfg, channels, n_classes, x_train=windows["train"].x)
+    if refit and use_cache:
+        train_only = windows["train"].x[:len(windows["train"]) - len(windows["val"])]
+        model.imager.scaler.load_state_dict(Scaler.fit(train_only, mode=cfg.scaling, out_range=cfg.scale_range)
                                             .state_dict())
     for w in caught:
         log(f"warning: {w.message}")
@@ -240,30 +292,54 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     if cfg.init_from and resumed is None:
         init_from(model, cfg, cfg.init_from)
     if resumed is not None:
-        ck.load_model_state(model, resumed["model"], str(latest))
-    augmenter = None
-    if cfg.augment:
-        gravity = gravity_triple(channels)
-        if cfg.augment_axis == "lying" and gravity is None:
-            raise HarvitError("--augment-axis lying: needs total_acc_x/y/z channels (gravity); this data has "
-                              + ", ".join(channels))
-        augmenter = Augmenter(torch.Generator(device=device).manual_seed(cfg.seed + 1 + dist.rank),
-                              sensor_triples(channels), gravity)
-    splits = {k: Split.from_windows(k, w, device) for k, w in windows.items() if selection is None or k != "val"}
+        ck.load_model_state(model, resumed["model"], str(cfg.run_dir / "latest.pt"))
+    return model
+
+
+def build_augmenter(cfg: Config, channels: list[str], device: torch.device, rank: int) -> Augmenter | None:
+    """The signal augmentation of ``--augment`` (None without it): a generator seeded per rank, the sensor
+    triples it turns, and the gravity triple ``--augment-axis lying`` needs."""
+    if not cfg.augment:
+        return None
+    gravity = gravity_triple(channels)
+    if cfg.augment_axis == "lying" and gravity is None:
+        raise HarvitError("--augment-axis lying: needs total_acc_x/y/z channels (gravity); this data has "
+                          + ", ".join(channels))
+    return Augmenter(torch.Generator(device=device).manual_seed(cfg.seed + 1 + rank), sensor_triples(channels),
+                     gravity)
+
+
+def device_splits(cfg: Config, model: WindowClassifier, windows: dict[str, Windows], device: torch.device,
+                  refit: bool) -> dict[str, Split]:
+    """The phase's splits on the device (the refit has no ``val``), with the model's side features of each
+    precomputed; the test split's are left to the refit when one follows (the selection never scores test)."""
+    splits = {k: Split.from_windows(k, w, device) for k, w in windows.items() if not refit or k != "val"}
     if model.stats is not None:
         for k in splits:
-            if k == "test" and selection is None and cfg.refit:
-                continue  # the refit's own side features score the test split; the selection never does
+            if k == "test" and not refit and cfg.refit:
+                continue
             splits[k].stats = model.stats.precompute(windows[k].x, device)
-    if cfg.freeze_encoder and not use_cache:
-        why = "--augment changes the images every epoch" if cfg.augment else "--no-feature-cache"
-        log(f"feature cache: off ({why}); the frozen encoder runs on every batch")
+    return splits
 
-    # ---- optimisation -------------------------------------------------------------------------
-    samples_per_step = cfg.batch_size * cfg.accum_steps
-    steps_per_epoch = math.ceil(len(splits["train"]) * model.n_views / samples_per_step)
+
+@dataclass
+class Optimisation:
+    """What updates the weights: the optimiser, its LR schedule, the fp16 loss scaler and the weight EMA."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    grad_scaler: torch.amp.GradScaler
+    ema: ModelEmaV3 | None
+
+
+def build_optimisation(cfg: Config, model: WindowClassifier, device: torch.device, epochs: int,
+                       steps_per_epoch: int) -> Optimisation:
+    """AdamW with warmup and a cosine over the phase's ``epochs`` (the refit: the selected epochs), the loss
+    scaler (on for CUDA fp16 only), ``--compile``, and the weight EMA: a second copy of the model whose weights
+    trail the live ones, validated, saved as best.pt and tested (its warmup averages early steps over fewer
+    past steps)."""
     optimizer = build_optimizer(model.net, cfg.weight_decay, cfg.lr, device)
-    phase_cfg = dataclasses.replace(cfg, epochs=epochs)  # the refit: cosine over the selected epochs
+    phase_cfg = dataclasses.replace(cfg, epochs=epochs)
     scheduler = build_scheduler(optimizer, phase_cfg, steps_per_epoch)
     clamp = warmup_clamp_note(phase_cfg, steps_per_epoch)
     if clamp:
@@ -272,42 +348,34 @@ def build_run(cfg: Config, dataset: Dataset | None = None, dist: Dist | None = N
     grad_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
     if cfg.compile:
         model.net.compile()
-    # Weight EMA: a second copy of the model whose weights trail the live ones; it is what is validated,
-    # saved as best.pt and tested. The warmup makes early steps average over fewer past steps.
     ema = (ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True, warmup_power=3 / 4)
            if cfg.ema_decay > 0 else None)
+    return Optimisation(optimizer=optimizer, scheduler=scheduler, grad_scaler=grad_scaler, ema=ema)
 
-    if dist.rank > 0:  # every rank starts from rank 0's weights (DDP broadcasts them); dropout differs per rank
-        torch.manual_seed(cfg.seed + dist.rank)
-    state = TrainState(micro_batch=cfg.batch_size)
-    if selection is not None:
-        state = TrainState(micro_batch=cfg.batch_size, phase="refit", selection=selection,
-                           best_val_acc=float(selection["best_val_acc"]), best_epoch=epochs)
-    if resumed is not None:
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        grad_scaler.load_state_dict(resumed["grad_scaler"])
-        state = TrainState.from_checkpoint(resumed, cfg.batch_size)
-        rng = resume_rng(resumed, dist)
-        if rng is not None:
-            set_rng_state(rng, augmenter.generator if augmenter else None)
-        if ema is not None:
-            if "ema" not in resumed:
-                raise HarvitError(f"--resume: {latest} holds no weight EMA")
-            ck.load_model_state(ema.module, resumed["ema"], str(latest))
-        where = f"epoch {state.epoch + 1}" + (f", step {state.step_in_epoch}" if state.step_in_epoch else "")
-        log(f"resume: {latest} -> continuing at {where} (the {'refit' if selection else 'selection'} phase)")
-        saved_world = int(resumed.get("world_size", 1))
-        if saved_world != dist.world_size:
-            log(f"resume: {latest} was written by {saved_world} process(es); continuing with {dist.world_size}, "
-                f"the same global batch of {samples_per_step} samples per step")
-    weights = class_weights(windows["train"].y, len(classes))
-    return Run(cfg, device, autocast_factory(device, cfg.amp, cfg.amp_dtype), ds, windows, splits, classes,
-               channels, model, ema, optimizer, scheduler, grad_scaler, augmenter, use_cache, samples_per_step,
-               steps_per_epoch, state, t_start=t_start, dist=dist, epochs=epochs,
-               class_weights=weights.to(device) if cfg.class_balance == "weights" else None,
-               sample_weights=(weights[windows["train"].y].repeat_interleave(model.n_views)
-                               if cfg.class_balance == "sampler" else None))
+
+def restore(cfg: Config, resumed: dict[str, Any], opt: Optimisation, augmenter: Augmenter | None, dist: Dist,
+            refit: bool) -> TrainState:
+    """Load ``latest.pt``'s optimiser, schedule, loss scaler, random streams and EMA into the built run;
+    returns its loop state. A checkpoint without the EMA that ``--ema-decay`` asks for is refused."""
+    latest = cfg.run_dir / "latest.pt"
+    opt.optimizer.load_state_dict(resumed["optimizer"])
+    opt.scheduler.load_state_dict(resumed["scheduler"])
+    opt.grad_scaler.load_state_dict(resumed["grad_scaler"])
+    state = TrainState.from_checkpoint(resumed, cfg.batch_size)
+    rng = resume_rng(resumed, dist)
+    if rng is not None:
+        set_rng_state(rng, augmenter.generator if augmenter else None)
+    if opt.ema is not None:
+        if "ema" not in resumed:
+            raise HarvitError(f"--resume: {latest} holds no weight EMA")
+        ck.load_model_state(opt.ema.module, resumed["ema"], str(latest))
+    where = f"epoch {state.epoch + 1}" + (f", step {state.step_in_epoch}" if state.step_in_epoch else "")
+    log(f"resume: {latest} -> continuing at {where} (the {'refit' if refit else 'selection'} phase)")
+    saved_world = int(resumed.get("world_size", 1))
+    if saved_world != dist.world_size:
+        log(f"resume: {latest} was written by {saved_world} process(es); continuing with {dist.world_size}, "
+            f"the same global batch of {cfg.batch_size * cfg.accum_steps} samples per step")
+    return state
 
 
 def joined(a: Windows, b: Windows) -> Windows:
