@@ -30,7 +30,7 @@ import numpy as np
 from scipy import signal as sps
 
 from harvit.data.signals import CHANNELS, parse_numeric_text, preprocess_inertial, sliding_windows
-from harvit.deploy.smoothing import HmmSmoother, resolve_smoother, smooth_log_probs
+from harvit.deploy.smoothing import HmmSmoother, resolve_smoother, smooth_log_probs, smoothing_line
 from harvit.deploy.table import predict_table, table_csv, table_options, table_summary
 from harvit.deploy.timeline import plot_timeline
 from harvit.evaluation.inference import window_log_probs
@@ -235,7 +235,7 @@ def predict_command(checkpoint: str | Path | None, acc: str | Path, gyro: str | 
     head = (f"model: {name} ({len(trained.classes)} classes, {trained.window_length} samples at "
             f"{trained.rate_hz:g} Hz per window)\nrecording: {acc} + {gyro}, {len(acc_x)} samples at "
             f"{result['rate_hz']:g} Hz" + (" (resampled)" if result["rate_hz"] != result["model_rate_hz"] else "")
-            + ("\nsmoothing: the run's hidden Markov model" if smoother is not None else ""))
+            + "\n" + smoothing_line("none" if ensemble else smooth, smoother))
     text = head + "\n\n" + format_predictions(result)
     if out is not None:
         write_text(out, predictions_csv(result))
@@ -269,6 +269,5 @@ def predict_table_command(checkpoint: str | Path, table: str | Path, rate_hz: fl
     write_text(csv_path, table_csv(result))
     plot_timeline(result, png_path, title=f"{Path(table).name}: predicted activity ({Path(trained.path).parent.name})")
     head = (f"model: {trained.path} ({len(trained.classes)} classes, {trained.window_length} samples at "
-            f"{trained.rate_hz:g} Hz per window)\ntable: {table}"
-            + ("\nsmoothing: the run's hidden Markov model" if smoother is not None else ""))
+            f"{trained.rate_hz:g} Hz per window)\ntable: {table}\n{smoothing_line(smooth, smoother)}")
     return "\n".join([head, "", table_summary(result), "", f"predictions: {csv_path}", f"timeline: {png_path}"])

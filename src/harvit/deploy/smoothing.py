@@ -17,7 +17,6 @@ no transition is assumed across it.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +33,13 @@ from harvit.models.smoother import (
 )
 from harvit.utils.errors import HarvitError
 
-log = logging.getLogger(__name__)
-
 SMOOTH_CHOICES = ("hmm", "none")
 """``--smooth`` values: the run's hidden Markov model, or each window's own prediction."""
 NO_SMOOTHER = "no smoothing parameters in this run; --smooth none"
 """The one line said when ``--smooth hmm`` meets a run without ``smoother.json``."""
 
 __all__ = ["NO_SMOOTHER", "SMOOTH_CHOICES", "SMOOTHER_FILE", "HmmSmoother", "fit_smoother", "load_smoother",
-           "resolve_smoother", "save_smoother", "smooth_log_probs", "smoother_path", "transition_at"]
+           "resolve_smoother", "save_smoother", "smooth_log_probs", "smoother_path", "smoothing_line", "transition_at"]
 
 
 def transition_at(smoother: HmmSmoother, stride_s: float) -> np.ndarray:
@@ -110,7 +107,7 @@ def smooth_log_probs(log_probs: np.ndarray, smoother: HmmSmoother, step_s: float
 
 def resolve_smoother(run: str | Path, classes: list[str], smooth: str = "hmm") -> HmmSmoother | None:
     """The smoother ``--smooth`` asks for: None for ``none``; for ``hmm`` the run's ``smoother.json``, or None
-    with :data:`NO_SMOOTHER` logged when the run has none.
+    when the run has none (:func:`smoothing_line` says so).
 
     Args:
         run: the run folder or its checkpoint file.
@@ -125,9 +122,17 @@ def resolve_smoother(run: str | Path, classes: list[str], smooth: str = "hmm") -
         return None
     smoother = load_smoother(run)
     if smoother is None:
-        log.warning(NO_SMOOTHER)
         return None
     if list(smoother.classes) != list(classes):
         raise HarvitError(f"{smoother_path(run)}: classes {', '.join(smoother.classes)}; the model's are "
                           f"{', '.join(classes)}; predict with --smooth none")
     return smoother
+
+
+def smoothing_line(smooth: str, smoother: HmmSmoother | None) -> str:
+    """The one line a prediction's summary says about smoothing: the run's HMM, :data:`NO_SMOOTHER` when
+    ``--smooth hmm`` found no ``smoother.json``, or that ``--smooth none`` was asked for."""
+    if smoother is not None:
+        return (f"smoothing: the run's hidden Markov model ({SMOOTHER_FILE}, transitions counted "
+                f"{smoother.step_s:g} s apart)")
+    return NO_SMOOTHER if smooth == "hmm" else "smoothing: none (--smooth none)"
