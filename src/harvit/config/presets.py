@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         hidden_dims="512",
         window_stats=False,  # exactly the reference head 768 -> 512 -> classes; --window-stats adds them
     ),
-    # A small ViT trained from scratch, sized by measurement to train on 2 CPU cores in minutes.
+    # A small ViT trained from scratch, sized to train on a few CPU cores in minutes.
     "cpu": dict(
         encoder="vit_tiny_patch16_224",
         img_size=24,

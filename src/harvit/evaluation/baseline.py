@@ -156,9 +156,8 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
         nan_policy: the run's ``--nan-policy``, used to load the data when ``windows`` is not given.
         options: own-data settings when ``dataset`` is a path (columns, rate, preprocessing, test split).
         threads: OpenMP/BLAS threads while fitting (None: the libraries' default). One thread is
-            the default because it is both fast and robust: on a busy 2-core machine the
-            multi-threaded fits spin-wait (measured on hapt6: logistic regression 0.3 s with 1
-            thread vs 7 s with 2; boosted trees 9 s vs 72 s).
+            the default because it is both fast and robust: on a busy machine the multi-threaded
+            fits spin-wait (docs/BENCHMARKS.md).
         minirocket: also fit the time-series classifiers (MiniRocket; MultiRocket-Hydra and QUANT,
             which need aeon: skipped with one line when it is not installed).
         use_cache: read and write the baseline cache (``cache_dir()/baselines``); a cached result of every

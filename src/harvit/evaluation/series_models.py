@@ -54,13 +54,13 @@ HYDRA_KERNELS, HYDRA_GROUPS = 8, 64
 QUANT_TREES = 100
 """Extremely randomised trees on QUANT's features (aeon's default: 200)."""
 TRANSFORM_ROWS = 2048
-"""Windows per call of aeon's transforms: Hydra convolves a whole call at once (on WISDM 2019's 43,393 windows
-of 200 samples that held 20 GB and the kernel killed the run)."""
+"""Windows per call of aeon's transforms: Hydra convolves a whole call at once, so its memory grows with the
+windows per call."""
 TREE_STEP = 10
 """Trees grown per step of a forest's fit (a warm start: the same forest as one fit, with progress between)."""
 QUANT_MAX_FEATURES = "sqrt"
-"""Features tried per split (aeon's default 0.1 of ~10k: measured on hapt6, 50 trees took 65 CPU s for 91.5%
-test; sqrt: 8 s for 91.8%, 100 trees 16 s for 92.1%)."""
+"""Features tried per split (aeon's default is 0.1 of ~10k; sqrt costs a fraction of it for the same accuracy:
+docs/ACCURACY.md)."""
 
 
 def load_aeon() -> Any | None:

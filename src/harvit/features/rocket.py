@@ -52,7 +52,7 @@ N_KERNELS = len(KERNEL_TAPS)
 CHUNK = 256
 """Windows per call when features of many windows are computed at once (bounds the memory)."""
 BLOCK = 64
-"""Windows whose convolutions are counted together on the CPU (measured: 64 beats 16 and 512 by 15-45%)."""
+"""Windows whose convolutions are counted together on the CPU (faster than 16 or 512: docs/BENCHMARKS.md)."""
 STANDARDISE_WINDOWS = 2048
 """Training windows (a seeded random subset) the features' mean and std are fitted on."""
 
@@ -153,7 +153,7 @@ class RocketFeatures(nn.Module):
         d = self.dilations[j]
         mask = self.channel_mask[j * N_KERNELS:(j + 1) * N_KERNELS].to(x.dtype)  # [84, C]
         # kernel k on the sum of its channels = one dense convolution whose weight for channel c is mask[k, c] * w_k
-        # (5-8x faster on the CPU than summing the channels and then a grouped convolution, measured on 2 cores)
+        # (faster on the CPU than summing the channels and then a grouped convolution)
         weight = mask[:, :, None] * self.weights.to(x.dtype)  # [84, C, 9]
         return F.conv1d(x, weight, padding=4 * d, dilation=d)
 
@@ -334,7 +334,7 @@ class SideRows:
 
     Holds the standardised window statistics float32 [N, S] (None without them) and the convolution
     counts [N, F] (uint8 for windows up to 255 samples, else int32: a quarter of their float32 features or
-    less; on WISDM 2019's 127k training windows 1.3 GB against 5.1 GB) on one device. ``rows[idx]`` (a
+    less) on one device. ``rows[idx]`` (a
     slice or an index tensor) gives the standardised float32 [b, S + F] that calling :class:`SideFeatures`
     on those windows gives: the same operations on the same numbers.
     """

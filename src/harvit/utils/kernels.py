@@ -87,7 +87,7 @@ def time_cases(cases: Mapping[str, Callable[[], Any]], min_s: float = MIN_S, min
 
 
 def ratio_text(choice: str, seconds: Mapping[str, float | str], labels: Mapping[str, str]) -> str:
-    """``"int8 measured 37x slower here"``: how much slower the other candidates were than ``choice`` (or why
+    """``"<kernel> measured <ratio>x slower here"``: how much slower the other candidates were than ``choice`` (or why
     one was unusable, where the probe gave a reason instead of a time)."""
     others = [f"{labels.get(k, k)} measured {s / max(float(seconds[choice]), 1e-12):.1f}x slower here"
               if not isinstance(s, str) else f"{labels.get(k, k)}: {s}"
