@@ -14,7 +14,9 @@ Keys (read with ``allow_pickle=False``, so object arrays are refused):
 from __future__ import annotations
 
 import logging
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +58,8 @@ def read_npz(path: Path, rate: float = 0.0) -> WindowArrays:
     Raises:
         HarvitError: unreadable file, missing keys, wrong shapes or values, naming the file and key.
     """
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would take other bytes for a pickle or .npy
+        raise HarvitError(f"{path}: not a .npz archive (no zip structure); expected numpy.savez output")
     try:
         with np.load(path, allow_pickle=False) as z:
             found = list(z.files)
@@ -66,9 +70,12 @@ def read_npz(path: Path, rate: float = 0.0) -> WindowArrays:
             arrays = {k: z[k] for k in (*REQUIRED, *OPTIONAL) if k in found}
     except HarvitError:
         raise
-    except ValueError as e:  # object arrays need pickle: refused
-        raise HarvitError(f"{path}: {e}; expected plain numeric or string arrays") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # object arrays need pickle: refused
+            raise HarvitError(f"{path}: {e}; expected plain numeric or string arrays") from None
+        raise HarvitError(f"{path}: not a readable .npz ({str(e).splitlines()[0][:200]})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error, SyntaxError, tokenize.TokenError) as e:
+        # SyntaxError, TokenError: a member's .npy header (a Python literal) is damaged
         raise HarvitError(f"{path}: not a readable .npz ({e})") from None
     x = arrays["x"]
     if x.ndim != 3 or not np.issubdtype(x.dtype, np.number):

@@ -33,6 +33,7 @@ import gzip
 import io
 import logging
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,10 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         if path.name.lower().endswith(".parquet"):
             if columns:
                 raise HarvitError(f"--columns: {path.name} is a parquet file, whose columns are named already")
-            return pd.read_parquet(path, dtype_backend="pyarrow")
+            frame = pd.read_parquet(path, dtype_backend="pyarrow")
+            if len(frame) == 0:
+                raise HarvitError(f"{path}: no rows; expected a table with one row per sample")
+            return frame
         sep, trailing, headed = _sniff(path)
         source: object = path
         if trailing and sep != ";":  # ';' ends each record: two records on one line are two rows
@@ -121,9 +125,12 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
                                 dtype_backend="pyarrow", on_bad_lines="warn")
     except HarvitError:
         raise
-    except (OSError, ValueError, pd.errors.ParserError, ImportError) as e:
-        raise HarvitError(f"{path}: cannot read as a table ({str(e).splitlines()[0][:200]})") from None
+    except (OSError, EOFError, zlib.error, ValueError, pd.errors.ParserError, ImportError) as e:
+        raise HarvitError(f"{path}: cannot read as a table ({(str(e) or type(e).__name__).splitlines()[0][:200]})") \
+            from None
     _count_bad_lines(path, [str(w.message) for w in caught if "Expected" in str(w.message)], len(frame))
+    if len(frame) == 0:
+        raise HarvitError(f"{path}: no rows (a header only); expected a table with one row per sample")
     empty = [c for c in frame.columns if not str(c).strip() and frame[c].isna().all()]
     if header is None and not columns:
         empty = [c for c in frame.columns if frame[c].isna().all()]  # the field after a last separator
@@ -201,8 +208,8 @@ def _sniff(path: Path) -> tuple[str, bool, bool]:
     try:
         with opener(path, "rb") as f:
             head = f.read(SNIFF_BYTES)
-    except OSError as e:
-        raise HarvitError(f"{path}: cannot read ({e})") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise HarvitError(f"{path}: cannot read ({e or type(e).__name__})") from None
     text = head.decode("utf-8-sig", errors="replace")
     lines = [line.strip() for line in text.splitlines()[:20] if line.strip()]
     if not lines:
