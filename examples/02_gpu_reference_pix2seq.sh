@@ -9,6 +9,10 @@ set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
+DEVICE="${DEVICE:-cuda}"  # DEVICE=cpu: the same path on the CPU (slow at full size)
+# TRAIN_ARGS: extra flags for every `harvit train` below (later flags win), e.g.
+# TRAIN_ARGS="--epochs 1 --img-size 8" for a quick try; the tests run each example so, at tiny scale.
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 RUN="pix2seq_hapt6"
 DATASET="${DATASET:-hapt6}"
 
@@ -17,6 +21,6 @@ if [[ -n "${PRETRAINED:-}" ]]; then
 else
     weights=(--pretrained)
 fi
-harvit train --preset vit-b8-frozen --dataset "$DATASET" --data-dir "$DATA_DIR" --device cuda \
-    "${weights[@]}" --output-dir "$OUT" --run-name "$RUN"
-harvit evaluate "$OUT/$RUN" --data-dir "$DATA_DIR" --device cuda
+harvit train --preset vit-b8-frozen --dataset "$DATASET" --data-dir "$DATA_DIR" --device "$DEVICE" \
+    "${weights[@]}" --output-dir "$OUT" --run-name "$RUN" "${TRAIN_ARGS[@]}"
+harvit evaluate "$OUT/$RUN" --data-dir "$DATA_DIR" --device "$DEVICE"

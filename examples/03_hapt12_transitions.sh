@@ -8,11 +8,14 @@ set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
+# TRAIN_ARGS: extra flags for every `harvit train` below (later flags win), e.g.
+# TRAIN_ARGS="--epochs 1 --img-size 8" for a quick try; the tests run each example so, at tiny scale.
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 PRESET="${PRESET:-cpu}"
 RUN="hapt12_$PRESET"
 
 harvit data info hapt12 --data-dir "$DATA_DIR"
 harvit train --preset "$PRESET" --dataset hapt12 --data-dir "$DATA_DIR" \
-    --output-dir "$OUT" --run-name "$RUN"
+    --output-dir "$OUT" --run-name "$RUN" "${TRAIN_ARGS[@]}"
 harvit report "$OUT/$RUN"
 echo "per-class results: $OUT/$RUN/report.md and $OUT/$RUN/plots/"

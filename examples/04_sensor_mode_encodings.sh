@@ -8,9 +8,12 @@ set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
+# TRAIN_ARGS: extra flags for every `harvit train` below (later flags win), e.g.
+# TRAIN_ARGS="--epochs 1 --img-size 8" for a quick try; the tests run each example so, at tiny scale.
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 RUN="sensor_5enc"
 
 harvit train --preset cpu --dataset hapt6 --data-dir "$DATA_DIR" \
     --mode sensor --encodings gasf,gadf,mtf,rp,spec --mtf-bins 8 --epochs 6 \
-    --output-dir "$OUT" --run-name "$RUN"
+    --output-dir "$OUT" --run-name "$RUN" "${TRAIN_ARGS[@]}"
 harvit report "$OUT/$RUN"

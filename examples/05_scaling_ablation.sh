@@ -8,12 +8,15 @@ set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
+# TRAIN_ARGS: extra flags for every `harvit train` below (later flags win), e.g.
+# TRAIN_ARGS="--epochs 1 --img-size 8" for a quick try; the tests run each example so, at tiny scale.
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 EPOCHS="${EPOCHS:-8}"
 
 for scaling in global window; do
     harvit train --preset cpu --dataset hapt6 --data-dir "$DATA_DIR" --scaling "$scaling" \
         --no-window-stats --epochs "$EPOCHS" --seed 42 \
-        --output-dir "$OUT" --run-name "scaling_$scaling"
+        --output-dir "$OUT" --run-name "scaling_$scaling" "${TRAIN_ARGS[@]}"
 done
 
 python3 - "$OUT" <<'PY'

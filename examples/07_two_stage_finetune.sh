@@ -10,6 +10,10 @@ set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
+DEVICE="${DEVICE:-cuda}"  # DEVICE=cpu: the same path on the CPU (slow at full size)
+# TRAIN_ARGS: extra flags for every `harvit train` below (later flags win), e.g.
+# TRAIN_ARGS="--epochs 1 --img-size 8" for a quick try; the tests run each example so, at tiny scale.
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 STAGE2_EPOCHS="${STAGE2_EPOCHS:-10}"
 
 if [[ -n "${PRETRAINED:-}" ]]; then
@@ -19,13 +23,13 @@ else
 fi
 
 # stage 1: frozen encoder, head only
-harvit train --preset vit-b8-frozen --dataset hapt6 --data-dir "$DATA_DIR" --device cuda \
-    "${weights[@]}" --freeze-encoder --output-dir "$OUT" --run-name ft_stage1
+harvit train --preset vit-b8-frozen --dataset hapt6 --data-dir "$DATA_DIR" --device "$DEVICE" \
+    "${weights[@]}" --freeze-encoder --output-dir "$OUT" --run-name ft_stage1 "${TRAIN_ARGS[@]}"
 
 # stage 2: everything trainable, lower lr; the weights come from stage 1 (no pretrained download)
-harvit train --preset vit-b8-frozen --dataset hapt6 --data-dir "$DATA_DIR" --device cuda \
+harvit train --preset vit-b8-frozen --dataset hapt6 --data-dir "$DATA_DIR" --device "$DEVICE" \
     --no-pretrained --init-from "$OUT/ft_stage1" --no-freeze-encoder \
-    --epochs "$STAGE2_EPOCHS" --lr 5e-5 --output-dir "$OUT" --run-name ft_stage2
+    --epochs "$STAGE2_EPOCHS" --lr 5e-5 --output-dir "$OUT" --run-name ft_stage2 "${TRAIN_ARGS[@]}"
 
 python3 - "$OUT" <<'PY'
 import json, sys

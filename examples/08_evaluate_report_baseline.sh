@@ -9,8 +9,10 @@ set -euo pipefail
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
 RUN="${RUN:-$OUT/quickstart_cpu}"
+# BASELINE_ARGS: extra flags for `harvit baseline` (e.g. "--models logreg" for a quick try)
+read -r -a BASELINE_ARGS <<< "${BASELINE_ARGS:-}"
 
 harvit evaluate "$RUN" --split test --data-dir "$DATA_DIR" --json "$RUN/evaluation_test.json"
 harvit evaluate "$RUN" --split val --data-dir "$DATA_DIR" --json "$RUN/evaluation_val.json"
-harvit baseline --run "$RUN" --data-dir "$DATA_DIR" --json "$OUT/baseline_hapt6.json"  # the run's own windows
+harvit baseline --run "$RUN" --data-dir "$DATA_DIR" --json "$OUT/baseline_hapt6.json" "${BASELINE_ARGS[@]}"  # the run's own windows
 harvit report "$RUN"

@@ -3,7 +3,8 @@
 # One HAPT recording (acc + gyro text files, 50 Hz; by default experiment 03 of user 02, a test
 # subject) is unpacked from the zip to a temporary folder; `harvit predict` writes per-window
 # predictions (CSV) and prints the share of time per activity and the first 10 windows; `harvit
-# export` writes model.onnx (+ .json sidecar) and checks it against PyTorch; a short onnxruntime
+# export --what window` writes model.onnx (+ .json sidecar: the whole model, convolution features and
+# window statistics inside) and checks it against PyTorch; a short onnxruntime
 # script then reproduces the predictions.
 # Needs: a run folder trained on 9-channel HAR data (RUN=..., default example 01's), onnx + onnxruntime.
 # Time: about 1 min on a CPU.
@@ -40,7 +41,6 @@ harvit predict "$RUN" --acc "$tmp/acc.txt" --gyro "$tmp/gyro.txt" --rate-hz 50 -
     --out "$OUT/predict/exp${EXP}_user${USER_ID}.csv"
 
 harvit export "$RUN" --what window --out "$OUT/export/model.onnx"
-harvit export "$RUN" --what images --out "$OUT/export/model_images.onnx"
 
 # Deployment sketch: the same windows through onnxruntime, fed as the sidecar describes.
 python3 - "$OUT/export/model.onnx" "$tmp" "$OUT/predict/exp${EXP}_user${USER_ID}.csv" <<'PY'

@@ -11,14 +11,17 @@ set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"
 OUT="${OUT:-runs/examples}"
+# TRAIN_ARGS: extra flags for every `harvit train` below (later flags win), e.g.
+# TRAIN_ARGS="--epochs 1 --img-size 8" for a quick try; the tests run each example so, at tiny scale.
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 GPUS="$(python3 -c 'import torch; print(torch.cuda.device_count())')"
 
 if [ "$GPUS" -gt 0 ]; then
     NPROC="${NPROC:-$GPUS}"
     torchrun --standalone --nproc_per_node="$NPROC" -m harvit train --preset vit-b8-frozen --dataset hapt6 \
-        --data-dir "$DATA_DIR" --device cuda --output-dir "$OUT" --run-name "ddp_${NPROC}gpu"
+        --data-dir "$DATA_DIR" --device cuda --output-dir "$OUT" --run-name "ddp_${NPROC}gpu" "${TRAIN_ARGS[@]}"
 else
     NPROC="${NPROC:-2}"
     torchrun --standalone --nproc_per_node="$NPROC" -m harvit train --preset cpu --dataset hapt6 --epochs 2 \
-        --data-dir "$DATA_DIR" --device cpu --output-dir "$OUT" --run-name "ddp_${NPROC}cpu"
+        --data-dir "$DATA_DIR" --device cpu --output-dir "$OUT" --run-name "ddp_${NPROC}cpu" "${TRAIN_ARGS[@]}"
 fi
