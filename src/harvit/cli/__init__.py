@@ -29,7 +29,7 @@ from harvit.utils.errors import HarvitError
 from harvit.utils.logging import setup_logging
 
 __all__ = ["add_config_flags", "build_parser", "check_registered", "config_from_args", "done_line", "expand_help",
-           "main", "resolve_checked", "speak_for_all", "torchrun_rank"]
+           "main", "resolve_checked", "print_exit_line", "torchrun_rank"]
 
 #: The subcommands in the order of ``--help``: name -> (adds its parser, runs it and returns the exit code).
 COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]] = {
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging()
         return COMMANDS[ns.command][1](ns)
     except HarvitError as e:
-        return speak_for_all(f"harvit: error: {e}", 2)
+        return print_exit_line(f"harvit: error: {e}", 2)
     except KeyboardInterrupt:
         print("harvit: interrupted", file=sys.stderr, flush=True)
         return 130
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from harvit.training.interrupts import Interrupted
 
         if isinstance(e, Interrupted):
-            return speak_for_all(str(e), e.code, wait=False)
+            return print_exit_line(str(e), e.code, wait=False)
         raise
 
 
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 QUIET_WAIT_S = 10.0
 
 
-def speak_for_all(line: str, code: int, wait: bool = True) -> int:
+def print_exit_line(line: str, code: int, wait: bool = True) -> int:
     """Print the closing line on stderr and return ``code``; under torchrun only rank 0 prints.
 
     The ranks agree on errors and on stopping (every rank raises the same one), so rank 0 has the line

@@ -24,7 +24,7 @@ from harvit.data.archive import Source, open_source
 from harvit.data.cache import cache_key, cached_dataset
 from harvit.data.catalog import register_dataset
 from harvit.data.download import fetch_official
-from harvit.data.runs import clear_of, gather_windows, run_window_starts
+from harvit.data.segments import clear_of, gather_windows, segment_window_starts
 from harvit.data.signals import (
     CHANNELS,
     DEFAULT_PREPROCESSING,
@@ -250,8 +250,8 @@ def segment_windows(
                 f"{where} line {line} (exp {exp}, user {user}): segment {start}..{end} ends beyond the "
                 f"recording's {n_samples} samples"
             )
-    runs = np.column_stack([segments[:, 3] - 1, segments[:, 4], segments[:, 2] - 1])  # 0-based [start, end)
-    first, y = run_window_starts(runs, params.window, params.stride)
+    spans = np.column_stack([segments[:, 3] - 1, segments[:, 4], segments[:, 2] - 1])  # 0-based [start, end)
+    first, y = segment_window_starts(spans, params.window, params.stride)
     keep = clear_of(first, bad, params.window)
     first, y = first[keep], y[keep]
     return gather_windows(sig, first, params.window), y, int((~keep).sum())

@@ -12,7 +12,7 @@ The steps, per file and then per recording (a subject and recording pair, or a f
    resampled with :func:`scipy.signal.resample_poly` (anti-aliased);
 5. NaN policy; optional ``--lowpass`` and ``--gravity-split`` (:func:`harvit.data.signals.prepare_channels`);
 6. windows of ``round(window_s * rate)`` samples, stride ``round(length * (1 - overlap))``, wholly
-   inside one labelled run (:mod:`harvit.data.runs`); pieces shorter than a window are skipped and counted.
+   inside one labelled segment (:mod:`harvit.data.segments`); pieces shorter than a window are skipped and counted.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pandas as pd
 from harvit.config.fields import split_list
 from harvit.data.file_notes import FileNotes
 from harvit.data.options import OwnOptions
-from harvit.data.runs import UNLABELLED, clear_of, gather_windows, label_runs, run_window_starts
+from harvit.data.segments import UNLABELLED, clear_of, gather_windows, label_segments, segment_window_starts
 from harvit.data.signals import apply_nan_policy, prepare_channels
 from harvit.data.subject_source import file_subject, subject_source
 from harvit.data.table_time import check_pieces, check_rates, file_rate, seconds
@@ -284,19 +284,19 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
     stats = {"pieces": len(data.pieces), "short_pieces": 0, "resampled_pieces": 0, "gridded_pieces": 0,
              "nan_dropped_windows": 0}
     xs, ys, subjects = [], [], []
-    longest = np.zeros(len(data.classes), dtype=np.int64)  # longest labelled run of each class, in samples
+    longest = np.zeros(len(data.classes), dtype=np.int64)  # longest labelled segment of each class, in samples
     channels = list(data.columns.channels)
     for piece in data.pieces:
         x, labels = regular_piece(piece, rate, own_rate, stats)
         piece.x = piece.x[:0]  # the windows are all that is kept
-        runs = label_runs(labels)
-        np.maximum.at(longest, runs[:, 2], runs[:, 1] - runs[:, 0])
+        segments = label_segments(labels)
+        np.maximum.at(longest, segments[:, 2], segments[:, 1] - segments[:, 0])
         if x.shape[0] < length:
             stats["short_pieces"] += 1
             continue
         x, bad = apply_nan_policy(x, piece.where, nan_policy, "empty or NaN/Inf channel values")
         x, channels = prepare_channels(x, list(data.columns.channels), rate, opts.lowpass, opts.gravity_split)
-        starts, y = run_window_starts(runs, length, stride)
+        starts, y = segment_window_starts(segments, length, stride)
         keep = clear_of(starts, bad, length)
         stats["nan_dropped_windows"] += int((~keep).sum())
         starts, y = starts[keep], y[keep]
@@ -309,13 +309,13 @@ def table_windows(data: TableData, opts: OwnOptions, nan_policy: str, stride: in
                     stats["short_pieces"], stats["pieces"], length, opts.window_s)
     if not xs:
         raise HarvitError(
-            f"no windows: none of the {stats['pieces']} recording pieces holds a labelled run of {length} samples "
+            f"no windows: none of the {stats['pieces']} recording pieces holds a labelled segment of {length} samples "
             f"(--window-s {opts.window_s} at {rate:g} Hz); {stats['short_pieces']} pieces are shorter than a window"
         )
     stats["time_units"] = sorted(set(data.time_units.values())) or ["none (--rate)"]
     stats["subjects_from"] = data.subject_source
     shortest = int(longest[longest > 0].min()) if (longest > 0).any() else 0
-    # the longest window (in 0.01 s) whose samples fit in every class's longest labelled run
+    # the longest window (in 0.01 s) whose samples fit in every class's longest labelled segment
     stats["longest_window_s"] = math.floor(100 * shortest / rate) / 100 if shortest >= 2 else 0.0
     stats["own_rate_hz"] = round(own_rate, 4)
     x_all = np.concatenate(xs)

@@ -28,7 +28,7 @@ from harvit.data.options import OwnOptions
 from harvit.data.own import dataset_kind
 from harvit.data.recordings import apply_nan_policy, read_tables, regular_piece
 from harvit.data.registry import is_builtin
-from harvit.data.runs import UNLABELLED, gather_windows
+from harvit.data.segments import UNLABELLED, gather_windows
 from harvit.data.signals import prepare_channels, window_starts
 from harvit.data.tables import is_table, table_files
 from harvit.deploy.smoothing import HmmSmoother, smooth_log_probs

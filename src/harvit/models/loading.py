@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from harvit.config import Config
-from harvit.models import checkpoint as ck
+from harvit.models.checkpoint import load_checkpoint, load_model_state
 from harvit.models.classifier import WindowClassifier, build_classifier
 from harvit.models.encoder import attention_for
 from harvit.utils.errors import HarvitError
@@ -37,7 +37,7 @@ class TrainedModel:
 def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Load ``best.pt`` of a run folder (or a given checkpoint file) onto ``device``."""
     path = Path(path)
-    ckpt = ck.load_checkpoint(path, map_location="cpu")
+    ckpt = load_checkpoint(path, map_location="cpu")
     if path.is_dir():
         path = path / ("best.pt" if (path / "best.pt").is_file() else "latest.pt")
     cfg = Config.from_dict(ckpt["config"], source=f"{path} config")
@@ -49,7 +49,7 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_classifier(build_cfg, channels, len(ckpt["classes"]), window_length=int(ckpt["window_length"]))
-    ck.load_model_state(model, ckpt["model"], str(path))
+    load_model_state(model, ckpt["model"], str(path))
     model.to(device).eval()
     attention_for(model, device)
     return TrainedModel(model, cfg, list(ckpt["classes"]), channels, float(ckpt["rate_hz"]),

@@ -180,7 +180,8 @@ def run_cv(cfg: Config, folds: int | str = 5, dataset: Dataset | None = None, ba
 def summary_line(result: dict[str, Any]) -> str:
     """``cv: validation accuracy 93.10 +- 1.20, macro-F1 ... over 5 folds``: every registered metric's mean and sd."""
     s = result["summary"]
-    scores = ", ".join(f"{m.display} {_ms(s[f'val_{m.name}'])}" for m in METRICS.values() if f"val_{m.name}" in s)
+    scores = ", ".join(f"{m.display} {_mean_sd_text(s[f'val_{m.name}'])}" for m in METRICS.values()
+                       if f"val_{m.name}" in s)
     return f"cv: validation {scores} over {result['n_folds']} folds"
 
 
@@ -204,24 +205,25 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
-def _ms(s: dict[str, float]) -> str:
+def _mean_sd_text(s: dict[str, float]) -> str:
+    """``mean ± sd`` of a fraction's summary, in percent."""
     return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
 
 
 def cv_report(result: dict[str, Any]) -> str:
     """The markdown of ``cv_report.md``."""
-    def pc(r: dict[str, Any], key: str) -> str:
+    def percent_cell(r: dict[str, Any], key: str) -> str:
         return f"{100 * r[key]:.2f}" if r.get(key) is not None else "-"
 
-    def ms(s: dict[str, Any], key: str) -> str:
-        return _ms(s[key]) if key in s else "-"
+    def mean_sd_cell(s: dict[str, Any], key: str) -> str:
+        return _mean_sd_text(s[key]) if key in s else "-"
 
     keys = _score_keys()
     heads = [f"{split} {m.display} %" for split in ("val", "test") for m in METRICS.values()]  # as _score_keys
-    rows = [[r["fold"], ", ".join(map(str, r["val_subjects"]))] + [pc(r, k) for k in keys] + [r["best_epoch"]]
+    rows = [[r["fold"], ", ".join(map(str, r["val_subjects"]))] + [percent_cell(r, k) for k in keys] + [r["best_epoch"]]
             for r in result["folds"]]
     s = result["summary"]
-    rows.append(["**mean ± sd**", ""] + [ms(s, k) for k in keys] + [""])
+    rows.append(["**mean ± sd**", ""] + [mean_sd_cell(s, k) for k in keys] + [""])
     refit = any(r.get("refit") for r in result["folds"])
     out = [f"# Cross-validation by subject: `{result['dataset']}`, {result['n_folds']} folds "
            f"({result['folds_arg']})", "",
@@ -231,14 +233,15 @@ def cv_report(result: dict[str, Any]) -> str:
            "", "## Folds (harvit)", "",
            _table(["fold", "validation subjects", *heads, "best epoch"], rows), ""]
     if result.get("baselines"):
-        brows = [["harvit (this cv)"] + [ms(s, k) for k in keys]]
+        brows = [["harvit (this cv)"] + [mean_sd_cell(s, k) for k in keys]]
         for b in result["baselines"].values():
-            brows.append([b["name"]] + [ms(b["summary"], k) for k in keys])
+            brows.append([b["name"]] + [mean_sd_cell(b["summary"], k) for k in keys])
         out += ["## Baselines on the same folds", "",
                 "Fitted on each fold's training subjects, scored on its validation subjects (mean ± sd over folds).",
                 "", _table(["model", *heads], brows), ""]
         head = f"val_{HEADLINE}"
-        per_fold = [[r["fold"], pc(r, head)] + [pc(b["folds"][i], head) for b in result["baselines"].values()]
+        per_fold = [[r["fold"], percent_cell(r, head)]
+                    + [percent_cell(b["folds"][i], head) for b in result["baselines"].values()]
                     for i, r in enumerate(result["folds"])]
         label = METRICS.get(HEADLINE).display
         out += [_table(["fold", f"harvit val {label} %"] + [f"{b['name']} val {label} %"

@@ -31,7 +31,7 @@ from harvit.config import Config
 from harvit.data import Dataset, Windows
 from harvit.evaluation.inference import evaluate_split
 from harvit.evaluation.metrics import METRICS, classification_metrics, metric_record, per_subject_metrics
-from harvit.models import checkpoint
+from harvit.models.checkpoint import load_checkpoint, load_model_state
 from harvit.models.encoder import describe_encoder
 from harvit.training.feature_cache import build_feature_cache
 from harvit.training.interrupts import Interrupted, StopFlag
@@ -237,8 +237,8 @@ def prepare_run_dir(run: Run) -> None:
 
 def load_best(run: Run) -> None:
     """The weights of ``best.pt`` into ``run.model``."""
-    best = checkpoint.load_checkpoint(run.run_dir / "best.pt", map_location=run.device)
-    checkpoint.load_model_state(run.model, best["model"], str(run.run_dir / "best.pt"))
+    best = load_checkpoint(run.run_dir / "best.pt", map_location=run.device)
+    load_model_state(run.model, best["model"], str(run.run_dir / "best.pt"))
 
 
 def test_best(run: Run) -> TrainingResults:

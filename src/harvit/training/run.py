@@ -31,7 +31,14 @@ from harvit.data.channels import gravity_triple, sensor_triples
 from harvit.evaluation.inference import Split
 from harvit.imaging.encodings import check_encodings
 from harvit.imaging.scaling import Scaler
-from harvit.models import checkpoint as ck
+from harvit.models.checkpoint import (
+    ENCODER_KEYS,
+    checkpoint_file,
+    config_differences,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from harvit.models.classifier import WindowClassifier, build_classifier
 from harvit.models.encoder import attention_for, check_encoder_name
 from harvit.training.distributed import Dist
@@ -160,7 +167,7 @@ class Run:
         state = self.checkpoint()
         if name == "best.pt" and self.ema is not None:
             state["model"] = state.pop("ema")
-        self.dist.on_main(ck.save_checkpoint, self.run_dir / name, state)
+        self.dist.on_main(save_checkpoint, self.run_dir / name, state)
 
 
 def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
@@ -174,9 +181,9 @@ def read_resume_checkpoint(cfg: Config) -> dict[str, Any] | None:
         log(f"resume: no checkpoint at {latest} yet; starting the run from the beginning")
         return None
     if cfg.resume:
-        c = ck.load_checkpoint(latest)
+        c = load_checkpoint(latest)
         saved = {**Config().to_dict(), **c["config"]}  # settings newer than the file: their defaults
-        diffs = ck.config_differences(saved, cfg.to_dict(), RESUME_KEYS)
+        diffs = config_differences(saved, cfg.to_dict(), RESUME_KEYS)
         if diffs:
             raise HarvitError(f"--resume: {latest} was trained with other settings ({'; '.join(diffs)}); "
                               "use the same settings, or start a new --run-name with --init-from")
@@ -292,7 +299,7 @@ def build_model(cfg: Config, windows: dict[str, Windows], channels: list[str], n
     if cfg.init_from and resumed is None:
         init_from(model, cfg, cfg.init_from)
     if resumed is not None:
-        ck.load_model_state(model, resumed["model"], str(cfg.run_dir / "latest.pt"))
+        load_model_state(model, resumed["model"], str(cfg.run_dir / "latest.pt"))
     return model
 
 
@@ -368,7 +375,7 @@ def restore(cfg: Config, resumed: dict[str, Any], opt: Optimisation, augmenter: 
     if opt.ema is not None:
         if "ema" not in resumed:
             raise HarvitError(f"--resume: {latest} holds no weight EMA")
-        ck.load_model_state(opt.ema.module, resumed["ema"], str(latest))
+        load_model_state(opt.ema.module, resumed["ema"], str(latest))
     where = f"epoch {state.epoch + 1}" + (f", step {state.step_in_epoch}" if state.step_in_epoch else "")
     log(f"resume: {latest} -> continuing at {where} (the {'refit' if refit else 'selection'} phase)")
     saved_world = int(resumed.get("world_size", 1))
@@ -396,9 +403,9 @@ def resume_rng(resumed: dict[str, Any], dist: Dist) -> dict[str, Any] | None:
 def init_from(model: WindowClassifier, cfg: Config, path: str) -> None:
     """Start from another run's weights (two-stage fine-tuning): ``path`` is a run folder (its best.pt,
     else latest.pt) or a checkpoint file. The encoder must match; a head of another shape is re-initialised."""
-    src = ck.load_checkpoint(path)
-    file = ck.checkpoint_file(path)
-    diffs = ck.config_differences(src["config"], cfg.to_dict(), ck.ENCODER_KEYS)
+    src = load_checkpoint(path)
+    file = checkpoint_file(path)
+    diffs = config_differences(src["config"], cfg.to_dict(), ENCODER_KEYS)
     if diffs:
         raise HarvitError(f"--init-from {path}: the encoder differs ({'; '.join(diffs)})")
     state = {k: v for k, v in src["model"].items() if not k.startswith("imager.")}

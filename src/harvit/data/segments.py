@@ -1,9 +1,9 @@
-"""Windows that lie wholly inside one labelled run of one recording (the HAPT rule).
+"""Windows that lie wholly inside one labelled segment of one recording (the HAPT rule).
 
-A *run* is a stretch of samples ``[start, end)`` with one label. Windows of ``length`` samples
-start at a run's first sample and every ``stride`` samples after it, as long as they end inside
-the run; so a window never mixes two activities and never touches unlabelled samples. HAPT's
-labelled segments and the runs of a table's label column both go through here.
+A *segment* is a stretch of samples ``[start, end)`` with one label. Windows of ``length`` samples
+start at a segment's first sample and every ``stride`` samples after it, as long as they end inside
+the segment; so a window never mixes two activities and never touches unlabelled samples. HAPT's
+labelled segments and the stretches of one label in a table's label column both go through here.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import numpy as np
 from harvit.data.signals import window_starts
 
 UNLABELLED = -1
-"""Label code of a sample outside every labelled run."""
+"""Label code of a sample outside every labelled segment."""
 
 
-def label_runs(labels: np.ndarray) -> np.ndarray:
-    """Maximal runs of one label in a per-sample label sequence.
+def label_segments(labels: np.ndarray) -> np.ndarray:
+    """Maximal segments of one label in a per-sample label sequence.
 
     Args:
         labels: int [T] class index per sample, :data:`UNLABELLED` (-1) where there is none.
 
     Returns:
-        int64 [S, 3] rows ``start, end (exclusive), label`` of the labelled runs, in time order.
+        int64 [S, 3] rows ``start, end (exclusive), label`` of the labelled segments, in time order.
     """
     labels = np.asarray(labels)
     if labels.size == 0:
@@ -31,23 +31,23 @@ def label_runs(labels: np.ndarray) -> np.ndarray:
     change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [labels.size]])
-    runs = np.column_stack([starts, ends, labels[starts]]).astype(np.int64)
-    return runs[runs[:, 2] != UNLABELLED]
+    segments = np.column_stack([starts, ends, labels[starts]]).astype(np.int64)
+    return segments[segments[:, 2] != UNLABELLED]
 
 
-def run_window_starts(runs: np.ndarray, length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Window starts inside runs.
+def segment_window_starts(segments: np.ndarray, length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Window starts inside segments.
 
     Args:
-        runs: int [S, 3] rows ``start, end (exclusive), label``.
+        segments: int [S, 3] rows ``start, end (exclusive), label``.
         length: window length in samples.
         stride: step between window starts in samples.
 
     Returns:
-        (int64 [N] first sample of each window, int64 [N] its run's label).
+        (int64 [N] first sample of each window, int64 [N] its segment's label).
     """
     starts, labels = [], []
-    for start, end, label in np.asarray(runs, dtype=np.int64).reshape(-1, 3):
+    for start, end, label in np.asarray(segments, dtype=np.int64).reshape(-1, 3):
         s = start + window_starts(int(end - start), length, stride)
         starts.append(s)
         labels.append(np.full(len(s), label, dtype=np.int64))
