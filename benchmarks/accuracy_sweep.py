@@ -46,10 +46,10 @@ def run(dataset: str, preset: str, variants: list[tuple[str, dict[str, Any]]], s
             res = train(cfg, dataset=ds)
             b = baselines[seed, stride]
             rows.append({
-                "variant": name, "overrides": overrides, "seed": seed, "val_acc": res["best_val_acc"],
-                "test_acc": res["test_accuracy"], "test_macro_f1": res["test_macro_f1"],
-                "test_subject_mean_acc": res["test_per_subject"]["mean_accuracy"],
-                "best_epoch": res["best_epoch"], "time_s": round(time.perf_counter() - t0, 1),
+                "variant": name, "overrides": overrides, "seed": seed, "val_acc": res.best_val_acc,
+                "test_acc": res.test["accuracy"], "test_macro_f1": res.test["macro_f1"],
+                "test_subject_mean_acc": res.test_per_subject["mean_accuracy"],
+                "best_epoch": res.best_epoch, "time_s": round(time.perf_counter() - t0, 1),
                 "baseline": {k: {"val_acc": v["val_accuracy"], "test_acc": v["test_accuracy"],
                                  "test_macro_f1": v["test_macro_f1"]} for k, v in b["models"].items()},
                 "machine": machine_info(),

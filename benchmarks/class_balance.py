@@ -50,10 +50,10 @@ def run(cfg: Config, dataset: Dataset | None, seeds: list[int], out: Path) -> li
             c = dataclasses.replace(cfg, class_balance=balance, seed=seed, refit=False, output_dir=str(out),
                                     run_name=f"{balance}_{seed}", progress=False, tensorboard=False)
             r = train(c, dataset=dataset)
-            rows.append({"balance": balance, "seed": seed, "val_acc": r["best_val_acc"],
-                         "val_bal": r["best_val_balanced_accuracy"], "val_f1": r["best_val_macro_f1"],
-                         "test_acc": r["test_accuracy"], "test_bal": r["test_balanced_accuracy"],
-                         "test_f1": r["test_macro_f1"]})
+            rows.append({"balance": balance, "seed": seed, "val_acc": r.best_val_acc,
+                         "val_bal": r.best_val["balanced_accuracy"], "val_f1": r.best_val["macro_f1"],
+                         "test_acc": r.test["accuracy"], "test_bal": r.test["balanced_accuracy"],
+                         "test_f1": r.test["macro_f1"]})
     return rows
 
 

@@ -196,7 +196,7 @@ def e2e(args: argparse.Namespace, device: torch.device, reference: bool) -> list
                "first_epoch_s": round(first, 3),
                "later_epoch_median_s": round(statistics.median(later), 4) if later else None,
                "speedup_later_vs_first": round(first / statistics.median(later), 1) if later else None,
-               "test_accuracy": res["test_accuracy"], "total_time_s": res["total_time_s"]}
+               "test_accuracy": res.test["accuracy"], "total_time_s": res.total_time_s}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
