@@ -245,6 +245,7 @@ def test_cohort_two_shards_then_merge_and_resume(run: Path, tmp_path: Path):
     assert "3 of 3" in text
 
 
+@pytest.mark.slow  # two spawned workers import torch: tens of seconds on a busy machine
 def test_cohort_workers_in_processes(run: Path, tmp_path: Path):
     folder = tmp_path / "cohort"
     folder.mkdir()
