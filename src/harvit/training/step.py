@@ -75,7 +75,7 @@ def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
     if dist.any(out_of_memory):  # agreed before the gradient exchange: every rank halves together
         raise torch.OutOfMemoryError("out of memory on a rank")
     if run.ddp is not None:
-        exchange_gradients(run, idx[:1])
+        all_reduce_gradients(run, idx[:1])
     if cfg.grad_clip > 0:
         run.grad_scaler.unscale_(run.optimizer)
         torch.nn.utils.clip_grad_norm_(run.model.net.parameters(), cfg.grad_clip)
@@ -88,16 +88,16 @@ def optimizer_step(run: Run, idx: torch.Tensor) -> tuple[float, int]:
     return loss_sum, int(correct)
 
 
-def exchange_gradients(run: Run, one: torch.Tensor) -> None:
+def all_reduce_gradients(run: Run, sample_id: torch.Tensor) -> None:
     """DDP's all-reduce of the gradients the step accumulated locally: one synchronised forward and
-    backward of a single sample id ``one`` [1] with weight 0, so DDP averages the ranks' gradients.
+    backward of a single sample (``sample_id`` int64 [1]) with weight 0, so DDP averages the ranks' gradients.
 
     It runs after the ranks agreed that none ran out of memory: a rank that fails inside DDP's own
     exchange could not be waited for. (DDP's overlap of the exchange with the backward pass is the
     price of that agreement.)
     """
     try:
-        logits, y = batch_logits(run, one)
+        logits, y = batch_logits(run, sample_id)
         (F.cross_entropy(logits.float(), y) * 0.0).backward()
     except torch.OutOfMemoryError:
         raise HarvitError(f"out of memory on rank {run.dist.rank} while the ranks exchange gradients; lower "
