@@ -21,7 +21,7 @@ checksum of the windows, the split's subjects, the seed, the models, ``refit`` a
 :data:`BASELINE_VERSION`, so a run's report does not refit them.
 
 Each model's accuracy and CPU seconds on the project's data sets, and the machines they were measured on,
-are in docs/ACCURACY.md and docs/BENCHMARKS.md.
+are in docs/results.md and docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def run_baseline(dataset: str = Config.dataset, data_dir: str | None = None, see
         options: own-data settings when ``dataset`` is a path (columns, rate, preprocessing, test split).
         threads: OpenMP/BLAS threads while fitting (None: the libraries' default). One thread is
             the default because it is both fast and robust: on a busy machine the multi-threaded
-            fits spin-wait (docs/BENCHMARKS.md).
+            fits spin-wait (docs/benchmarks.md).
         minirocket: also fit the time-series classifiers (MiniRocket; MultiRocket-Hydra and QUANT,
             which need aeon: skipped with one line when it is not installed).
         use_cache: read and write the baseline cache (``cache_dir()/baselines``); a cached result of every

@@ -60,7 +60,7 @@ TREE_STEP = 10
 """Trees grown per step of a forest's fit (a warm start: the same forest as one fit, with progress between)."""
 QUANT_MAX_FEATURES = "sqrt"
 """Features tried per split (aeon's default is 0.1 of ~10k; sqrt costs a fraction of it for the same accuracy:
-docs/ACCURACY.md)."""
+docs/results.md)."""
 
 
 def load_aeon() -> Any | None:

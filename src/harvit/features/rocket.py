@@ -52,7 +52,7 @@ N_KERNELS = len(KERNEL_TAPS)
 CHUNK = 256
 """Windows per call when features of many windows are computed at once (bounds the memory)."""
 BLOCK = 64
-"""Windows whose convolutions are counted together on the CPU (faster than 16 or 512: docs/BENCHMARKS.md)."""
+"""Windows whose convolutions are counted together on the CPU (faster than 16 or 512: docs/benchmarks.md)."""
 STANDARDISE_WINDOWS = 2048
 """Training windows (a seeded random subset) the features' mean and std are fitted on."""
 

@@ -102,7 +102,7 @@ def attention_for(module: nn.Module, device: torch.device | str) -> int:
     On CUDA, PyTorch's fused ``scaled_dot_product_attention``; on the CPU, timm's explicit
     ``softmax(q k^T / sqrt(d)) v`` (the same function): with the short token sequences of signal
     images (tens of tokens) the CPU's fused kernel is the slower of the two, forward and backward
-    (docs/BENCHMARKS.md).
+    (docs/benchmarks.md).
     """
     fused = torch.device(device).type != "cpu"
     layers = [m for m in module.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
