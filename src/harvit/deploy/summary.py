@@ -7,9 +7,10 @@ window's seconds are split at the hour boundary it crosses, so days are split ex
 
 Valid days follow the wear-time rule of GGIR and the UK Biobank accelerometer analysis (Doherty et al.
 2017, PLoS ONE 12(2): e0169649): a day with less than ``min_wear_h`` hours of wear (16 by default) is
-flagged ``short_wear``. The average day imputes missing and non-wear time of each hour from the same hour
-of the other days, as the UK Biobank tool does: for each hour of the day the share of each activity is
-pooled over every day's wear in that hour, and the average day is the sum of those shares x 60 minutes.
+flagged ``short_wear``. The average day imputes missing and non-wear time of each minute from the same minute
+of the other days, as the UK Biobank tool does: for each minute of the day the share of each activity is
+pooled over every day's wear in that minute of the day, and the average day is the sum of those shares over the
+1440 minutes (a minute of the day worn on no day cannot be imputed and adds nothing).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pandas as pd
 
 NONWEAR = "non-wear"
 """The label of windows in a non-wear interval: its own class in every output, never an activity."""
-HOUR_NS = 3_600_000_000_000
+MINUTE_NS = 60_000_000_000
+HOUR_NS = 60 * MINUTE_NS
 DAY_NS = 24 * HOUR_NS
 
 
@@ -66,27 +68,36 @@ def iso(ns: np.ndarray | int, unit: str = "s") -> np.ndarray | str:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def hour_minutes(series: WindowSeries) -> tuple[np.ndarray, int]:
-    """Minutes of each label in each clock hour of the days the recording touches.
+def hour_minutes(series: WindowSeries, bin_ns: int = HOUR_NS) -> tuple[np.ndarray, int]:
+    """Minutes of each label in each clock hour (or bin of ``bin_ns``, a divisor of a day) of the days the
+    recording touches.
 
     Returns:
-        (float64 [24 * D, K + 1] minutes, first day's midnight in ns); row ``24 * d + h`` is hour h of day d.
+        (float64 [B * D, K + 1] minutes, first day's midnight in ns), B bins a day; row ``B * d + b`` is bin b of
+        day d.
     """
     n_labels = len(series.classes) + 1
+    per_day = DAY_NS // bin_ns
     if len(series) == 0:
         return np.zeros((0, n_labels)), 0
     start = series.start_ns.astype(np.int64)
     day0 = int(start.min() // DAY_NS * DAY_NS)
     end_last = int(start.max()) + int(series.credit_s * 1e9)
     n_days = int((end_last - 1) // DAY_NS - day0 // DAY_NS) + 1
-    minutes = np.zeros((24 * n_days + 1, n_labels))
+    minutes = np.zeros((per_day * n_days + 1, n_labels))
     credit = int(round(series.credit_s * 1e9))
-    hour = (start - day0) // HOUR_NS
-    first = np.minimum(credit, (hour + 1) * HOUR_NS - (start - day0))
     label = series.label.astype(np.int64)
-    np.add.at(minutes, (hour, label), first / 60e9)
-    np.add.at(minutes, (hour + 1, label), (credit - first) / 60e9)
-    return minutes[: 24 * n_days], day0
+    offset = start - day0
+    rest = np.full(len(start), credit, dtype=np.int64)
+    while True:  # a window's seconds split over the bins it crosses (a window longer than a bin crosses several)
+        b = offset // bin_ns
+        part = np.minimum(rest, (b + 1) * bin_ns - offset)
+        np.add.at(minutes, (np.minimum(b, len(minutes) - 1), label), part / 60e9)
+        rest -= part
+        offset += part
+        if not (rest > 0).any():
+            break
+    return minutes[: per_day * n_days], day0
 
 
 def hourly_table(series: WindowSeries) -> pd.DataFrame:
@@ -121,28 +132,27 @@ def daily_table(series: WindowSeries, min_wear_h: float = 16.0) -> pd.DataFrame:
 
 
 def average_day(series: WindowSeries) -> dict[str, Any]:
-    """The average day's minutes per class, missing and non-wear time imputed from the same hour of the
-    other days (UK Biobank's rule; see the module docstring).
+    """The average day's minutes per class, missing and non-wear time imputed from the same minute of the day
+    on the other days (UK Biobank's rule; see the module docstring).
 
     Returns:
-        ``minutes`` (class -> minutes of the average day), ``hours_imputable`` (hours of the day with wear on
-        at least one day; the others cannot be imputed and count as none), ``adjusted_daily`` (one dict per
-        day: date and minutes per class after imputing its missing and non-wear time).
+        ``minutes`` (class -> minutes of the average day), ``hours_imputable`` (hours of the day worn on at
+        least one day; the rest cannot be imputed and count as none), ``adjusted_daily`` (one dict per day: date
+        and minutes per class after imputing its missing and non-wear time).
     """
-    minutes, day0 = hour_minutes(series)
-    n_days, k = len(minutes) // 24, len(series.classes)
-    per = minutes.reshape(n_days, 24, k + 1)
-    wear = per[:, :, :k]
-    pooled = wear.sum(axis=0)  # [24, K]
+    minutes, day0 = hour_minutes(series, MINUTE_NS)
+    n_days, k = len(minutes) // 1440, len(series.classes)
+    wear = minutes.reshape(n_days, 1440, k + 1)[:, :, :k]
+    pooled = wear.sum(axis=0)  # [1440, K]
     total = pooled.sum(axis=1, keepdims=True)
-    share = np.divide(pooled, total, out=np.zeros_like(pooled), where=total > 0)  # [24, K]
-    avg = 60.0 * share.sum(axis=0)
-    fill = np.clip(60.0 - wear.sum(axis=2), 0.0, 60.0)  # [D, 24] minutes to impute
+    share = np.divide(pooled, total, out=np.zeros_like(pooled), where=total > 0)  # [1440, K]
+    avg = share.sum(axis=0)
+    fill = np.clip(1.0 - wear.sum(axis=2), 0.0, 1.0)  # [D, 1440] minutes to impute
     adjusted = (wear + fill[:, :, None] * share[None]).sum(axis=1)  # [D, K]
     dates = iso(day0 + np.arange(n_days) * DAY_NS, "D")
     return {
         "minutes": {c: round(float(avg[i]), 2) for i, c in enumerate(series.classes)},
-        "hours_imputable": int((total[:, 0] > 0).sum()),
+        "hours_imputable": round(float((total[:, 0] > 0).sum()) / 60.0, 2),
         "adjusted_daily": [{"date": str(d), **{c: round(float(adjusted[j, i]), 2)
                                                for i, c in enumerate(series.classes)}} for j, d in enumerate(dates)],
     }
@@ -191,7 +201,7 @@ def terminal_summary(daily: pd.DataFrame, classes: list[str], average: dict[str,
              "not recorded"]
     width = max(len(c) for c in [*classes, NONWEAR])
     lines.append(f"  {'minutes':<{width}}  " + " ".join(f"{d[5:]:>6}" for d in daily["date"])
-                 + f"   average day ({average['hours_imputable']} of 24 h seen worn; missing time imputed)")
+                 + f"   average day ({average['hours_imputable']:g} of 24 h seen worn; missing time imputed)")
     for c in classes:
         cells = " ".join(f"{v:6.0f}" for v in daily[c])
         lines.append(f"  {c:<{width}}  {cells}   {average['minutes'][c]:7.0f} min")
