@@ -40,10 +40,14 @@ mkdir -p "$OUT/predict" "$OUT/export"
 harvit predict "$RUN" --acc "$tmp/acc.txt" --gyro "$tmp/gyro.txt" --rate-hz 50 --device auto \
     --out "$OUT/predict/exp${EXP}_user${USER_ID}.csv"
 
+# the same windows, each by its own prediction (no HMM smoothing): what the ONNX graph below computes
+harvit predict "$RUN" --acc "$tmp/acc.txt" --gyro "$tmp/gyro.txt" --rate-hz 50 --device auto --smooth none \
+    --out "$OUT/predict/exp${EXP}_user${USER_ID}_unsmoothed.csv" > /dev/null
+
 harvit export "$RUN" --what window --out "$OUT/export/model.onnx"
 
 # Deployment sketch: the same windows through onnxruntime, fed as the sidecar describes.
-python3 - "$OUT/export/model.onnx" "$tmp" "$OUT/predict/exp${EXP}_user${USER_ID}.csv" <<'PY'
+python3 - "$OUT/export/model.onnx" "$tmp" "$OUT/predict/exp${EXP}_user${USER_ID}_unsmoothed.csv" <<'PY'
 import csv, json, sys
 
 import numpy as np
@@ -62,5 +66,5 @@ labels = [meta["classes"][i] for i in session.run(None, feeds)[0].argmax(1)]
 with open(pred_csv) as f:
     torch_labels = [row["activity"] for row in csv.DictReader(f)]
 agree = np.mean([a == b for a, b in zip(labels, torch_labels)])
-print(f"onnxruntime: {len(labels)} windows, {100 * agree:.1f}% the same label as harvit predict")
+print(f"onnxruntime: {len(labels)} windows, {100 * agree:.1f}% the same label as harvit predict --smooth none")
 PY
