@@ -38,9 +38,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(
         encoder="vit_tiny_patch16_224",
         img_size=24,
-        patch_size=4,
+        patch_size=8,
         embed_dim=96,
-        depth=3,
+        depth=1,
         num_heads=4,
         mode="stack",
         encodings="gasf",
