@@ -3,20 +3,25 @@
 One section per command (its description, usage and a table of its own arguments), one table per group of
 settings, each group printed in full once (where a command first lists it) and referenced by the commands
 that list it again; then the presets and the environment variables. Every word comes from the parser, the
-settings' help (:class:`harvit.config.Config`) and ``PRESETS``, so the page cannot drift
+settings' help and tags (:class:`harvit.config.Config`), ``PRESETS`` and the docstrings of
+:class:`harvit.training.results.TrainingResults` (the results file's fields), so the page cannot drift
 (``tests/test_docs.py`` checks that the committed page is this script's output).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harvit.cli import build_parser, expand_help
 from harvit.cli.flags import LEAD_TITLE, HelpFormatter, default_text, show
-from harvit.config import PRESET_ALIASES, PRESET_DESCRIPTIONS, PRESETS
+from harvit.config import PRESET_ALIASES, PRESET_DESCRIPTIONS, PRESETS, Config
+from harvit.config.fields import IMPLIED, TAGS, closure, flag, tagged
+from harvit.training.results import TRAINING_RESULTS_FILE, TrainingResults
 from harvit.utils.atomic import write_text
 
 #: The width of the usage lines on the page (the terminal's width does not change the page).
@@ -158,8 +163,66 @@ def render() -> str:
         settings = (", ".join(f"`{k}={show(v)}`" for k, v in values.items()) if values
                     else f"those of `{PRESET_ALIASES[preset]}`")
         lines.append(f"| `{preset}` | {cell(what)} | {settings} |")
-    lines += ["", FOOTER]
+    lines += ["", FOOTER, *config_keys(), "", *results_fields()]
     return "\n".join(lines)
+
+
+def config_keys() -> list[str]:
+    """How a flag names its ``config.json`` key, and each tag's settings (those not implied by a wider tag)."""
+    flags = {f.name: flag(f.name) for f in dataclasses.fields(Config)}
+    lines = ["## config.json keys", "",
+             f"Every flag `--foo-bar` of the settings tables is the `config.json` key `foo_bar` ({len(flags)} "
+             "settings; `--print-config` prints them all). Tags (a tag implies those after its arrow):", ""]
+    for tag, what in TAGS.items():
+        wider = [t for t in TAGS if t != tag and tag in closure({t})]
+        own = [n for n in tagged(Config, tag) if not any(n in tagged(Config, t) for t in wider)]
+        implied = f" -> {', '.join(IMPLIED[tag])}" if tag in IMPLIED else ""
+        also = f"; also every {', '.join(f'`{t}`' for t in wider)} setting" if wider else ""
+        lines.append(f"- `{tag}`{implied} ({cell(what)}{also}): " + ", ".join(f"`{n}`" for n in own))
+    return lines
+
+
+def attributes(cls: type) -> dict[str, str]:
+    """A dataclass's ``Attributes:`` docstring section as field name -> one-line description (``a, b: text``
+    gives both); Sphinx roles shown as code with their last name."""
+    doc = inspect.getdoc(cls) or ""
+    out: dict[str, str] = {}
+    names: list[str] = []
+    for line in doc.partition("Attributes:")[2].splitlines():
+        entry = re.match(r"^    ([a-z_][a-z0-9_, ]*): (.*)$", line)
+        if entry:
+            names = [n.strip() for n in entry[1].split(",")]
+            text = entry[2]
+        elif line.startswith("        ") and names:
+            text = out[names[0]] + " " + line.strip()
+        else:
+            continue
+        text = re.sub(r":[a-z]+:`~?(?:[\w.]+\.)?(\w+)`", r"`\1`", text).replace("``", "`")
+        out.update(dict.fromkeys(names, text))
+    return out
+
+
+def results_fields() -> list[str]:
+    """The results file: one table per dataclass, :class:`TrainingResults` first, then those its fields hold."""
+    lines = [f"## {TRAINING_RESULTS_FILE}", "",
+             f"One key per field (`TrainingResults.load` reads it). "
+             f"{inspect.getdoc(TrainingResults).splitlines()[0].partition('. ')[2]}"]
+    todo, seen = [TrainingResults], set()
+    while todo:
+        cls = todo.pop(0)
+        seen.add(cls)
+        doc = attributes(cls)
+        lines += ["", f"**{cls.__name__}**", "", "| field | type | meaning |", "|---|---|---|"]
+        for f in dataclasses.fields(cls):
+            about = doc.get(f.name, "").rstrip(".").replace("|", "/")  # code spans keep `<key>` visible
+            kind = str(f.type).replace("|", "\\|")  # a pipe ends a table cell
+            lines.append(f"| `{f.name}` | {kind} | {about} |")
+            for name in re.findall(r"[A-Z]\w+", str(f.type)):
+                nested = getattr(inspect.getmodule(cls), name, None)
+                if dataclasses.is_dataclass(nested) and nested not in seen and nested is not Config \
+                        and nested not in todo:
+                    todo.append(nested)
+    return lines + [""]
 
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "QUICK_REFERENCE.md"

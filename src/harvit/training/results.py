@@ -27,7 +27,13 @@ TRAINING_RESULTS_FILE = "training_results.json"
 
 @dataclass
 class SplitCounts:
-    """One split of the model selection: its windows, subject ids and windows per class (index = label)."""
+    """One split of the model selection.
+
+    Attributes:
+        windows: its number of windows.
+        subjects: its subject ids.
+        class_counts: windows per class, index = label.
+    """
 
     windows: int = 0
     subjects: list[int] = field(default_factory=list)
@@ -36,7 +42,13 @@ class SplitCounts:
 
 @dataclass
 class RefitPhase:
-    """The refit on training + validation windows: its windows, epochs (the selected one) and steps per epoch."""
+    """The refit on training + validation windows.
+
+    Attributes:
+        windows: windows it trained on.
+        epochs: epochs it ran (the selected epoch).
+        steps_per_epoch: optimiser steps per epoch.
+    """
 
     windows: int
     epochs: int
@@ -48,22 +60,38 @@ class TrainingResults:
     """Everything a finished run reports. Scores are fractions in [0, 1]; times are seconds.
 
     Attributes:
-        test: registered metric key (:data:`harvit.evaluation.metrics.METRICS`) -> its value on the test split.
-        best_val: metric key -> its value on the validation split at the selected epoch (None: not recorded).
+        test: metric key (:data:`harvit.evaluation.metrics.METRICS`) -> value on test (file keys ``test_<key>``).
+        best_val: metric key -> value on validation at the selected epoch, or None (``best_val_<key>``).
         best_val_acc: the selected epoch's validation accuracy (what selection maximised).
-        best_epoch: the selected epoch (1-based); the refit's number of epochs.
-        epochs_run: epochs the selection phase ran (early stopping may end it before ``config.epochs``).
-        test_loss, test_view_accuracy: mean cross-entropy and accuracy per view image on the test split.
-        per_class_accuracy: class name -> recall on test; per_class: name -> precision, recall, f1, support.
-        confusion_matrix: [K][K] counts, rows true, columns predicted.
-        test_per_subject: :func:`harvit.evaluation.metrics.per_subject_metrics` of the test split, or None.
-        classes: class names, index = label; dataset: its name; dataset_notes: what loading it warned of.
-        steps_per_epoch: optimiser steps per selection epoch (``metrics.jsonl``'s steps).
-        refit: the refit phase, or None with ``--no-refit``; test_model: one line naming the model tested.
-        split: ``train`` / ``val`` / ``test`` of the model selection; val_choice: how validation was chosen.
+        best_epoch: the selected epoch (1-based; the refit's epochs).
+        epochs_run: epochs the selection ran (early stopping may stop it short).
+        test_loss: mean cross-entropy per test window.
+        test_view_accuracy: accuracy per view image on test.
+        per_class_accuracy: class name -> recall on test.
+        per_class: class name -> precision, recall, f1, support on test.
+        confusion_matrix: [K][K] test counts, rows true, columns predicted.
+        test_per_subject: :func:`harvit.evaluation.metrics.per_subject_metrics` on test, or None.
+        classes: class names, index = label.
+        dataset: the data set's name.
+        dataset_notes: warnings from loading the data.
+        steps_per_epoch: optimiser steps per selection epoch.
+        refit: the refit phase, or None with ``--no-refit``.
+        test_model: one line naming the model tested.
+        total_time_s: wall time of the run: data, training, test.
+        train_time_s: time in training epochs, selection and refit.
+        feature_cache_s: time computing the frozen encoder's features.
+        samples_per_s: view images trained per second of training.
+        params_total: parameters of the model.
+        params_trainable: parameters the optimiser updates.
+        device: the torch device (``cuda:0``, ``cpu``, ...).
+        world_size: processes that trained (1 without DDP).
+        device_name: the GPU's name, or ``cpu``.
+        split: ``train`` / ``val`` / ``test`` of the model selection.
+        val_choice: how validation was chosen (subjects, windows, share), or None.
         events: what happened on the way (out-of-memory retries, ...), in order.
         config: the run's settings.
-        test_y_true, test_y_pred: int [N] per test window, in the data set's order (the paired tests read them).
+        test_y_true: int [N] true label per test window, in the data set's order.
+        test_y_pred: int [N] predicted label per test window.
     """
 
     test: dict[str, float] = field(default_factory=dict)
