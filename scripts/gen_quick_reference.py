@@ -1,11 +1,12 @@
 """Regenerate QUICK_REFERENCE.md from the CLI parser: `python scripts/gen_quick_reference.py`.
 
-One section per command (its description, usage and a table of its own arguments), one table per group of
-settings, each group printed in full once (where a command first lists it) and referenced by the commands
-that list it again; then the presets and the environment variables. Every word comes from the parser, the
-settings' help and tags (:class:`harvit.config.Config`), ``PRESETS`` and the docstrings of
-:class:`harvit.training.results.TrainingResults` (the results file's fields), so the page cannot drift
-(``tests/test_docs.py`` checks that the committed page is this script's output).
+One section per command (its description and a table of its own arguments: each flag, its default and the
+first clause of its help, which ``--help`` prints whole), one table per group of settings, each group printed
+in full once (where a command first lists it) and referenced by the commands that list it again; then the
+presets and the environment variables. Every word comes from the parser, the settings' help and tags
+(:class:`harvit.config.Config`), ``PRESETS`` and the docstrings of :class:`harvit.training.results.TrainingResults`
+(the results file's fields), so the page cannot drift (``tests/test_docs.py`` checks that the committed page is
+this script's output).
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from harvit.config.fields import IMPLIED, TAGS, closure, flag, tagged
 from harvit.training.results import TRAINING_RESULTS_FILE, TrainingResults
 from harvit.utils.atomic import write_text
 
-#: The width of the usage lines on the page (the terminal's width does not change the page).
+#: The formatter's width (the terminal's width does not change the page).
 WIDTH = 100
 
 HEADER = """# harvit quick reference
 
 Generated from the code by `python scripts/gen_quick_reference.py`; do not edit by hand.
-`harvit COMMAND --help` prints the same. Precedence of settings: defaults < `--preset` < `--config FILE` < flags;
-`harvit train --print-config` prints the resolved settings as JSON and exits."""
+Each flag's meaning is the first clause of its help; `harvit COMMAND --help` prints the whole text.
+Precedence of settings: defaults < `--preset` < `--config FILE` < flags; `harvit train --print-config` prints the
+resolved settings as JSON and exits."""
 
 FOOTER = """## Environment
 
@@ -88,11 +90,41 @@ def meaning(action: argparse.Action) -> str:
     return expand_help(action.help or "", registered.registry if registered else None)
 
 
+#: A flag's meaning on the page is cut at its first clause break (``; ``, `` (`` or ``. ``, outside parentheses and
+#: code) that comes after this many characters; ``--help`` keeps the whole text.
+SHORT = 40
+
+
+def split_default(text: str) -> tuple[str, str | None]:
+    """A help text less its ``(default: X)`` part, and ``X`` (None where the text names no default)."""
+    m = re.search(r" ?\(default: ((?:[^()]|\([^()]*\))*)\)", text)
+    if not m:
+        return text, None
+    return (text[:m.start()] + text[m.end():]).strip(), m[1]
+
+
+def short(text: str, at: int = SHORT) -> str:
+    """``text`` cut before its first ``; ``, `` (`` or ``. `` at or beyond character ``at`` that lies outside
+    parentheses and code spans (the text whole where there is none)."""
+    depth, code = 0, False
+    for i, ch in enumerate(text):
+        if i >= at and depth == 0 and not code and text[i:i + 2] in ("; ", " (", ". "):
+            return text[:i]
+        if ch == "`":
+            code = not code
+        elif not code and ch in "()":
+            depth += 1 if ch == "(" else -1
+    return text
+
+
 def table(actions: list[argparse.Action]) -> list[str]:
+    """One row per argument: how it is written, its default, and the first clause of its help."""
     rows = ["| flag | default | meaning |", "|---|---|---|"]
     for a in actions:
         flag = invocation(a).replace("|", "\\|")  # a pipe ends a table cell, even in code
-        rows.append(f"| `{flag}` | {cell(default_text(a) or '')} | {cell(meaning(a))} |")
+        text, said = split_default(meaning(a))
+        default = default_text(a) or said or ""
+        rows.append(f"| `{flag}` | {cell(default)} | {cell(short(text))} |")
     return rows
 
 
@@ -118,21 +150,14 @@ def markdown(text: str) -> list[str]:
     return lines
 
 
-def usage(name: str, parser: argparse.ArgumentParser) -> list[str]:
-    formatter = HelpFormatter(name, width=WIDTH)
-    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
-    return ["```", formatter.format_help().strip(), "```", ""]
-
-
 def render() -> str:
     cmds = list(commands(build_parser()))
     lines = [HEADER, "", "## Commands", "", "| command | what it does |", "|---|---|"]
     lines += [f"| [`{name}`](#{anchor(name)}) | {cell(help_)} |" for name, help_, _ in cmds]
     printed: dict[str, tuple[str, set[str]]] = {}  # a group of settings printed in full: its command and flags
-    for name, help_, sp in cmds:
+    for name, _, sp in cmds:
         lines += ["", f"## {name}", ""]
-        lines += markdown(sp.description or help_[:1].upper() + help_[1:] + ".")
-        lines += usage(name, sp)
+        lines += markdown(sp.description) if sp.description else []
         for group in sp._action_groups:
             actions = listed(group)
             if not actions:
