@@ -1,7 +1,7 @@
 """Regenerate QUICK_REFERENCE.md from the CLI parser: `python scripts/gen_quick_reference.py`.
 
-One section per command (its description and a table of its own arguments: each flag, its default and the
-first clause of its help, which ``--help`` prints whole), one table per group of settings, each group printed
+One section per command (its description and a list of its own arguments: each flag, its default and the
+first clause of its help, which ``--help`` prints whole), one list per group of settings, each group printed
 in full once (where a command first lists it) and referenced by the commands that list it again; then the
 presets and the environment variables. Every word comes from the parser, the settings' help and tags
 (:class:`harvit.config.Config`), ``PRESETS`` and the docstrings of :class:`harvit.training.results.TrainingResults`
@@ -90,9 +90,10 @@ def meaning(action: argparse.Action) -> str:
     return expand_help(action.help or "", registered.registry if registered else None)
 
 
-#: A flag's meaning on the page is cut at its first clause break (``; ``, `` (`` or ``. ``, outside parentheses and
+#: A flag's meaning on the page is cut at its first clause break (``; ``, `` (`` or ``. ``, outside brackets and
 #: code) that comes after this many characters; ``--help`` keeps the whole text.
 SHORT = 40
+BREAKS = ("; ", " (", ". ")
 
 
 def split_default(text: str) -> tuple[str, str | None]:
@@ -104,33 +105,35 @@ def split_default(text: str) -> tuple[str, str | None]:
 
 
 def short(text: str, at: int = SHORT) -> str:
-    """``text`` cut before its first ``; ``, `` (`` or ``. `` at or beyond character ``at`` that lies outside
-    parentheses and code spans (the text whole where there is none)."""
+    """``text`` cut before its first clause break (:data:`BREAKS`) at or beyond character ``at`` that lies
+    outside brackets and code spans (the text whole where there is none)."""
     depth, code = 0, False
     for i, ch in enumerate(text):
-        if i >= at and depth == 0 and not code and text[i:i + 2] in ("; ", " (", ". "):
+        if i >= at and depth == 0 and not code and text[i:i + 2] in BREAKS and text[i - 1:i + 1] != "..":
             return text[:i]
         if ch == "`":
             code = not code
-        elif not code and ch in "()":
-            depth += 1 if ch == "(" else -1
+        elif not code and ch in "()[]":
+            depth += 1 if ch in "([" else -1
     return text
 
 
 def table(actions: list[argparse.Action]) -> list[str]:
-    """One row per argument: how it is written, its default, and the first clause of its help."""
-    rows = ["| flag | default | meaning |", "|---|---|---|"]
+    """One list item per argument: how it is written, its default in parentheses, the first clause of its help."""
+    rows = []
     for a in actions:
-        flag = invocation(a).replace("|", "\\|")  # a pipe ends a table cell, even in code
         text, said = split_default(meaning(a))
-        default = default_text(a) or said or ""
-        rows.append(f"| `{flag}` | {cell(default)} | {cell(short(text))} |")
+        default = default_text(a) or said
+        shown = f" ({cell(default)})" if default else ""
+        rows.append(f"- `{invocation(a)}`{shown}: {cell(short(text))}")
     return rows
 
 
 def markdown(text: str) -> list[str]:
-    """A description as markdown: its paragraphs, and each indented ``term  meaning`` line as a list item."""
+    """A description as markdown: its paragraphs, and each indented ``term  meaning`` line as a list item (the
+    presets, described under Presets, as one item that links there)."""
     lines: list[str] = []
+    presets = ", ".join(f"`{p}`" for p in PRESET_DESCRIPTIONS)
     for para in text.split("\n\n"):
         prose: list[str] = []
         for line in para.split("\n"):
@@ -139,7 +142,10 @@ def markdown(text: str) -> list[str]:
                     lines += [" ".join(prose), ""]
                     prose = []
                 term, _, rest = line.strip().partition("  ")
-                lines.append(f"- `{term}`: {rest.strip()}")
+                if term not in PRESET_DESCRIPTIONS:
+                    lines.append(f"- `{term}`: {rest.strip()}")
+                elif f"- {presets}: see [Presets](#presets)" not in lines:
+                    lines.append(f"- {presets}: see [Presets](#presets)")
             else:
                 if lines and lines[-1].startswith("- "):
                     lines.append("")
@@ -154,7 +160,7 @@ def render() -> str:
     cmds = list(commands(build_parser()))
     lines = [HEADER, "", "## Commands", "", "| command | what it does |", "|---|---|"]
     lines += [f"| [`{name}`](#{anchor(name)}) | {cell(help_)} |" for name, help_, _ in cmds]
-    printed: dict[str, tuple[str, set[str]]] = {}  # a group of settings printed in full: its command and flags
+    printed: dict[str, set[str]] = {}  # a group of settings printed in full: its flags
     for name, _, sp in cmds:
         lines += ["", f"## {name}", ""]
         lines += markdown(sp.description) if sp.description else []
@@ -168,13 +174,12 @@ def render() -> str:
                 continue
             dests = {a.dest for a in actions}
             title = str(group.title)
-            if title in printed and dests <= printed[title][1]:
-                which = ("all of" if dests == printed[title][1]
+            if title in printed and dests <= printed[title]:
+                which = ("all of" if dests == printed[title]
                          else ", ".join(f"`{a.option_strings[0]}`" for a in actions) + " of")
-                lines += [f"**{title}**: {which} [{title}](#{anchor(title)}) (listed under `{printed[title][0]}`).",
-                          ""]
+                lines += [f"**{title}**: {which} [{title}](#{anchor(title)}).", ""]
                 continue
-            printed.setdefault(title, (name, dests))
+            printed.setdefault(title, dests)
             lines += [f"### {title}", ""]
             if group.description:
                 lines += [group.description, ""]
