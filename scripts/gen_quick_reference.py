@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harvit.cli import build_parser, expand_help
-from harvit.cli.flags import LEAD_TITLE, HelpFormatter, default_text, show
-from harvit.config import PRESET_ALIASES, PRESET_DESCRIPTIONS, PRESETS, Config
+from harvit.cli.flags import LEAD_TITLE, HelpFormatter, default_text
+from harvit.config import PRESET_DESCRIPTIONS, Config
 from harvit.config.fields import IMPLIED, TAGS, closure, flag, tagged
 from harvit.training.results import TRAINING_RESULTS_FILE, TrainingResults
 from harvit.utils.atomic import write_text
@@ -186,13 +186,11 @@ def render() -> str:
             lines += [*table(actions), ""]
         if sp.epilog:
             lines += markdown(sp.epilog)
-    lines += ["## Presets", "", "`--preset NAME` starts from these settings; flags override them.", "",
-              "| preset | what it is | settings |", "|---|---|---|"]
+    lines += ["## Presets", "", "`--preset NAME` starts from these settings (each flag above gives a preset's value "
+              "where it differs from the default); flags override them.", "",
+              "| preset | what it is |", "|---|---|"]
     for preset, what in PRESET_DESCRIPTIONS.items():
-        values = PRESETS.get(preset)
-        settings = (", ".join(f"`{k}={show(v)}`" for k, v in values.items()) if values
-                    else f"those of `{PRESET_ALIASES[preset]}`")
-        lines.append(f"| `{preset}` | {cell(what)} | {settings} |")
+        lines.append(f"| `{preset}` | {cell(what)} |")
     lines += ["", FOOTER, *config_keys(), "", *results_fields()]
     return "\n".join(lines)
 

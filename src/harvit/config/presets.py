@@ -18,7 +18,7 @@ GPU_PRESET = "vit-b8-frozen"
 
 #: Presets: overrides of the defaults, by name. Explicit flags override a preset.
 PRESETS: dict[str, dict[str, Any]] = {
-    # The reference design: a frozen ImageNet ViT-B/8 at 224 px, flatten mode (one view per channel: 9 views of a
+    # The GPU design: a frozen ImageNet ViT-B/8 at 224 px, flatten mode (one view per channel: 9 views of a
     # HAPT window, each its channel's GASF, GADF and MTF images), its pooled 768 features -> 512 -> classes head.
     GPU_PRESET: dict(
         encoder="vit_base_patch8_224",
@@ -64,7 +64,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_ALIASES: dict[str, str] = {"pix2seq": GPU_PRESET}
 #: What each preset is, one line each, for ``--help`` and the docs (the former names last).
 PRESET_DESCRIPTIONS: dict[str, str] = {
-    GPU_PRESET: "the GPU reference design: a frozen ImageNet ViT-B/8 at 224 px, one view per channel (flatten: "
+    GPU_PRESET: "the GPU design: a frozen ImageNet ViT-B/8 at 224 px, one view per channel (flatten: "
                 "9 views of a HAPT window), GASF+GADF+MTF images, head 768 -> 512 -> classes",
     "cpu": "a small ViT trained from scratch on small images of all channels stacked, with window statistics and "
            "MiniRocket-style convolution features beside the images; sized for a few CPU cores",
