@@ -123,8 +123,9 @@ def test_05_scaling_ablation_prints_both(example_env):
 
 
 def test_06_interrupt_then_resume(example_env):
-    # four tiny epochs (no --epochs 1), so the SIGINT one second into training lands mid-run
-    out = run_example("06_resume_after_interrupt.sh", example_env, TRAIN_ARGS=TINY).stdout
+    # four tiny epochs (no --epochs 1) of small batches (~900 steps each, seconds on any machine), so the SIGINT
+    # one second into training lands mid-run
+    out = run_example("06_resume_after_interrupt.sh", example_env, TRAIN_ARGS=TINY + " --batch-size 4").stdout
     assert "Resuming:" in out and "interrupted (exit 130)" in out
     r = results(example_env, "resume_demo")
     assert r["epochs_run"] == 4
