@@ -100,7 +100,7 @@ def _times(values: pd.Series, column: str, where: str) -> np.ndarray:
         unit = epoch_unit(raw[np.isfinite(raw)]) if np.isfinite(raw).any() else None
         if unit is None or np.isnan(raw).any():
             raise HarvitError(f"{where}: column {column!r} holds numbers that are not times since 1970; expected "
-                              "date-times such as 2024-05-01 08:00:00")
+                              "ISO date-times (YYYY-MM-DD hh:mm:ss)")
         return np.round(raw * UNITS[unit] * 1e9).astype(np.int64)
     if not pd.api.types.is_datetime64_any_dtype(values.dtype):
         text = values.astype(str).str.strip()
@@ -112,7 +112,7 @@ def _times(values: pd.Series, column: str, where: str) -> np.ndarray:
         if parsed.isna().any():
             row = int(np.argmax(parsed.isna().to_numpy()))
             raise HarvitError(f"{where} row {row + 1} column {column!r}: {str(values.iloc[row])[:40]!r} is not a "
-                              "date-time; expected one such as 2024-05-01 08:00:00")
+                              "date-time; expected an ISO date-time (YYYY-MM-DD hh:mm:ss)")
         values = parsed
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_localize(None)
@@ -204,7 +204,7 @@ def annotation_file(recording: Path, annotations: Path, single: bool) -> Path:
                       f"{stem}.csv or {stem}-annotations.csv there)")
 
 
-def source_files(path: Path, options: OwnOptions) -> list[Path]:
+def annotated_sources(path: Path, options: OwnOptions) -> list[Path]:
     """The recordings and their annotation tables (for the cache key)."""
     recordings = recording_files(path)
     ann = Path(str(options.annotations)).expanduser()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harvit.config.fields import split_list
-from harvit.data import annotations as annotated
+from harvit.data.annotations import annotated_sources, read_annotated
 from harvit.data.arrays import read_npz
 from harvit.data.cache import cache_key, cached_dataset
 from harvit.data.devices import is_device_file
@@ -134,7 +134,7 @@ def load_own(
             raise HarvitError(f"{flags}: only for tables of recordings; {path.name} holds ready windows")
         if stride is not None:
             raise HarvitError(f"--train-stride: {path.name} holds ready windows; only tables are windowed here")
-    files = annotated.source_files(path, options) if kind == "recording" else source_files(path, kind)
+    files = annotated_sources(path, options) if kind == "recording" else source_files(path, kind)
     name = _name(files[0] if kind == "ts" else path)
     key = cache_key(dataset="own", kind=kind, source=fingerprint(files), options=options.as_dict(),
                     nan_policy=nan_policy, stride=stride)
@@ -144,7 +144,7 @@ def load_own(
             return _table_dataset(name, path, files, options, nan_policy, stride)
         if kind == "recording":
             return _table_dataset(name, path, files, options, nan_policy, stride,
-                                  annotated.read_annotated(path, options))
+                                  read_annotated(path, options))
         if kind == "npz":
             return _npz_dataset(name, path, options)
         return _ts_dataset(name, files, options)
