@@ -21,24 +21,12 @@ import numpy as np
 from harvit.data.windows import Dataset, Windows
 from harvit.utils.atomic import write_with
 from harvit.utils.errors import HarvitError
+from harvit.utils.paths import cache_dir, user_cache_root
 
 log = logging.getLogger("harvit.data")
 
 CACHE_VERSION = 1
 """Bump when the code that prepares windows changes its output: every cached file is rebuilt."""
-
-
-def _user_cache_root() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "harvit"
-
-
-def cache_dir() -> Path:
-    """Folder for prepared windows: env ``HARVIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/harvit``
-    or ``~/.cache/harvit``."""
-    env = os.environ.get("HARVIT_CACHE_DIR", "").strip()
-    return Path(env).expanduser() if env else _user_cache_root()
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
@@ -49,7 +37,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     env = os.environ.get("HARVIT_DATA_DIR", "").strip()
     if env:
         return Path(env).expanduser()
-    return _user_cache_root() / "data"
+    return user_cache_root() / "data"
 
 
 def cache_key(**parts: Any) -> str:

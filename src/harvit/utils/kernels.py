@@ -24,6 +24,7 @@ from harvit.utils.atomic import write_json
 from harvit.utils.errors import HarvitError
 from harvit.utils.logging import log
 from harvit.utils.machine import fingerprint, record_kernel
+from harvit.utils.paths import cache_dir
 
 CACHE_FILE = "kernels.json"
 """The file, under the cache folder, that keeps each machine's probed choices."""
@@ -36,12 +37,8 @@ _DECIDED: dict[tuple[str, str], str] = {}
 
 
 def cache_path() -> Path:
-    """``$HARVIT_CACHE_DIR/kernels.json`` (else under ``$XDG_CACHE_HOME/harvit`` or ``~/.cache/harvit``)."""
-    env = os.environ.get("HARVIT_CACHE_DIR", "").strip()
-    if env:
-        return Path(env).expanduser() / CACHE_FILE
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "harvit" / CACHE_FILE
+    """``kernels.json`` in harvit's cache folder (:func:`harvit.utils.paths.cache_dir`)."""
+    return cache_dir() / CACHE_FILE
 
 
 def _read_cache() -> dict[str, Any]:
