@@ -113,3 +113,46 @@ def test_reader_warnings_gathered_not_logged_each(caplog: pytest.LogCaptureFixtu
     assert len(notes) == 50 and not caplog.records
     logging.getLogger("pygt3x.reader").warning("after")
     assert len(caplog.records) == 1 and len(notes) == 50
+
+
+@pytest.mark.parametrize("name, slice_bytes", [
+    ("ax3_testfile.cwa", 20 * 512), ("ax6_testfile.cwa", 50 * 512), (CORRUPT, 20 * 512),
+    ("GENEActiv_testfile.bin", 8000),
+])
+def test_long_device_files_read_in_slices_as_whole(devices_dir: Path, name: str, slice_bytes: int,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file larger than SLICE_BYTES is read a slice at a time, and the stream holds the same samples, sample for
+    sample, and counts the same skipped blocks as the whole file read at once."""
+    from harvit.data import devices
+    from harvit.data.streams import open_recording
+
+    path = devices_dir / name
+    whole = open_recording(path, chunk_rows=1000)
+    assert whole.info.get("read") != "in slices"
+    monkeypatch.setattr(devices, "SLICE_BYTES", slice_bytes)
+    calls: list[str] = []
+    real = devices._read_actfast
+    monkeypatch.setattr(devices, "_read_actfast", lambda p, *a, **k: calls.append(p.name) or real(p, *a, **k))
+    sliced = open_recording(path, chunk_rows=1000)
+    assert sliced.info["read"] == "in slices" and sliced.channels == whole.channels
+    assert sliced.rate_hz == whole.rate_hz and sliced.device == whole.device
+    calls.clear()
+    got = list(sliced)
+    assert len(calls) >= 3 and all(c != name for c in calls)  # several slices, never the whole file
+    want = list(whole)
+    np.testing.assert_array_equal(np.concatenate([c.time_ns for c in got]), np.concatenate([c.time_ns for c in want]))
+    np.testing.assert_array_equal(np.concatenate([c.values for c in got]), np.concatenate([c.values for c in want]))
+    assert max(len(c) for c in got) <= 1000
+    assert sliced.info["blocks_skipped"] == whole.info["blocks_skipped"] == (6 if name == CORRUPT else 0)
+
+
+def test_sliced_cwa_drops_a_partial_last_block(devices_dir: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from harvit.data import devices
+    from harvit.data.streams import open_recording
+
+    cut = tmp_path / "cut.cwa"
+    cut.write_bytes((devices_dir / "ax3_testfile.cwa").read_bytes()[:40_000])
+    monkeypatch.setattr(devices, "SLICE_BYTES", 16 * 512)
+    got = np.concatenate([c.time_ns for c in open_recording(cut)])
+    np.testing.assert_array_equal(got, read_device(cut).time_ns)

@@ -38,8 +38,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(
         encoder="vit_tiny_patch16_224",
         img_size=24,
-        patch_size=8,
-        embed_dim=96,
+        patch_size=6,  # 4 x 4 tokens of a 24 px image
+        embed_dim=80,
         depth=1,
         num_heads=4,
         mode="stack",

@@ -9,6 +9,11 @@ Each format is read by a maintained reader, never a parser of our own:
   for is refused with one line naming the extra. Idle-sleep-mode stretches are filled by ``pygt3x`` with the
   last sample (counted in ``info["idle_sleep_samples"]``).
 
+Files larger than :data:`SLICE_BYTES` (a ``.cwa`` or ``.bin`` of more than a few hours) are read a slice at a time
+(:func:`device_slices`): the file's header and a run of its blocks (``.cwa``) or pages (``.bin``) are written to a
+temporary file that ``actfast`` reads, so memory does not grow with the recording. Both formats time each block
+or page on its own, so the slices read sample for sample as the whole file does. ``.gt3x`` files are read whole.
+
 Times are the device's own clock: local wall-clock time, no time zone, as int64 nanoseconds since
 1970-01-01 (a naive date-time). Acceleration is in g, gyroscope (AX6) in degrees per second.
 """
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +41,13 @@ GT3X_EXTRA = "pip install 'harvit[gt3x]'"
 """The command that installs the optional ``.gt3x`` reader."""
 CWA_BLOCK_BYTES = 512
 """An AX3/AX6 file is a header and data blocks of this size: a file of another size was cut short."""
+CWA_HEADER_BYTES = 1024
+"""The header of an AX3/AX6 file, before its first data block."""
+SLICE_BYTES = 8 << 20
+"""A ``.cwa`` or ``.bin`` file larger than this is read in slices of about this size (:func:`device_slices`): 8 MB
+is about 2 million samples of an AX3 (150 MB of arrays), an hour at 100 Hz of a GENEActiv."""
+GENEACTIV_PAGE = b"Recorded Data"
+"""The first line of each page of a GENEActiv ``.bin`` file (what comes before the first one is the header)."""
 _DEVICE_NAMES = {"Axivity CWA": "Axivity", "GeneActiv BIN": "GENEActiv", "Actigraph GT3X": "ActiGraph GT3X"}
 
 
@@ -90,6 +104,81 @@ def read_device(path: str | Path) -> DeviceRecording:
     return _read_actfast(path)
 
 
+def is_sliced(path: str | Path) -> bool:
+    """Whether :func:`open_recording <harvit.data.streams.open_recording>` reads ``path`` in slices: a ``.cwa`` or
+    ``.bin`` file larger than :data:`SLICE_BYTES`."""
+    path = Path(path)
+    return path.name.lower().endswith((".cwa", ".bin")) and path.stat().st_size > SLICE_BYTES
+
+
+def device_slices(path: str | Path) -> Iterator[DeviceRecording]:
+    """A ``.cwa`` or ``.bin`` file's samples, a slice of about :data:`SLICE_BYTES` at a time, in file order.
+
+    Each slice is the file's header and a run of whole ``.cwa`` blocks (:data:`CWA_BLOCK_BYTES`) or ``.bin``
+    pages (from a :data:`GENEACTIV_PAGE` line to the next), written to a temporary file and read by ``actfast``
+    (:func:`read_device`'s reader and lenient mode); each slice's ``info`` counts its own skipped blocks. A slice
+    whose blocks are all corrupt yields no samples; a partial last ``.cwa`` block is dropped (``info
+    ["truncated_bytes"]`` of the last slice). Memory: one slice's samples.
+
+    Raises:
+        HarvitError: the file is not a ``.cwa`` or ``.bin`` file, or ``actfast`` cannot read a slice.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".cwa"):
+        pieces = _cwa_pieces(path)
+    elif name.endswith(".bin"):
+        pieces = _bin_pieces(path)
+    else:
+        raise HarvitError(f"{path.name}: only .cwa and .bin files are read in slices")
+    suffix = path.suffix
+    for piece in pieces:
+        fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="harvit-slice-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(piece)
+            rec = _read_actfast(Path(tmp), empty_ok=True, name=path.name)
+        finally:
+            os.unlink(tmp)
+        yield rec
+    tail = path.stat().st_size - CWA_HEADER_BYTES if name.endswith(".cwa") else 0
+    if tail > 0 and tail % CWA_BLOCK_BYTES:
+        log.warning("%s: the file ends in a partial block of %d bytes (truncated); dropped", path.name,
+                    tail % CWA_BLOCK_BYTES)
+
+
+def _cwa_pieces(path: Path) -> Iterator[bytes]:
+    """The header + a run of whole blocks, :data:`SLICE_BYTES` at a time."""
+    blocks = max(1, SLICE_BYTES // CWA_BLOCK_BYTES) * CWA_BLOCK_BYTES
+    with path.open("rb") as f:
+        header = f.read(CWA_HEADER_BYTES)
+        while True:
+            body = f.read(blocks)
+            whole = len(body) - len(body) % CWA_BLOCK_BYTES
+            if whole == 0:
+                return
+            yield header + body[:whole]
+
+
+def _bin_pieces(path: Path) -> Iterator[bytes]:
+    """The header + a run of whole pages, about :data:`SLICE_BYTES` at a time (the file's lines as written)."""
+    with path.open("rb") as f:
+        header: list[bytes] = []
+        pages: list[bytes] = []
+        size = 0
+        for line in f:
+            if not pages and not line.startswith(GENEACTIV_PAGE):
+                header.append(line)
+                continue
+            if line.startswith(GENEACTIV_PAGE) and size > SLICE_BYTES:
+                yield b"".join(header + pages)
+                pages, size = [], 0
+            pages.append(line)
+            size += len(line)
+        if pages:
+            yield b"".join(header + pages)
+
+
 def _check_samples(path: Path, time_ns: np.ndarray, acc: np.ndarray) -> None:
     if len(time_ns) == 0:
         raise HarvitError(f"{path.name}: the file holds no acceleration samples")
@@ -117,21 +206,30 @@ def _stated_rate(metadata: dict) -> float:
     return 0.0
 
 
-def _read_actfast(path: Path, hint: str = "") -> DeviceRecording:
+def _read_actfast(path: Path, hint: str = "", empty_ok: bool = False, name: str | None = None) -> DeviceRecording:
+    """``actfast``'s lenient read of ``path`` (called ``name`` in messages; a slice of another file for
+    :func:`device_slices`); ``empty_ok``: a file without samples gives an empty recording instead of an error."""
     import actfast
 
+    name = name or path.name
     try:
         result = actfast.read(str(path), lenient=True)
     except (ValueError, OSError) as e:
-        raise HarvitError(f"{path.name}: cannot read as a device file ({str(e).splitlines()[0][:200]})") from None
+        raise HarvitError(f"{name}: cannot read as a device file ({str(e).splitlines()[0][:200]})") from None
     series = [s for s in result["timeseries"].values() if "acceleration" in s]
     if not series or len(series[0]["datetime"]) == 0:
-        raise HarvitError(f"{path.name}: actfast read no acceleration samples from this {result['format']} "
+        if empty_ok:
+            empty = np.zeros(0, dtype=np.int64)
+            return DeviceRecording(empty, np.zeros((0, 3), np.float32), None, _stated_rate(result["metadata"]),
+                                   _DEVICE_NAMES.get(result["format"], result["format"]),
+                                   {"blocks_skipped": sum("checksum" in w or "sector" in w for w in result["warnings"]),
+                                    "warnings": list(result["warnings"])})
+        raise HarvitError(f"{name}: actfast read no acceleration samples from this {result['format']} "
                           f"file{hint}")
     s = series[0]
     time_ns = np.asarray(s["datetime"], dtype=np.int64)
     acc = np.asarray(s["acceleration"], dtype=np.float32)
-    _check_samples(path, time_ns, acc)
+    _check_samples(Path(name), time_ns, acc)
     gyro = s.get("gyroscope")
     gyro = np.asarray(gyro, dtype=np.float32) if gyro is not None and len(gyro) == len(time_ns) else None
     metadata = result["metadata"]

@@ -1,10 +1,11 @@
 """A recording of any length, read in chunks with bounded memory: a device file or a table.
 
-:func:`open_recording` opens a device file (:mod:`harvit.data.devices`, read whole by its reader and then
-handed out in chunks) or a table (``.csv``, ``.tsv``, optionally ``.gz``, or ``.parquet``) that is read chunk by
-chunk (``pyarrow.parquet.ParquetFile.iter_batches``; ``pandas.read_csv(chunksize=...)``), so the memory a table
-takes does not grow with its length. Iterating a :class:`RecordingStream` yields :class:`SampleChunk` values in
-file order; every iteration reads the file again from its start.
+:func:`open_recording` opens a device file (:mod:`harvit.data.devices`: a long ``.cwa`` or ``.bin`` file read a
+slice at a time, other device files read whole by their reader and then handed out in chunks) or a table
+(``.csv``, ``.tsv``, optionally ``.gz``, or ``.parquet``) that is read chunk by chunk
+(``pyarrow.parquet.ParquetFile.iter_batches``; ``pandas.read_csv(chunksize=...)``), so the memory a table takes
+does not grow with its length. Iterating a :class:`RecordingStream` yields :class:`SampleChunk` values in file
+order; every iteration reads the file again from its start.
 
 Tables: one row per sample, with a header. Column roles by the default names of :mod:`harvit.data.tables`
 (time: ``time``, ``timestamp``, ``time_s``, ``t``, or one of them with a unit suffix such as ``timestamp_ms``;
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from harvit.data.channels import axis_table
-from harvit.data.devices import DeviceRecording, is_device_file, read_device
+from harvit.data.devices import DeviceRecording, device_slices, is_device_file, is_sliced, read_device
 from harvit.data.tables import DEFAULT_NAMES, TABLE_SUFFIXES, _sniff, numeric_share
 from harvit.data.timebase import UNITS, detect_unit, epoch_unit, median_rate, nominal_rate, suffix_unit
 from harvit.utils.errors import HarvitError
@@ -155,6 +156,8 @@ def open_recording(path: str | Path, chunk_rows: int = 1_000_000, columns: dict 
     if is_device_file(path):
         if columns:
             raise HarvitError(f"{path.name}: a device file's channels are fixed; columns are for tables only")
+        if is_sliced(path):
+            return _sliced_stream(path, chunk_rows, rate_hz)
         return _device_stream(path, _device_samples(path), chunk_rows, rate_hz)
     if path.name.lower().endswith(TABLE_SUFFIXES):
         return _table_stream(path, chunk_rows, dict(columns or {}), timezone, rate_hz)
@@ -202,6 +205,37 @@ def _device_stream(path: Path, rec: DeviceRecording, chunk_rows: int, rate_hz: f
     if len(rec) < 2:
         raise HarvitError(f"{path.name}: {len(rec)} sample(s); expected a recording")
     return RecordingStream(channels, float(rate_hz or rec.rate_hz), "g", path.name, chunks, len(rec), rec.device,
+                           info)
+
+
+def _sliced_stream(path: Path, chunk_rows: int, rate_hz: float | None) -> RecordingStream:
+    """A long ``.cwa`` or ``.bin`` file as a stream read slice by slice (:func:`harvit.data.devices.device_slices`):
+    the first slice with samples gives the channels, rate and device; each pass over the file sets
+    ``info["blocks_skipped"]`` and ``info["warnings"]`` to the whole file's (logged once)."""
+    first = next((rec for rec in device_slices(path) if len(rec)), None)
+    if first is None:
+        raise HarvitError(f"{path.name}: the file holds no acceleration samples")
+    gyro = first.gyro is not None
+    channels = ACC_CHANNELS + (GYRO_CHANNELS if gyro else [])
+    info = {**first.info, "time": "device clock (local wall-clock time)", "read": "in slices"}
+    said: list[bool] = []
+
+    def chunks() -> Iterator[SampleChunk]:
+        skipped, warnings = 0, []
+        for rec in device_slices(path):
+            skipped += int(rec.info.get("blocks_skipped", 0))
+            warnings += rec.info.get("warnings", [])
+            for start in range(0, len(rec), chunk_rows):
+                stop = min(start + chunk_rows, len(rec))
+                parts = [rec.acc[start:stop]] + ([rec.gyro[start:stop]] if gyro and rec.gyro is not None else [])
+                values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+                yield SampleChunk(rec.time_ns[start:stop], np.ascontiguousarray(values, dtype=np.float32))
+        info.update(blocks_skipped=skipped, warnings=warnings[:20])
+        if skipped and not said:
+            said.append(True)
+            log.warning("%s: %d corrupt block(s) skipped (%s)", path.name, skipped, "; ".join(warnings[:3]))
+
+    return RecordingStream(channels, float(rate_hz or first.rate_hz), "g", path.name, chunks, None, first.device,
                            info)
 
 
