@@ -154,5 +154,8 @@ def test_sliced_cwa_drops_a_partial_last_block(devices_dir: Path, tmp_path: Path
     cut = tmp_path / "cut.cwa"
     cut.write_bytes((devices_dir / "ax3_testfile.cwa").read_bytes()[:40_000])
     monkeypatch.setattr(devices, "SLICE_BYTES", 16 * 512)
-    got = np.concatenate([c.time_ns for c in open_recording(cut)])
-    np.testing.assert_array_equal(got, read_device(cut).time_ns)
+    stream = open_recording(cut)
+    got = np.concatenate([c.time_ns for c in stream])
+    whole = read_device(cut)
+    np.testing.assert_array_equal(got, whole.time_ns)
+    assert stream.info["truncated_bytes"] == whole.info["truncated_bytes"] == 40_000 % 512

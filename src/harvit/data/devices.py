@@ -117,8 +117,8 @@ def device_slices(path: str | Path) -> Iterator[DeviceRecording]:
     Each slice is the file's header and a run of whole ``.cwa`` blocks (:data:`CWA_BLOCK_BYTES`) or ``.bin``
     pages (from a :data:`GENEACTIV_PAGE` line to the next), written to a temporary file and read by ``actfast``
     (:func:`read_device`'s reader and lenient mode); each slice's ``info`` counts its own skipped blocks. A slice
-    whose blocks are all corrupt yields no samples; a partial last ``.cwa`` block is dropped (``info
-    ["truncated_bytes"]`` of the last slice). Memory: one slice's samples.
+    whose blocks are all corrupt yields no samples; a partial last ``.cwa`` block is dropped
+    (:func:`partial_block_bytes` tells of one). Memory: one slice's samples.
 
     Raises:
         HarvitError: the file is not a ``.cwa`` or ``.bin`` file, or ``actfast`` cannot read a slice.
@@ -141,10 +141,6 @@ def device_slices(path: str | Path) -> Iterator[DeviceRecording]:
         finally:
             os.unlink(tmp)
         yield rec
-    tail = path.stat().st_size - CWA_HEADER_BYTES if name.endswith(".cwa") else 0
-    if tail > 0 and tail % CWA_BLOCK_BYTES:
-        log.warning("%s: the file ends in a partial block of %d bytes (truncated); dropped", path.name,
-                    tail % CWA_BLOCK_BYTES)
 
 
 def _cwa_pieces(path: Path) -> Iterator[bytes]:
@@ -177,6 +173,16 @@ def _bin_pieces(path: Path) -> Iterator[bytes]:
             size += len(line)
         if pages:
             yield b"".join(header + pages)
+
+
+def skipped_blocks(warnings: list[str]) -> int:
+    """The corrupt blocks ``actfast``'s lenient read skipped, counted from its warnings."""
+    return sum("checksum" in w or "sector" in w for w in warnings)
+
+
+def partial_block_bytes(path: Path) -> int:
+    """Bytes of a partial last block of a ``.cwa`` file (a file cut short), else 0."""
+    return path.stat().st_size % CWA_BLOCK_BYTES if path.name.lower().endswith(".cwa") else 0
 
 
 def _check_samples(path: Path, time_ns: np.ndarray, acc: np.ndarray) -> None:
@@ -222,7 +228,7 @@ def _read_actfast(path: Path, hint: str = "", empty_ok: bool = False, name: str 
             empty = np.zeros(0, dtype=np.int64)
             return DeviceRecording(empty, np.zeros((0, 3), np.float32), None, _stated_rate(result["metadata"]),
                                    _DEVICE_NAMES.get(result["format"], result["format"]),
-                                   {"blocks_skipped": sum("checksum" in w or "sector" in w for w in result["warnings"]),
+                                   {"blocks_skipped": skipped_blocks(result["warnings"]),
                                     "warnings": list(result["warnings"])})
         raise HarvitError(f"{name}: actfast read no acceleration samples from this {result['format']} "
                           f"file{hint}")
@@ -246,11 +252,11 @@ def _read_actfast(path: Path, hint: str = "", empty_ok: bool = False, name: str 
         "reader_version": importlib.metadata.version("actfast"),
         "format": result["format"],
         "serial": serial,
-        "blocks_skipped": sum("checksum" in w or "sector" in w for w in warnings),
+        "blocks_skipped": skipped_blocks(warnings),
         "warnings": warnings,
     }
-    if path.name.lower().endswith(".cwa") and path.stat().st_size % CWA_BLOCK_BYTES:
-        info["truncated_bytes"] = path.stat().st_size % CWA_BLOCK_BYTES
+    if partial_block_bytes(path):
+        info["truncated_bytes"] = partial_block_bytes(path)
         warnings.append(f"the file ends in a partial block of {info['truncated_bytes']} bytes (truncated); dropped")
     rate = _stated_rate(metadata) or _median_rate(time_ns)
     return DeviceRecording(time_ns, acc, gyro, rate, device, info)

@@ -39,7 +39,15 @@ import numpy as np
 import pandas as pd
 
 from harvit.data.channels import axis_table
-from harvit.data.devices import DeviceRecording, device_slices, is_device_file, is_sliced, read_device
+from harvit.data.devices import (
+    DeviceRecording,
+    device_slices,
+    is_device_file,
+    is_sliced,
+    partial_block_bytes,
+    read_device,
+    skipped_blocks,
+)
 from harvit.data.tables import DEFAULT_NAMES, TABLE_SUFFIXES, _sniff, numeric_share
 from harvit.data.timebase import UNITS, detect_unit, epoch_unit, median_rate, nominal_rate, suffix_unit
 from harvit.utils.errors import HarvitError
@@ -192,11 +200,7 @@ def _device_stream(path: Path, rec: DeviceRecording, chunk_rows: int, rate_hz: f
     channels = ACC_CHANNELS + (GYRO_CHANNELS if rec.gyro is not None else [])
 
     def chunks() -> Iterator[SampleChunk]:
-        for start in range(0, len(rec), chunk_rows):
-            stop = min(start + chunk_rows, len(rec))
-            parts = [rec.acc[start:stop]] + ([rec.gyro[start:stop]] if rec.gyro is not None else [])
-            values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            yield SampleChunk(rec.time_ns[start:stop], np.ascontiguousarray(values, dtype=np.float32))
+        yield from _chunks_of(rec, chunk_rows, rec.gyro is not None)
 
     info = {**rec.info, "time": "device clock (local wall-clock time)"}
     if rec.info.get("blocks_skipped"):
@@ -211,32 +215,43 @@ def _device_stream(path: Path, rec: DeviceRecording, chunk_rows: int, rate_hz: f
 def _sliced_stream(path: Path, chunk_rows: int, rate_hz: float | None) -> RecordingStream:
     """A long ``.cwa`` or ``.bin`` file as a stream read slice by slice (:func:`harvit.data.devices.device_slices`):
     the first slice with samples gives the channels, rate and device; each pass over the file sets
-    ``info["blocks_skipped"]`` and ``info["warnings"]`` to the whole file's (logged once)."""
+    ``info["blocks_skipped"]`` and ``info["warnings"]`` to the whole file's (logged once); a partial last ``.cwa``
+    block is told at opening (``info["truncated_bytes"]``)."""
     first = next((rec for rec in device_slices(path) if len(rec)), None)
     if first is None:
         raise HarvitError(f"{path.name}: the file holds no acceleration samples")
     gyro = first.gyro is not None
     channels = ACC_CHANNELS + (GYRO_CHANNELS if gyro else [])
     info = {**first.info, "time": "device clock (local wall-clock time)", "read": "in slices"}
+    truncated = []
+    if partial_block_bytes(path):
+        info["truncated_bytes"] = partial_block_bytes(path)
+        truncated = [f"the file ends in a partial block of {info['truncated_bytes']} bytes (truncated); dropped"]
+        log.warning("%s: %s", path.name, truncated[0])
     said: list[bool] = []
 
     def chunks() -> Iterator[SampleChunk]:
-        skipped, warnings = 0, []
+        warnings: list[str] = []
         for rec in device_slices(path):
-            skipped += int(rec.info.get("blocks_skipped", 0))
             warnings += rec.info.get("warnings", [])
-            for start in range(0, len(rec), chunk_rows):
-                stop = min(start + chunk_rows, len(rec))
-                parts = [rec.acc[start:stop]] + ([rec.gyro[start:stop]] if gyro and rec.gyro is not None else [])
-                values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-                yield SampleChunk(rec.time_ns[start:stop], np.ascontiguousarray(values, dtype=np.float32))
-        info.update(blocks_skipped=skipped, warnings=warnings[:20])
+            yield from _chunks_of(rec, chunk_rows, gyro)
+        skipped = skipped_blocks(warnings)
+        info.update(blocks_skipped=skipped, warnings=(truncated + warnings)[:20])
         if skipped and not said:
             said.append(True)
             log.warning("%s: %d corrupt block(s) skipped (%s)", path.name, skipped, "; ".join(warnings[:3]))
 
     return RecordingStream(channels, float(rate_hz or first.rate_hz), "g", path.name, chunks, None, first.device,
                            info)
+
+
+def _chunks_of(rec: DeviceRecording, chunk_rows: int, gyro: bool) -> Iterator[SampleChunk]:
+    """A device recording's samples as chunks of ``chunk_rows``: acceleration, and the gyroscope where ``gyro``."""
+    for start in range(0, len(rec), chunk_rows):
+        stop = min(start + chunk_rows, len(rec))
+        parts = [rec.acc[start:stop]] + ([rec.gyro[start:stop]] if gyro and rec.gyro is not None else [])
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        yield SampleChunk(rec.time_ns[start:stop], np.ascontiguousarray(values, dtype=np.float32))
 
 
 @dataclass
