@@ -13,8 +13,9 @@
 3. Runs ``harvit predict RUN --recording week.parquet --output-dir DIR`` as one command in a fresh process and
    reports its wall time, its peak RSS (``resource.getrusage(RUSAGE_SELF)`` at its end, printed by the child),
    the largest relative error of minutes per class per day against the truth (``max_daily_error``, over the
-   classes the model knows and the days with at least ``--min-true-min`` minutes of the class), and the
-   non-wear found per block (minutes off at its start and end).
+   classes the model knows and the days with at least ``--min-true-min`` minutes of the class), the
+   non-wear found per block (minutes off at its start and end), and per class the share of its windows
+   called that class, before and after smoothing (``window_recall``: where a daily error comes from).
 
 Goals (issue: a week on the wrist; 2 cores): <= 5 minutes wall, peak RSS <= 2 GB and no higher for
 ``--days 14`` than for 7, daily minutes within 5%, non-wear within 5 minutes a block.
@@ -132,14 +133,14 @@ def day_plan(day: int, rng: np.random.Generator) -> list[tuple[str, float]]:
 
 
 def write_week(path: Path, pools: dict[str, np.ndarray], days: int, rate: float, seed: int = 0
-               ) -> tuple[pd.DataFrame, list[tuple[np.datetime64, np.datetime64]], int]:
+               ) -> tuple[pd.DataFrame, list[tuple[int, int]], int, list[tuple[int, int, str]]]:
     """Write the recording day by day (one row group per block); returns (true minutes per class per day,
-    the non-wear blocks as (start, end), rows)."""
+    the non-wear blocks as (start, end) in ns, rows, every block as (start, end, class or ``non-wear``))."""
     rng = np.random.default_rng(seed)
     step = np.int64(round(1e9 / rate))
     schema = pa.schema([("time", pa.timestamp("ns")), ("acc_x", pa.float32()), ("acc_y", pa.float32()),
                         ("acc_z", pa.float32())])
-    truth, offs = [], []
+    truth, offs, blocks = [], [], []
     rows = 0
     cursor = {c: int(rng.integers(0, len(p))) for c, p in pools.items()}
     with pq.ParquetWriter(path, schema) as writer:
@@ -158,11 +159,12 @@ def write_week(path: Path, pools: dict[str, np.ndarray], days: int, rate: float,
                     cursor[name] = int(idx[-1] + 1)
                     x = pool[idx]
                     minutes[name] += m
+                blocks.append((int(t[0]), int(t[-1] + step), name))
                 writer.write_table(pa.table({"time": pa.array(t.astype("datetime64[ns]")),
                                              "acc_x": x[:, 0], "acc_y": x[:, 1], "acc_z": x[:, 2]}, schema=schema))
                 rows += n
             truth.append({"date": str(np.datetime64(START + np.timedelta64(day, "D"), "D")), **minutes})
-    return pd.DataFrame(truth), offs, rows
+    return pd.DataFrame(truth), offs, rows, blocks
 
 
 # ---- scoring --------------------------------------------------------------------------------------
@@ -181,6 +183,31 @@ def daily_errors(truth: pd.DataFrame, daily: pd.DataFrame, min_true: float) -> t
             if true >= min_true:
                 worst = max(worst, abs(p - true) / true)
     return worst, table
+
+
+def window_recall(windows: pd.DataFrame, blocks: list[tuple[int, int, str]]) -> dict[str, dict[str, float]]:
+    """Per class, the share of the windows inside its true blocks that were called that class: ``raw`` (each
+    window's most probable class, the ``p_<class>`` columns) and ``smoothed`` (the ``activity`` column).
+
+    Args:
+        windows: ``windows.csv`` of the prediction (``time`` of each window's start, ``activity``, ``p_<class>``).
+        blocks: (start, end, class) of the week in ns, in time order; ``non-wear`` blocks are left out.
+    """
+    start = pd.to_datetime(windows["time"]).to_numpy("datetime64[ns]").astype(np.int64)
+    half = int(np.median(np.diff(start)) // 2) if len(start) > 1 else 0
+    edges = np.array([b[0] for b in blocks], dtype=np.int64)
+    names = np.array([b[2] for b in blocks], dtype=object)
+    true = names[np.clip(np.searchsorted(edges, start + half, side="right") - 1, 0, None)]
+    prob_cols = [c for c in windows.columns if c.startswith("p_")]
+    raw = np.array([c[2:] for c in prob_cols], dtype=object)[windows[prob_cols].to_numpy().argmax(axis=1)]
+    smoothed = windows["activity"].to_numpy(dtype=object)
+    out: dict[str, dict[str, float]] = {"raw": {}, "smoothed": {}}
+    for c in sorted(set(names) - {"non-wear"}):
+        inside = true == c
+        if inside.any():
+            out["raw"][c] = round(float((raw[inside] == c).mean()), 4)
+            out["smoothed"][c] = round(float((smoothed[inside] == c).mean()), 4)
+    return out
 
 
 def nonwear_offsets(offs: list, summary: dict) -> list[dict]:
@@ -228,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_week and week.is_file() and truth_file.is_file():
             saved = json.loads(truth_file.read_text())
             truth, offs, rows = pd.DataFrame(saved["truth"]), saved["offs"], saved["rows"]
+            blocks = [tuple(b) for b in saved["blocks"]]
         else:
-            truth, offs, rows = write_week(week, pools, args.days, args.rate)
+            truth, offs, rows, blocks = write_week(week, pools, args.days, args.rate)
             truth_file.write_text(json.dumps({"truth": truth.to_dict(orient="records"),
-                                              "offs": [[int(s), int(e)] for s, e in offs], "rows": rows}))
+                                              "offs": [[int(s), int(e)] for s, e in offs], "rows": rows,
+                                              "blocks": blocks}))
         del pools
         print(f"wrote {rows:,} rows ({args.days} days at {args.rate:g} Hz) in {time.perf_counter() - t0:.0f} s, "
               f"{week.stat().st_size / 1e6:.0f} MB", flush=True)
@@ -255,13 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         summary = json.loads((out_dir / "summary.json").read_text())
         worst, table = daily_errors(truth, daily, args.min_true_min)
         offsets = nonwear_offsets(offs, summary)
+        recall = window_recall(pd.read_csv(out_dir / "windows.csv"), blocks)
         worst_off = max((max(abs(o["start_off_min"]), abs(o["end_off_min"])) for o in offsets if o["found"]),
                         default=None)
         results = {"days": args.days, "rate_hz": args.rate, "rows": rows, "threads": args.threads,
                    "smooth": args.smooth, "epochs": args.epochs, "wall_s": round(wall, 1),
                    "peak_rss_gb": round(peak_gb, 3), "max_daily_error": round(worst, 4),
                    "nonwear_blocks": offsets, "nonwear_max_off_min": worst_off,
-                   "nonwear_all_found": all(o["found"] for o in offsets),
+                   "nonwear_all_found": all(o["found"] for o in offsets), "window_recall": recall,
                    "windows": summary["recording"]["windows"], "chunks": summary["recording"]["chunks"],
                    "minutes": table, "command": "harvit " + " ".join(cmd[3:])}
         try:
@@ -273,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"predict: {wall:.1f} s wall for {rows:,} rows, peak RSS {peak_gb:.2f} GB, max daily error "
               f"{100 * worst:.1f}%, non-wear blocks found {sum(o['found'] for o in offsets)}/{len(offsets)} "
               f"(largest offset {worst_off} min)", flush=True)
+        raw, smoothed = recall["raw"], recall["smoothed"]
+        calls = ", ".join(f"{c} {100 * raw[c]:.1f} / {100 * smoothed[c]:.1f}%" for c in raw)
+        print(f"windows called their true class (raw / smoothed): {calls}", flush=True)
     if args.json:
         from harvit.utils.atomic import write_json
 
