@@ -6,10 +6,10 @@
    the refit phase (the weights matter for the errors, the shape for the time); the run's HMM smoother is
    fitted at the end of training.
 2. Builds the week (``--days``, default 7, at ``--rate`` Hz, default 100: 60.5 M rows x 3 axes) as a parquet
-   from the test subjects' labelled recordings (never seen in training), resampled to the rate and tiled over
-   days: nights of lying (23:00-07:00), daytime blocks of the other activities in a shuffled order, and one
-   block of non-wear a day (constant gravity + 3 mg of noise, 75-120 minutes). The true minutes per class per
-   day and the non-wear blocks are known.
+   from the test subjects' labelled recordings (never seen in training; ``--wearers``: some of them),
+   resampled to the rate and tiled over days: nights of lying (23:00-07:00), daytime blocks of the other
+   activities in a shuffled order, and one block of non-wear a day (constant gravity + 3 mg of noise, 75-120
+   minutes). The true minutes per class per day and the non-wear blocks are known.
 3. Runs ``harvit predict RUN --recording week.parquet --output-dir DIR`` as one command in a fresh process and
    reports its wall time, its peak RSS (``resource.getrusage(RUSAGE_SELF)`` at its end, printed by the child),
    the largest relative error of minutes per class per day against the truth (``max_daily_error``, over the
@@ -22,6 +22,7 @@ Goals (issue: a week on the wrist; 2 cores): <= 5 minutes wall, peak RSS <= 2 GB
 
     PYTHONPATH=src python benchmarks/predict_week.py [--days 7] [--rate 100] [--workdir DIR] [--json FILE]
     PYTHONPATH=src python benchmarks/predict_week.py --days 1 --rate 50 --workdir /tmp/week   # a quick check
+    PYTHONPATH=src python benchmarks/predict_week.py --days 1 --wearers 9 --workdir /tmp/week   # one wearer
 """
 
 from __future__ import annotations
@@ -107,13 +108,14 @@ def train_run(folder: Path, data_dir: Path, epochs: int, threads: int) -> Path:
 
 
 # ---- the week -------------------------------------------------------------------------------------
-def class_pools(data_dir: Path, rate: float) -> dict[str, np.ndarray]:
-    """Each class's labelled samples of the test subjects, end to end, resampled to ``rate``: float32 [n, 3]."""
+def class_pools(data_dir: Path, rate: float, subjects: tuple[int, ...] = TEST_SUBJECTS) -> dict[str, np.ndarray]:
+    """Each class's labelled samples of ``subjects`` (test subjects), end to end, resampled to ``rate``:
+    float32 [n, 3]."""
     labels, acc = hapt_segments(data_dir)
     up, down = (int(rate), int(HAPT_RATE)) if float(rate).is_integer() else (int(rate * 10), int(HAPT_RATE * 10))
     pools = {}
     for k, name in enumerate(CLASSES):
-        rows = labels[(labels.activity == k + 1) & labels.user.isin(TEST_SUBJECTS)]
+        rows = labels[(labels.activity == k + 1) & labels.user.isin(subjects)]
         parts = [sps.resample_poly(acc[(r.exp, r.user)][r.start - 1:r.end], up, down, axis=0)
                  for r in rows.itertuples(index=False)]
         pools[name] = np.concatenate(parts).astype(np.float32)
@@ -237,8 +239,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="classes with fewer true minutes on a day are left out of max_daily_error")
     p.add_argument("--workdir", default=None, help="keep the files here (and reuse a run trained there before)")
     p.add_argument("--keep-week", action="store_true", help="reuse week.parquet in --workdir when it exists")
+    p.add_argument("--wearers", default=",".join(map(str, TEST_SUBJECTS)),
+                   help="comma-separated test subjects whose recordings make the week (default: all nine, "
+                        "taken in turn); one subject gives one wearer's week")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args(argv)
+    wearers = tuple(int(s) for s in args.wearers.split(","))
+    if not set(wearers) <= set(TEST_SUBJECTS):
+        p.error(f"--wearers: {args.wearers}; expected test subjects among {TEST_SUBJECTS}")
+    tag = "" if set(wearers) == set(TEST_SUBJECTS) else "_s" + "-".join(map(str, wearers))
     data_dir = Path(os.environ.get("HARVIT_DATA_DIR", "data"))
     if not (data_dir / HAPT_ZIP).is_file():
         raise SystemExit(f"HAPT not found under HARVIT_DATA_DIR={data_dir}")
@@ -248,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         run = folder / "runs" / "week"
         if not (run / "best.pt").is_file():
             run = train_run(folder, data_dir, args.epochs, args.threads)
-        week = folder / f"week_{args.days}d_{args.rate:g}hz.parquet"
+        week = folder / f"week_{args.days}d_{args.rate:g}hz{tag}.parquet"
         t0 = time.perf_counter()
-        pools = class_pools(data_dir, args.rate)
+        pools = class_pools(data_dir, args.rate, wearers)
         truth_file = week.with_suffix(".truth.json")
         if args.keep_week and week.is_file() and truth_file.is_file():
             saved = json.loads(truth_file.read_text())
@@ -264,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         del pools
         print(f"wrote {rows:,} rows ({args.days} days at {args.rate:g} Hz) in {time.perf_counter() - t0:.0f} s, "
               f"{week.stat().st_size / 1e6:.0f} MB", flush=True)
-        out_dir = folder / f"out_{args.days}d_{args.rate:g}hz"
+        out_dir = folder / f"out_{args.days}d_{args.rate:g}hz{tag}"
         code = ("import resource, sys; from harvit.cli import main; rc = main(sys.argv[1:]); "
                 "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
                 "raise SystemExit(rc)")
@@ -287,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         recall = window_recall(pd.read_csv(out_dir / "windows.csv"), blocks)
         worst_off = max((max(abs(o["start_off_min"]), abs(o["end_off_min"])) for o in offsets if o["found"]),
                         default=None)
-        results = {"days": args.days, "rate_hz": args.rate, "rows": rows, "threads": args.threads,
-                   "smooth": args.smooth, "epochs": args.epochs, "wall_s": round(wall, 1),
+        results = {"days": args.days, "rate_hz": args.rate, "wearers": list(wearers), "rows": rows,
+                   "threads": args.threads, "smooth": args.smooth, "epochs": args.epochs, "wall_s": round(wall, 1),
                    "peak_rss_gb": round(peak_gb, 3), "max_daily_error": round(worst, 4),
                    "nonwear_blocks": offsets, "nonwear_max_off_min": worst_off,
                    "nonwear_all_found": all(o["found"] for o in offsets), "window_recall": recall,
