@@ -261,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         pools = class_pools(data_dir, args.rate, wearers)
         truth_file = week.with_suffix(".truth.json")
-        if args.keep_week and week.is_file() and truth_file.is_file():
-            saved = json.loads(truth_file.read_text())
+        saved = json.loads(truth_file.read_text()) if args.keep_week and truth_file.is_file() else {}
+        if week.is_file() and "blocks" in saved:
             truth, offs, rows = pd.DataFrame(saved["truth"]), saved["offs"], saved["rows"]
             blocks = [tuple(b) for b in saved["blocks"]]
         else:
