@@ -244,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                         "taken in turn); one subject gives one wearer's week")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args(argv)
-    wearers = tuple(int(s) for s in args.wearers.split(","))
-    if not set(wearers) <= set(TEST_SUBJECTS):
+    wearers = tuple(int(s) for s in args.wearers.split(",") if s.strip().isdigit())
+    if not wearers or not set(wearers) <= set(TEST_SUBJECTS):
         p.error(f"--wearers: {args.wearers}; expected test subjects among {TEST_SUBJECTS}")
     tag = "" if set(wearers) == set(TEST_SUBJECTS) else "_s" + "-".join(map(str, wearers))
     data_dir = Path(os.environ.get("HARVIT_DATA_DIR", "data"))
