@@ -44,6 +44,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import signal as sps
 
+from harvit.utils.atomic import write_json
+
 HAPT_ZIP = "hapt/HAPT_Data_Set_RawData_and_labels.zip"
 ROOT = "HAPT Data Set/"
 HAPT_RATE = 50.0
@@ -259,19 +261,19 @@ def main(argv: list[str] | None = None) -> int:
             run = train_run(folder, data_dir, args.epochs, args.threads)
         week = folder / f"week_{args.days}d_{args.rate:g}hz{tag}.parquet"
         t0 = time.perf_counter()
-        pools = class_pools(data_dir, args.rate, wearers)
         truth_file = week.with_suffix(".truth.json")
         saved = json.loads(truth_file.read_text()) if args.keep_week and truth_file.is_file() else {}
         if week.is_file() and "blocks" in saved:
             truth, offs, rows = pd.DataFrame(saved["truth"]), saved["offs"], saved["rows"]
-            blocks = [tuple(b) for b in saved["blocks"]]
+            blocks, done = [tuple(b) for b in saved["blocks"]], "reused"
         else:
+            pools = class_pools(data_dir, args.rate, wearers)
             truth, offs, rows, blocks = write_week(week, pools, args.days, args.rate)
-            truth_file.write_text(json.dumps({"truth": truth.to_dict(orient="records"),
-                                              "offs": [[int(s), int(e)] for s, e in offs], "rows": rows,
-                                              "blocks": blocks}))
-        del pools
-        print(f"wrote {rows:,} rows ({args.days} days at {args.rate:g} Hz) in {time.perf_counter() - t0:.0f} s, "
+            del pools
+            write_json(truth_file, {"truth": truth.to_dict(orient="records"),
+                                    "offs": [[int(s), int(e)] for s, e in offs], "rows": rows, "blocks": blocks})
+            done = "wrote"
+        print(f"{done} {rows:,} rows ({args.days} days at {args.rate:g} Hz) in {time.perf_counter() - t0:.0f} s, "
               f"{week.stat().st_size / 1e6:.0f} MB", flush=True)
         out_dir = folder / f"out_{args.days}d_{args.rate:g}hz{tag}"
         code = ("import resource, sys; from harvit.cli import main; rc = main(sys.argv[1:]); "
@@ -316,8 +318,6 @@ def main(argv: list[str] | None = None) -> int:
         calls = ", ".join(f"{c} {100 * raw[c]:.1f} / {100 * smoothed[c]:.1f}%" for c in raw)
         print(f"windows called their true class (raw / smoothed): {calls}", flush=True)
     if args.json:
-        from harvit.utils.atomic import write_json
-
         write_json(args.json, results)
     return 0
 

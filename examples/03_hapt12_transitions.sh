@@ -3,7 +3,8 @@
 # exactly the official HAPT window counts. Transitions are short and rare: read the per-class
 # accuracy and the confusion matrix in the report, not only the overall accuracy.
 # Needs: HAPT in $HARVIT_DATA_DIR/hapt/.
-# Time: about 5-10 min on 2 CPU cores (cpu preset); a few min on a GPU with PRESET=vit-b8-frozen (estimate).
+# Time: 62 s on 2 CPU cores (cpu preset; measured 2026-12-08, see examples/README.md); a few min on a GPU
+# with PRESET=vit-b8-frozen (estimate).
 set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"

@@ -3,7 +3,7 @@
 # window: body_acc, body_gyro, total_acc), every axis under GASF, GADF, MTF, recurrence plot and
 # spectrogram (3 axes x 5 encodings = 15 image channels). A window's prediction is the mean of
 # its 3 views' log-probabilities.
-# Time: about 15-30 min on 2 CPU cores (3 images per window, 15 channels; 6 epochs).
+# Time: 100 s on 2 CPU cores (measured 2026-12-08, see examples/README.md).
 set -euo pipefail
 
 DATA_DIR="${HARVIT_DATA_DIR:-$HOME/.cache/harvit/data}"

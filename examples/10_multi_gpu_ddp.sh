@@ -4,7 +4,8 @@
 # so the optimisation is the one of a single process. Rank 0 alone writes the run folder.
 # With CUDA GPUs: the vit-b8-frozen preset on hapt6, one process per GPU (NCCL).
 # Without: the cpu preset for 2 epochs, 2 processes on the CPU (gloo) with --device cpu.
-# Needs: HAPT in $HARVIT_DATA_DIR/hapt/. Time: as example 02 divided by ~N on N GPUs; ~2-4 min on 2 CPU cores.
+# Needs: HAPT in $HARVIT_DATA_DIR/hapt/. Time: 69 s on 2 CPU cores (measured 2026-12-08);
+# on N GPUs, about example 02's divided by N (estimate).
 # Several machines: the same command on each, with --nnodes=M --node_rank=i --master_addr=HOST --master_port=PORT
 # in place of --standalone (see the README, "Many processes, many machines").
 set -euo pipefail
