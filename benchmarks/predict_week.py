@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from scipy import signal as sps
 
 from harvit.utils.atomic import write_json
+from harvit.utils.machine import machine_info
 
 HAPT_ZIP = "hapt/HAPT_Data_Set_RawData_and_labels.zip"
 ROOT = "HAPT Data Set/"
@@ -137,14 +138,14 @@ def day_plan(day: int, rng: np.random.Generator) -> list[tuple[str, float]]:
 
 
 def write_week(path: Path, pools: dict[str, np.ndarray], days: int, rate: float, seed: int = 0
-               ) -> tuple[pd.DataFrame, list[tuple[int, int]], int, list[tuple[int, int, str]]]:
+               ) -> tuple[pd.DataFrame, int, list[tuple[int, int, str]]]:
     """Write the recording day by day (one row group per block); returns (true minutes per class per day,
-    the non-wear blocks as (start, end) in ns, rows, every block as (start, end, class or ``non-wear``))."""
+    rows, every block as (start, end) in ns and its class or ``non-wear``)."""
     rng = np.random.default_rng(seed)
     step = np.int64(round(1e9 / rate))
     schema = pa.schema([("time", pa.timestamp("ns")), ("acc_x", pa.float32()), ("acc_y", pa.float32()),
                         ("acc_z", pa.float32())])
-    truth, offs, blocks = [], [], []
+    truth, blocks = [], []
     rows = 0
     cursor = {c: int(rng.integers(0, len(p))) for c, p in pools.items()}
     with pq.ParquetWriter(path, schema) as writer:
@@ -156,7 +157,6 @@ def write_week(path: Path, pools: dict[str, np.ndarray], days: int, rate: float,
                 if name == "non-wear":
                     g = np.array([0.05, -0.1, 0.99], dtype=np.float32)
                     x = g + rng.normal(0, 0.003, (n, 3)).astype(np.float32)
-                    offs.append((t[0], t[-1] + step))
                 else:
                     pool = pools[name]
                     idx = (cursor[name] + np.arange(n)) % len(pool)
@@ -168,7 +168,7 @@ def write_week(path: Path, pools: dict[str, np.ndarray], days: int, rate: float,
                                              "acc_x": x[:, 0], "acc_y": x[:, 1], "acc_z": x[:, 2]}, schema=schema))
                 rows += n
             truth.append({"date": str(np.datetime64(START + np.timedelta64(day, "D"), "D")), **minutes})
-    return pd.DataFrame(truth), offs, rows, blocks
+    return pd.DataFrame(truth), rows, blocks
 
 
 # ---- scoring --------------------------------------------------------------------------------------
@@ -264,14 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         truth_file = week.with_suffix(".truth.json")
         saved = json.loads(truth_file.read_text()) if args.keep_week and truth_file.is_file() else {}
         if week.is_file() and "blocks" in saved:
-            truth, offs, rows = pd.DataFrame(saved["truth"]), saved["offs"], saved["rows"]
+            truth, rows = pd.DataFrame(saved["truth"]), saved["rows"]
             blocks, done = [tuple(b) for b in saved["blocks"]], "reused"
         else:
             pools = class_pools(data_dir, args.rate, wearers)
-            truth, offs, rows, blocks = write_week(week, pools, args.days, args.rate)
+            truth, rows, blocks = write_week(week, pools, args.days, args.rate)
             del pools
-            write_json(truth_file, {"truth": truth.to_dict(orient="records"),
-                                    "offs": [[int(s), int(e)] for s, e in offs], "rows": rows, "blocks": blocks})
+            write_json(truth_file, {"truth": truth.to_dict(orient="records"), "rows": rows, "blocks": blocks})
             done = "wrote"
         print(f"{done} {rows:,} rows ({args.days} days at {args.rate:g} Hz) in {time.perf_counter() - t0:.0f} s, "
               f"{week.stat().st_size / 1e6:.0f} MB", flush=True)
@@ -294,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         daily = pd.read_csv(out_dir / "daily.csv")
         summary = json.loads((out_dir / "summary.json").read_text())
         worst, table = daily_errors(truth, daily, args.min_true_min)
-        offsets = nonwear_offsets(offs, summary)
+        offsets = nonwear_offsets([(s, e) for s, e, name in blocks if name == "non-wear"], summary)
         recall = window_recall(pd.read_csv(out_dir / "windows.csv"), blocks)
         worst_off = max((max(abs(o["start_off_min"]), abs(o["end_off_min"])) for o in offsets if o["found"]),
                         default=None)
@@ -305,12 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                    "nonwear_all_found": all(o["found"] for o in offsets), "window_recall": recall,
                    "windows": summary["recording"]["windows"], "chunks": summary["recording"]["chunks"],
                    "minutes": table, "command": "harvit " + " ".join(cmd[3:])}
-        try:
-            from harvit.utils.machine import machine_info
-
-            results["machine"] = machine_info()
-        except ImportError:
-            pass
+        results["machine"] = machine_info()
         print(f"predict: {wall:.1f} s wall for {rows:,} rows, peak RSS {peak_gb:.2f} GB, max daily error "
               f"{100 * worst:.1f}%, non-wear blocks found {sum(o['found'] for o in offsets)}/{len(offsets)} "
               f"(largest offset {worst_off} min)", flush=True)
