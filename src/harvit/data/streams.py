@@ -224,9 +224,9 @@ def _sliced_stream(path: Path, chunk_rows: int, rate_hz: float | None) -> Record
     channels = ACC_CHANNELS + (GYRO_CHANNELS if gyro else [])
     info = {**first.info, "time": "device clock (local wall-clock time)", "read": "in slices"}
     truncated = []
-    if partial_block_bytes(path):
-        info["truncated_bytes"] = partial_block_bytes(path)
-        truncated = [f"the file ends in a partial block of {info['truncated_bytes']} bytes (truncated); dropped"]
+    if tail := partial_block_bytes(path):
+        info["truncated_bytes"] = tail
+        truncated = [f"the file ends in a partial block of {tail} bytes (truncated); dropped"]
         log.warning("%s: %s", path.name, truncated[0])
     said: list[bool] = []
 
